@@ -1,0 +1,1 @@
+"""Durable storage: one interface (base.Storage), SQLite and PostgreSQL implementations."""
