@@ -14,10 +14,13 @@ class DialogueError(AllianceBotError):
     """A dialogue file is invalid; the message says where and why, in plain words."""
 
     def __init__(self, message: str, *, path: str = "", line: int | None = None) -> None:
+        self.message = message
         self.path = path
         self.line = line
-        where = path + (f", line {line}" if line is not None else "")
-        super().__init__(f"{where}: {message}" if where else message)
+        where = path or "dialogue"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {message}")
 
 
 # Storage.
