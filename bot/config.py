@@ -76,7 +76,8 @@ _TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _PATH_RE = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
-_DATABASE_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
+# The schemes bot.storage.factory.open_storage opens; it checks the rest of the URL itself.
+_DATABASE_PREFIXES = ("sqlite://", "postgresql://", "postgres://")
 
 _BOTFATHER_HELP = (
     "TELEGRAM_BOT_TOKEN is not set. To get a token, open Telegram, talk to @BotFather, send "
@@ -327,9 +328,9 @@ def _parse_token(value: str) -> str:
 def _parse_secret(value: str) -> str:
     if _SECRET_RE.fullmatch(value):
         return value
+    problem = f"{len(value)} characters" if len(value) > 256 else "a character outside that set"
     raise ValueError(
-        f"expected 1-256 characters among A-Z a-z 0-9 _ - (got {len(value)} characters, "
-        "some not allowed or too many), as Telegram requires for secret_token"
+        f"expected 1-256 characters among A-Z a-z 0-9 _ - (as Telegram requires), got {problem}"
     )
 
 
@@ -392,11 +393,12 @@ def _parse_directory(value: str) -> Path:
 
 
 def _parse_database_url(value: str) -> str:
-    if value.startswith(_DATABASE_PREFIXES) and len(value) > len("sqlite:///"):
+    # A value without "://" is a plain SQLite file path, which the storage factory accepts.
+    if value.startswith(_DATABASE_PREFIXES) or "://" not in value:
         return value
     raise ValueError(
-        "expected sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or "
-        "postgresql://user:password@host:5432/database, got "
+        "expected sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3, a file "
+        "path, or postgresql://user:password@host:5432/database, got "
         f"{mask_url_password(value)!r}"
     )
 

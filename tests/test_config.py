@@ -255,7 +255,7 @@ def test_invalid_token_is_not_echoed(base, token, hint):
     ("name", "value", "accepted"),
     [
         ("DATABASE_URL", "mysql://u:p@h/db", "postgresql://"),
-        ("DATABASE_URL", "sqlite:///", "sqlite:///"),
+        ("DATABASE_URL", "redis://localhost", "sqlite:///"),
         ("TELEGRAM_API_BASE_URL", "api.telegram.org/bot", "http://"),
         ("TELEGRAM_API_BASE_FILE_URL", "ftp://x/file/bot", "https://"),
         ("DEFAULT_LANGUAGE", "de", "fr, en"),
@@ -285,6 +285,22 @@ def test_invalid_value_names_variable_and_accepted(base, name, value, accepted):
     message = error_of(base)
     assert f"- {name}: " in message
     assert accepted in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///data/x.sqlite3",
+        "sqlite:////data/x.sqlite3",
+        "sqlite://",
+        "data/x.sqlite3",
+        "postgres://u@h/d",
+        "postgresql://u:p@h:5432/d?options=-csearch_path%3Dalliance",
+    ],
+)
+def test_database_urls_the_storage_factory_opens(base, url):
+    base["DATABASE_URL"] = url
+    assert load(base).database_url == url
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes", "on"])

@@ -350,3 +350,13 @@ def test_state_round_trips_through_json(chat):
     from bot.dialogue.engine import State
 
     assert State.load(json.loads(json.dumps(chat.state.dump()))) == chat.state
+
+
+def test_control_button_of_an_old_question_is_stale(chat):
+    chat.send("Acme")
+    step = chat._do(Command("back", at="company"))
+    assert step.writes == ()
+    assert "already been answered" in chat.said()
+    assert chat.state.at == "kind"
+    chat._do(Command("back", at="kind"))
+    assert chat.state.at == "company"

@@ -45,6 +45,7 @@ class Pick:
 class Command:
     name: str  # one of COMMANDS
     arg: str = ""
+    at: str | None = None  # from a button under question `at`: stale if the walk moved on
 
 
 Input = Text | Pick | Command
@@ -176,7 +177,10 @@ class Engine:
             return turn.step()
         if state.confirm is not None:
             turn.state = replace(state, confirm=None)
-        if isinstance(event, Command):
+        if isinstance(event, Command) and event.at is not None and event.at != turn.state.at:
+            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
+            self._show_current(turn)
+        elif isinstance(event, Command):
             self._command(turn, event)
         elif isinstance(event, Pick):
             self._pick(turn, event)

@@ -3,6 +3,10 @@
 All methods are synchronous: SQLite answers in microseconds and the bot processes one update at a
 time, so a thread hop would cost more than it saves. Every method that writes commits before it
 returns: once it has returned, the data survives a crash.
+
+Every datetime returned is aware and in UTC; datetimes passed in must be aware. Database failures
+raise bot.errors.StorageError (or its subclasses StaleConversation and DuplicateUpdate).
+Open a backend with bot.storage.factory.open_storage, call migrate(), and close() at the end.
 """
 
 from __future__ import annotations
@@ -91,11 +95,21 @@ class Storage(abc.ABC):
         tz: str | None = None,
         blocked_at: datetime | None = None,
         unblock: bool = False,
-    ) -> User: ...
+    ) -> User:
+        """Change the given fields; blocked_at sets the block time, unblock=True clears it.
+
+        Raises:
+            StorageError: no user has this id.
+            ValueError: blocked_at is naive, or given together with unblock=True.
+        """
 
     @abc.abstractmethod
     def delete_user(self, user_id: int) -> None:
-        """Erase the user and everything of theirs (conversations, answers, history, updates)."""
+        """Erase the user and everything of theirs (conversations, answers, history, updates).
+
+        An unknown id is not an error: erasing twice leaves the same result. Ids are never
+        reused, so the user's key may come back later as a new user with a new id.
+        """
 
     # Conversations
     @abc.abstractmethod
@@ -105,7 +119,13 @@ class Storage(abc.ABC):
     def start_conversation(
         self, user_id: int, dialogue_id: str, state: dict[str, JSON]
     ) -> Conversation:
-        """Create a new active conversation; any earlier active one becomes inactive (archived)."""
+        """Create a new active conversation (version 1); any earlier active one becomes
+        inactive (archived), and its version is bumped so a step still in flight on it fails
+        with StaleConversation.
+
+        Raises:
+            StorageError: no user has this id.
+        """
 
     @abc.abstractmethod
     def conversations(self, user_id: int) -> list[Conversation]:
@@ -113,7 +133,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def current_answers(self, conversation_id: int) -> dict[str, JSON]:
-        """question_id -> value of the answers not superseded."""
+        """question_id -> value of the answers not superseded, in the order they were given."""
 
     @abc.abstractmethod
     def answer_history(self, conversation_id: int) -> list[Answer]:
@@ -133,8 +153,14 @@ class Storage(abc.ABC):
         """In ONE transaction: record answers (superseding earlier values of the same questions),
         store the new state, mark update_id processed; return the new version.
 
-        Raises StaleConversation if the version moved, DuplicateUpdate if update_id was already
-        processed; in both cases nothing is written.
+        finished=True sets finished_at if it is not set yet (the conversation stays active);
+        finished=False leaves it as it is. update_id is recorded with the conversation's user,
+        so delete_user erases it too.
+
+        Raises StaleConversation if the version moved or the conversation no longer exists,
+        DuplicateUpdate if update_id was already processed (checked first); in both cases
+        nothing is written. TypeError if state or a value is not JSON-serialisable (before
+        anything is written).
         """
 
     @abc.abstractmethod
@@ -142,4 +168,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
-        """Record an update that changed nothing; False if it was already recorded."""
+        """Record an update that changed nothing; False if it was already recorded.
+
+        Give user_id when the update came from a known user, so delete_user erases it too.
+        """

@@ -1,0 +1,60 @@
+"""Pick and open the storage backend a DATABASE_URL names."""
+
+from __future__ import annotations
+
+import re
+
+from bot.errors import ConfigError
+from bot.storage.base import Storage
+
+_SQLITE_PREFIX = "sqlite://"
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# "name:" at the start: a URL (or a mistyped one), never taken for a file name.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def open_storage(database_url: str) -> Storage:
+    """Open the database database_url names; the caller then calls migrate() and, at the end,
+    close().
+
+    Accepted forms:
+
+    - ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` (as in SQLAlchemy:
+      what follows ``sqlite:///`` is the path), ``sqlite://`` or ``sqlite:///:memory:`` for a
+      private in-memory database;
+    - a plain file path, e.g. ``data/alliance.db`` (not starting with ``name:``, so that a
+      mistyped URL is an error rather than a new file);
+    - ``postgresql://...`` or ``postgres://...``: any libpq URL, handed to libpq unchanged, so
+      its parameters work, e.g. ``?options=-csearch_path%3Dalliance`` for a schema.
+
+    Raises:
+        ConfigError: the URL is empty or names an unsupported database.
+        StorageError: the database cannot be opened or reached.
+    """
+    url = database_url.strip()
+    if not url:
+        raise ConfigError("the database URL is empty")
+    if url.startswith(_POSTGRES_SCHEMES):
+        from bot.storage.postgres import PostgresStorage  # psycopg loads only when needed
+
+        return PostgresStorage(url)
+
+    from bot.storage.sqlite import MEMORY, SqliteStorage
+
+    if url.startswith(_SQLITE_PREFIX):
+        rest = url[len(_SQLITE_PREFIX) :]
+        if rest in ("", "/:memory:"):
+            return SqliteStorage(MEMORY)
+        if not rest.startswith("/") or rest == "/" or "?" in rest:
+            raise ConfigError(
+                f"unsupported SQLite URL {database_url!r}: write sqlite:///relative/path.db "
+                "or sqlite:////absolute/path.db, without parameters"
+            )
+        return SqliteStorage(rest[1:])
+    if _SCHEME.match(url):
+        scheme = url.split(":", 1)[0]
+        raise ConfigError(
+            f"unsupported database {scheme!r} in the database URL: use sqlite:///path, "
+            "a file path, or postgresql://..."
+        )
+    return SqliteStorage(url)

@@ -1,0 +1,456 @@
+"""The PostgreSQL backend: psycopg 3, one synchronous connection, explicit transactions.
+
+Several replicas may share the database: conversations are guarded by their version (optimistic
+concurrency), update ids by their primary key, and migrations by an advisory lock. Every call
+runs in its own transaction (autocommit is off, and reads are wrapped too, so the connection is
+never left idle in a transaction). If the connection was lost (server restarted, connection
+killed), the call reconnects and runs again, once, provided its transaction had not reached
+COMMIT: retrying is then safe because the server rolled it back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
+from bot.storage import migrations
+from bot.storage.base import JSON, Answer, AnswerWrite, Conversation, Storage, User
+
+T = TypeVar("T")
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+# pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
+MIGRATION_LOCK = 0x616C6C69616E6365
+
+_USER_COLUMNS = "id, key, lang, tz, created_at, blocked_at"
+_CONVERSATION_COLUMNS = (
+    "id, user_id, dialogue_id, state, version, created_at, updated_at, finished_at, active"
+)
+_ANSWER_COLUMNS = "conversation_id, question_id, value, answered_at, superseded_at"
+
+
+class PostgresStorage(Storage):
+    """Storage in a PostgreSQL database (optionally in one schema of it)."""
+
+    def __init__(
+        self, conninfo: str, *, schema: str | None = None, connect_timeout: int = 5
+    ) -> None:
+        """Connect; call migrate() before use.
+
+        Args:
+            conninfo: a libpq URL or key=value string, e.g.
+                "postgresql://bot@db.example:5432/alliance". Its own search_path option
+                (options=-csearch_path%3Dname) is honoured; ``schema`` is simpler.
+            schema: keep every table in this schema (created by migrate() if missing) by
+                setting the connection's search_path to it; None uses the server's default.
+            connect_timeout: seconds to wait for the server, unless conninfo sets it.
+
+        Raises:
+            ConfigError: conninfo cannot be parsed.
+            StorageError: the server cannot be reached or refused the connection.
+        """
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.Error as exc:
+            raise ConfigError(f"invalid PostgreSQL URL: {exc}") from exc
+        params.setdefault("connect_timeout", connect_timeout)
+        self._conninfo = make_conninfo("", **params)
+        self._schema = schema
+        self._lock = threading.RLock()
+        self._closed = False
+        self._conn: Connection | None = None
+        with self._lock:
+            self._conn = self._connect()
+
+    # Plumbing
+
+    def _connect(self) -> Connection:
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=False)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            if self._schema is not None:
+                with conn.transaction():
+                    # A plain SET outlives its transaction: it holds for the whole session.
+                    conn.execute(
+                        sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema))
+                    )
+        except psycopg.Error as exc:
+            conn.close()
+            raise StorageError(f"PostgreSQL: {exc}") from exc
+        return conn
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        """Run work(connection) in one transaction; commit if it returns, roll back if it raises.
+
+        Reconnects and retries once if the connection turns out to be lost before COMMIT.
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError("the storage is closed")
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                conn = self._conn
+                before_commit = True
+                try:
+                    with conn.transaction():
+                        result = work(conn)
+                        before_commit = False
+                    return result
+                except psycopg.Error as exc:
+                    lost = conn.closed or conn.broken
+                    if lost and before_commit and attempt == 1:
+                        conn.close()
+                        continue
+                    if lost and not before_commit:
+                        raise StorageError(
+                            f"PostgreSQL connection lost during COMMIT, outcome unknown: {exc}"
+                        ) from exc
+                    raise StorageError(f"PostgreSQL: {exc}") from exc
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    # Schema
+
+    def migrate(self) -> None:
+        """Apply the missing migrations in order, each in its own transaction (idempotent).
+
+        Each transaction first takes an advisory lock, so replicas starting together apply
+        each migration once: the others wait, then find it applied.
+
+        Raises:
+            StorageError: a migration failed (it left nothing behind), or the database was
+                migrated by a newer release.
+        """
+        self._migrate(migrations.load_migrations())
+
+    def _migrate(self, available: Sequence[migrations.Migration]) -> None:
+        def step(conn: Connection) -> bool:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            if self._schema is not None:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
+                ).fetchone()
+                if exists is None:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self._schema)))
+            found = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if found is None or found[0] is None:
+                conn.execute(migrations.SCHEMA_MIGRATIONS_POSTGRES)
+            applied = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+            todo = migrations.pending(available, applied)
+            if not todo:
+                return False
+            migration = todo[0]
+            for statement in migration.postgres:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, _now()),
+            )
+            return True
+
+        while self._run(step):
+            pass
+
+    def close(self) -> None:
+        """Close the connection; later calls raise StorageError. Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+
+    # Users
+
+    def get_user(self, key: str) -> User | None:
+        def work(conn: Connection) -> User | None:
+            row = conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE key = %s", (key,)
+            ).fetchone()
+            return None if row is None else _user(row)
+
+        return self._run(work)
+
+    def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
+        def work(conn: Connection) -> User:
+            row = conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE key = %s", (key,)
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO users (key, lang, tz, created_at) VALUES (%s, %s, %s, %s)"
+                    f" ON CONFLICT (key) DO NOTHING RETURNING {_USER_COLUMNS}",
+                    (key, lang, tz, _now()),
+                ).fetchone()
+            if row is None:  # another replica created it between our SELECT and INSERT
+                row = conn.execute(
+                    f"SELECT {_USER_COLUMNS} FROM users WHERE key = %s", (key,)
+                ).fetchone()
+            assert row is not None
+            return _user(row)
+
+        return self._run(work)
+
+    def update_user(
+        self,
+        user_id: int,
+        *,
+        lang: str | None = None,
+        tz: str | None = None,
+        blocked_at: datetime | None = None,
+        unblock: bool = False,
+    ) -> User:
+        if blocked_at is not None and unblock:
+            raise ValueError("update_user: blocked_at and unblock are exclusive")
+        if blocked_at is not None and blocked_at.tzinfo is None:
+            raise ValueError(f"naive datetime {blocked_at!r}: pass an aware one")
+        changes: dict[str, Any] = {}
+        if lang is not None:
+            changes["lang"] = lang
+        if tz is not None:
+            changes["tz"] = tz
+        if blocked_at is not None:
+            changes["blocked_at"] = blocked_at
+        if unblock:
+            changes["blocked_at"] = None
+
+        def work(conn: Connection) -> User:
+            if changes:
+                assignments = sql.SQL(", ").join(
+                    sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes
+                )
+                row = conn.execute(
+                    sql.SQL("UPDATE users SET {} WHERE id = %s RETURNING {}").format(
+                        assignments, sql.SQL(_USER_COLUMNS)
+                    ),
+                    (*changes.values(), user_id),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    f"SELECT {_USER_COLUMNS} FROM users WHERE id = %s", (user_id,)
+                ).fetchone()
+            if row is None:
+                raise StorageError(f"no user with id {user_id}")
+            return _user(row)
+
+        return self._run(work)
+
+    def delete_user(self, user_id: int) -> None:
+        def work(conn: Connection) -> None:
+            # Conversations, answers and processed updates go with it (ON DELETE CASCADE).
+            conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
+        self._run(work)
+
+    # Conversations
+
+    def active_conversation(self, user_id: int) -> Conversation | None:
+        def work(conn: Connection) -> Conversation | None:
+            row = conn.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE user_id = %s AND active",
+                (user_id,),
+            ).fetchone()
+            return None if row is None else _conversation(row)
+
+        return self._run(work)
+
+    def start_conversation(
+        self, user_id: int, dialogue_id: str, state: dict[str, JSON]
+    ) -> Conversation:
+        encoded = _json(state)
+        now = _now()
+
+        def work(conn: Connection) -> Conversation:
+            # Lock the user's row: two replicas starting a conversation for the same user
+            # take turns instead of colliding on the one-active-conversation index. NO KEY
+            # UPDATE does not block the key-share locks other tables' foreign keys take.
+            user = conn.execute(
+                "SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (user_id,)
+            ).fetchone()
+            if user is None:
+                raise StorageError(f"no user with id {user_id}")
+            conn.execute(
+                "UPDATE conversations SET active = FALSE, version = version + 1,"
+                " updated_at = %s WHERE user_id = %s AND active",
+                (now, user_id),
+            )
+            row = conn.execute(
+                "INSERT INTO conversations (user_id, dialogue_id, state, version, created_at,"
+                " updated_at, active) VALUES (%s, %s, %s, 1, %s, %s, TRUE)"
+                f" RETURNING {_CONVERSATION_COLUMNS}",
+                (user_id, dialogue_id, encoded, now, now),
+            ).fetchone()
+            assert row is not None
+            return _conversation(row)
+
+        return self._run(work)
+
+    def conversations(self, user_id: int) -> list[Conversation]:
+        def work(conn: Connection) -> list[Conversation]:
+            rows = conn.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+                " WHERE user_id = %s ORDER BY id",
+                (user_id,),
+            ).fetchall()
+            return [_conversation(row) for row in rows]
+
+        return self._run(work)
+
+    def current_answers(self, conversation_id: int) -> dict[str, JSON]:
+        def work(conn: Connection) -> dict[str, JSON]:
+            rows = conn.execute(
+                "SELECT question_id, value FROM answers"
+                " WHERE conversation_id = %s AND superseded_at IS NULL ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+            return {question_id: json.loads(value) for question_id, value in rows}
+
+        return self._run(work)
+
+    def answer_history(self, conversation_id: int) -> list[Answer]:
+        def work(conn: Connection) -> list[Answer]:
+            rows = conn.execute(
+                f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE conversation_id = %s ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+            return [_answer(row) for row in rows]
+
+        return self._run(work)
+
+    def save_step(
+        self,
+        conversation_id: int,
+        *,
+        expected_version: int,
+        state: dict[str, JSON],
+        answers: Sequence[AnswerWrite] = (),
+        update_id: int | None = None,
+        finished: bool = False,
+    ) -> int:
+        # Encode first: a value JSON cannot hold fails before anything is written.
+        encoded_state = _json(state)
+        writes = [
+            (answer.question_id, None if answer.value is None else _json(answer.value))
+            for answer in answers
+        ]
+        now = _now()
+
+        def work(conn: Connection) -> int:
+            if update_id is not None:
+                # Insert first: a replica processing the same update concurrently waits on the
+                # primary key here, then sees the conflict, instead of reporting a stale version.
+                inserted = conn.execute(
+                    "INSERT INTO processed_updates (update_id, user_id, processed_at)"
+                    " VALUES (%s, (SELECT user_id FROM conversations WHERE id = %s), %s)"
+                    " ON CONFLICT (update_id) DO NOTHING",
+                    (update_id, conversation_id, now),
+                )
+                if inserted.rowcount == 0:
+                    raise DuplicateUpdate(f"update {update_id} was already processed")
+            updated = conn.execute(
+                "UPDATE conversations SET state = %s, version = version + 1, updated_at = %s,"
+                " finished_at = CASE WHEN %s THEN COALESCE(finished_at, %s) ELSE finished_at END"
+                " WHERE id = %s AND version = %s",
+                (encoded_state, now, finished, now, conversation_id, expected_version),
+            )
+            if updated.rowcount == 0:
+                raise _stale(conn, conversation_id, expected_version)
+            for question_id, value in writes:
+                conn.execute(
+                    "UPDATE answers SET superseded_at = %s"
+                    " WHERE conversation_id = %s AND question_id = %s AND superseded_at IS NULL",
+                    (now, conversation_id, question_id),
+                )
+                if value is not None:
+                    conn.execute(
+                        "INSERT INTO answers (conversation_id, question_id, value, answered_at)"
+                        " VALUES (%s, %s, %s, %s)",
+                        (conversation_id, question_id, value, now),
+                    )
+            return expected_version + 1
+
+        return self._run(work)
+
+    def is_processed(self, update_id: int) -> bool:
+        def work(conn: Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM processed_updates WHERE update_id = %s", (update_id,)
+            ).fetchone()
+            return row is not None
+
+        return self._run(work)
+
+    def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
+        def work(conn: Connection) -> bool:
+            inserted = conn.execute(
+                "INSERT INTO processed_updates (update_id, user_id, processed_at)"
+                " VALUES (%s, %s, %s) ON CONFLICT (update_id) DO NOTHING",
+                (update_id, user_id, _now()),
+            )
+            return inserted.rowcount == 1
+
+        return self._run(work)
+
+
+def _stale(conn: Connection, conversation_id: int, expected: int) -> StaleConversation:
+    row = conn.execute(
+        "SELECT version FROM conversations WHERE id = %s", (conversation_id,)
+    ).fetchone()
+    if row is None:
+        return StaleConversation(f"conversation {conversation_id} no longer exists")
+    return StaleConversation(
+        f"conversation {conversation_id} is at version {row[0]}, not {expected}"
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    # psycopg returns timestamptz in the session's time zone; the interface promises UTC.
+    return moment.astimezone(UTC)
+
+
+def _opt_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def _json(value: JSON) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    return User(row[0], row[1], row[2], row[3], _utc(row[4]), _opt_utc(row[5]))
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    return Conversation(
+        id=row[0],
+        user_id=row[1],
+        dialogue_id=row[2],
+        state=json.loads(row[3]),
+        version=row[4],
+        created_at=_utc(row[5]),
+        updated_at=_utc(row[6]),
+        finished_at=_opt_utc(row[7]),
+        active=row[8],
+    )
+
+
+def _answer(row: tuple[Any, ...]) -> Answer:
+    return Answer(
+        conversation_id=row[0],
+        question_id=row[1],
+        value=json.loads(row[2]),
+        answered_at=_utc(row[3]),
+        superseded_at=_opt_utc(row[4]),
+    )

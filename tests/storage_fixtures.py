@@ -1,0 +1,168 @@
+"""Storage fixtures: every backend, each test on a fresh database (imported by conftest.py).
+
+``storage`` is a migrated storage, parametrized over SQLite (a file in tmp_path) and PostgreSQL
+(a schema of its own, dropped afterwards). ``storage_backend`` gives the same database unmigrated,
+more handles on it, and raw SQL access for checks the interface cannot make.
+
+PostgreSQL: DATABASE_URL_TEST (default postgresql://postgres@127.0.0.1:5432/test). If the server
+cannot be reached its tests are skipped, unless ALLIANCE_REQUIRE_POSTGRES=1 (CI) makes them fail.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from bot.storage.base import Storage
+from bot.storage.postgres import PostgresStorage
+from bot.storage.sqlite import SqliteStorage
+
+PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_where(url: str) -> str:
+    """The server and database a URL names, without its password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "DATABASE_URL_TEST (unparsable)"
+    host = params.get("host", "localhost")
+    return f"{host}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the test server; skips (or fails in CI) if it is down."""
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL unreachable at {_pg_where(PG_URL)}: {str(exc).strip()}"
+        if os.environ.get("ALLIANCE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (ALLIANCE_REQUIRE_POSTGRES=1 requires it)", pytrace=False)
+        pytest.skip(f"{reason}; set DATABASE_URL_TEST to test PostgreSQL")
+    with conn:
+        yield conn
+
+
+@dataclass
+class StorageBackend:
+    """One empty test database and the means to open it and look inside it."""
+
+    name: str  # "sqlite" or "postgres"
+    _open: Callable[[], Storage]
+    _raw: Callable[[], Any]  # a DB-API connection, autocommit, on the same database
+    _opened: list[Storage] = field(default_factory=list)
+    path: str | None = None  # SQLite: the database file
+    schema: str | None = None  # PostgreSQL: the schema holding the tables
+
+    def open(self) -> Storage:
+        """A new, unmigrated handle on this database (closed after the test)."""
+        storage = self._open()
+        self._opened.append(storage)
+        return storage
+
+    def execute(self, statement: str) -> list[tuple[Any, ...]]:
+        """Run one SQL statement outside the storage; rows if it returns any."""
+        with closing(self._raw()) as conn:
+            cursor = conn.execute(statement)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def tables(self) -> set[str]:
+        """Every table of the database (SQLite's internal ones aside)."""
+        if self.name == "sqlite":
+            rows = self.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        else:
+            rows = self.execute(
+                "SELECT table_name FROM information_schema.tables"
+                f" WHERE table_schema = '{self.schema}' AND table_type = 'BASE TABLE'"
+            )
+        return {row[0] for row in rows}
+
+    def indexes(self) -> set[str]:
+        if self.name == "sqlite":
+            rows = self.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            rows = self.execute(
+                f"SELECT indexname FROM pg_indexes WHERE schemaname = '{self.schema}'"
+            )
+        return {row[0] for row in rows}
+
+    def columns(self, table: str) -> list[str]:
+        with closing(self._raw()) as conn:
+            cursor = conn.execute(f'SELECT * FROM "{table}" WHERE 1 = 0')
+            return [column[0] for column in cursor.description]
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a table, as column -> value."""
+        with closing(self._raw()) as conn:
+            cursor = conn.execute(f'SELECT * FROM "{table}"')
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def close_all(self) -> None:
+        for storage in self._opened:
+            storage.close()
+
+
+def _sqlite_backend(tmp_path: Any) -> StorageBackend:
+    path = str(tmp_path / "data" / "alliance.db")
+    return StorageBackend(
+        name="sqlite",
+        _open=lambda: SqliteStorage(path),
+        _raw=lambda: sqlite3.connect(path, isolation_level=None),
+        path=path,
+    )
+
+
+def _postgres_backend(schema: str) -> StorageBackend:
+    return StorageBackend(
+        name="postgres",
+        _open=lambda: PostgresStorage(PG_URL, schema=schema),
+        _raw=lambda: psycopg.connect(PG_URL, autocommit=True, options=f"-c search_path={schema}"),
+        schema=schema,
+    )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def storage_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StorageBackend]:
+    """An empty database on each backend; PostgreSQL gets a schema of its own, dropped after."""
+    if request.param == "sqlite":
+        backend = _sqlite_backend(tmp_path)
+        try:
+            yield backend
+        finally:
+            backend.close_all()
+        return
+    admin: psycopg.Connection[Any] = request.getfixturevalue("pg_admin")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    backend = _postgres_backend(schema)
+    try:
+        yield backend
+    finally:
+        backend.close_all()
+        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def storage(storage_backend: StorageBackend) -> Storage:
+    """A migrated, empty storage on each backend (SQLite file, PostgreSQL schema)."""
+    opened = storage_backend.open()
+    opened.migrate()
+    return opened
