@@ -59,7 +59,7 @@ def answer_all(chat, kind="alpha"):
     if kind == "competitor":
         chat.tap("coop", "no")
     chat.tap("picks", "x")
-    chat.tap("picks", "z")
+    chat.tap("picks", "y")
     chat.tap("picks", CONFIRM)
     chat.tap("level", "4")
     chat.send("/skip")
@@ -152,8 +152,21 @@ def test_multi_confirm_needs_a_selection(chat):
 def test_multi_typed_as_numbers(chat):
     chat.send("Acme")
     chat.tap("kind", "alpha")
-    chat.send("3, 1")
-    assert chat.answers["picks"] == ["x", "z"]
+    chat.send("2, 1")
+    assert chat.answers["picks"] == ["x", "y"]
+
+
+def test_exclusive_option_clears_the_others(chat):
+    chat.send("Acme")
+    chat.tap("kind", "alpha")
+    chat.tap("picks", "x")
+    chat.tap("picks", "z")
+    assert [o.selected for o in chat.ask.options] == [False, False, True]
+    chat.tap("picks", "y")
+    assert [o.selected for o in chat.ask.options] == [False, True, False]
+    chat.send("1, 3")
+    assert "cannot be combined" in chat.said()
+    assert chat.state.at == "picks"
 
 
 def test_scale_number_and_yesno_answers(mini_engine):
@@ -217,7 +230,7 @@ def test_completing_gives_summary_and_diagnosis(chat):
     assert scores == {"one": None, "two": 50}
     assert summary.company == "Acme"
     lines = {a.question_id: a.display for s in summary.stages for a in s.answers}
-    assert lines["picks"] == "Ex-en, Zed-en"
+    assert lines["picks"] == "Ex-en, Why-en"
     assert lines["when_start"] == "15/03/2027"
     assert lines["note"] == "—"
     assert "coop" not in lines

@@ -98,8 +98,9 @@ def diagnose(
         for rule in dialogue.next_steps
         if rule.when(on_path)
     ]
+    covered = {qid for rule in dialogue.next_steps if rule.when(on_path) for qid in rule.questions}
     for qid in path:
-        if on_path.get(qid) == NOT_YET:
+        if on_path.get(qid) == NOT_YET and qid not in covered:
             question = dialogue.questions[qid]
             steps.append(
                 NextStep(

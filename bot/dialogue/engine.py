@@ -257,6 +257,10 @@ class Engine:
                 self._accept(turn, question, [o for o in question.options if o in chosen])
         elif question.type == "multi" and value in question.options:
             ticked = set(self._draft(turn, question)) ^ {value}
+            if value in ticked and value in question.exclusive:
+                ticked = {value}
+            elif value in ticked:
+                ticked -= set(question.exclusive)
             turn.state = replace(
                 turn.state, draft=tuple(o for o in question.options if o in ticked)
             )
@@ -312,7 +316,10 @@ class Engine:
                 raise parsing.ParseError("not_yesno") from None
         if kind == "choice":
             return parsing.parse_choice(text, labels)
-        return parsing.parse_choices(text, labels)
+        chosen = parsing.parse_choices(text, labels)
+        if len(chosen) > 1 and set(chosen) & set(question.exclusive):
+            raise parsing.ParseError("exclusive")
+        return chosen
 
     # Moves ---------------------------------------------------------------------------------------
     def _accept(self, turn: _Turn, question: Question, value: Any) -> None:

@@ -35,6 +35,7 @@ _QUESTION_KEYS = {
     "type",
     "seed",
     "options",
+    "exclusive",
     "max_length",
     "min",
     "max",
@@ -192,7 +193,19 @@ class _Builder:
             if len(set(raw_options)) != len(raw_options) or "notyet" in raw_options:
                 raise self.fail(f"question '{qid}': options must be distinct", node, "options")
             options = tuple(raw_options)
-        elif "options" in node:
+        exclusive = node.get("exclusive", [])
+        if exclusive and (
+            qtype != "multi"
+            or not isinstance(exclusive, list)
+            or not set(exclusive) <= set(options)
+        ):
+            raise self.fail(
+                f"question '{qid}': 'exclusive' lists options of a multiple choice that cannot "
+                "be ticked together with others",
+                node,
+                "exclusive",
+            )
+        if "options" in node and qtype not in ("choice", "multi"):
             raise self.fail(f"question '{qid}': only choice and multi have options", node)
         minimum = self.integer(node, "min", qid)
         maximum = self.integer(node, "max", qid)
@@ -219,6 +232,7 @@ class _Builder:
             stage=stage_id,
             seed=self.seed(node, required=True),
             options=options,
+            exclusive=tuple(exclusive),
             max_length=self.integer(node, "max_length", qid) or 1000,
             minimum=minimum,
             maximum=maximum,

@@ -22,6 +22,7 @@ class Question:
     stage: str
     seed: tuple[str, ...]
     options: tuple[str, ...] = ()
+    exclusive: tuple[str, ...] = ()  # multi: options that cannot be ticked with others
     max_length: int = 1000
     minimum: int | None = None
     maximum: int | None = None
