@@ -118,10 +118,15 @@ class TerminalChat:
             self.say("")
         self.say(f"[{view.progress}]")
         self.say(view.text)
-        for index, option in enumerate(view.options, start=1):
-            mark = "[x] " if option.selected else ("[ ] " if view.type == "multi" else "")
-            self.say(f"  {index}. {mark}{option.label}")
-        if view.type == "multi":
+        if view.type == "scale":  # "1. 1 ... 5. 5" says nothing: give the range
+            self.say(ui("cli.scale", min=view.options[0].label, max=view.options[-1].label))
+        else:
+            for index, option in enumerate(view.options, start=1):
+                mark = "[x] " if option.selected else ("[ ] " if view.type == "multi" else "")
+                self.say(f"  {index}. {mark}{option.label}")
+        if view.type == "scale":
+            pass
+        elif view.type == "multi":
             self.say(ui("cli.choices_multi"))
         elif view.options:
             self.say(ui("cli.choices"))

@@ -14,7 +14,14 @@ from bot.storage import migrations
 from bot.storage.migrations import Migration, head, load_migrations, pending
 
 GOOD = "DESCRIPTION = 'x'\nSQLITE = POSTGRES = ('SELECT 1',)\n"
-TABLES = {"schema_migrations", "users", "conversations", "answers", "processed_updates"}
+TABLES = {
+    "schema_migrations",
+    "users",
+    "conversations",
+    "answers",
+    "processed_updates",
+    "reminders",
+}
 
 
 def fake(version, *statements, name=None):

@@ -429,6 +429,16 @@ def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
             update_id=first_update + 1,
         )
         storage.mark_processed(first_update + 2, user.id)
+        # Reminders: about a conversation, about none, and one already sent (history).
+        storage.add_reminder(
+            user.id, kind="todo", ref="q1", due_at=T0, conversation_id=old.id, payload={"k": 1}
+        )
+        storage.add_reminder(user.id, kind="nudge", ref="nudge-1", due_at=T0)
+        earlier = T0 - timedelta(days=1)
+        sent = storage.add_reminder(user.id, kind="review", ref="review-1", due_at=earlier)
+        for claimed in storage.claim_due(earlier, worker="w", lease=timedelta(hours=1), limit=9):
+            storage.mark_sent(claimed.id, worker="w")
+        assert storage.get_reminder(sent.id, user_id=user.id).status == "sent"
         return [old.id, new.id]
 
     alice = make_user(storage, "tg:1")
@@ -440,7 +450,11 @@ def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
         "user": storage.get_user("tg:2"),
         "conversations": storage.conversations(bob.id),
         "history": [storage.answer_history(c.id) for c in storage.conversations(bob.id)],
+        "reminders": storage.pending_reminders(bob.id),
     }
+
+    alice_reminders = [r.id for r in storage.pending_reminders(alice.id)]
+    assert len(alice_reminders) == 2
 
     storage.delete_user(alice.id)
 
@@ -451,7 +465,7 @@ def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
         "updates": {100, 101, 102},
     }
     tables = storage_backend.tables() - {"schema_migrations"}
-    assert {"users", "conversations", "answers", "processed_updates"} <= tables
+    assert {"users", "conversations", "answers", "processed_updates", "reminders"} <= tables
     for table in sorted(tables):
         rows = storage_backend.rows(table)
         assert rows, f"{table} is empty: this test would not notice leftovers there"
@@ -468,6 +482,9 @@ def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
     assert all(storage.answer_history(cid) == [] for cid in alice_conversations)
     assert not storage.is_processed(100)
     assert storage.is_processed(300)
+    assert storage.pending_reminders(alice.id) == []
+    assert all(storage.get_reminder(rid, user_id=alice.id) is None for rid in alice_reminders)
+    assert storage.pending_reminders(bob.id) == bob_before["reminders"]
     assert storage.get_user("tg:2") == bob_before["user"]
     assert storage.conversations(bob.id) == bob_before["conversations"]
     assert [storage.answer_history(c.id) for c in storage.conversations(bob.id)] == bob_before[

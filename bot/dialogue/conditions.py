@@ -12,7 +12,8 @@ An unanswered question, or one answered "not yet", fails every test but `answere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 NOT_YET = "notyet"
@@ -32,12 +33,18 @@ def always(_: Answers) -> bool:
     return True
 
 
-def compile_condition(spec: Any, known: Mapping[str, tuple[str, ...] | None]) -> Condition:
+def compile_condition(
+    spec: Any,
+    known: Mapping[str, tuple[str, ...] | None],
+    later: Collection[str] = (),
+) -> Condition:
     """Compile a `when` mapping. `known` maps the question ids it may test to their option keys
-    (None for questions without options); anything else is refused with ConditionError."""
+    (None for questions without options); anything else is refused with ConditionError.
+    `later` names the questions asked after this one, only to explain why testing one is refused.
+    """
     if not isinstance(spec, Mapping) or not spec:
         raise ConditionError("a condition must be a non-empty mapping, like {partner_kind: x}")
-    parts = [_compile_key(str(key), value, known) for key, value in spec.items()]
+    parts = [_compile_key(str(key), value, known, later) for key, value in spec.items()]
     if len(parts) == 1:
         return parts[0]
     return lambda answers: all(part(answers) for part in parts)
@@ -58,20 +65,38 @@ def questions_in(spec: Any) -> set[str]:
     return found
 
 
-def _compile_key(key: str, value: Any, known: Mapping[str, tuple[str, ...] | None]) -> Condition:
+def _compile_key(
+    key: str,
+    value: Any,
+    known: Mapping[str, tuple[str, ...] | None],
+    later: Collection[str],
+) -> Condition:
     if key in ("any", "all"):
         if not isinstance(value, list) or not value:
-            raise ConditionError(f"'{key}' takes a list of conditions")
-        subs = [compile_condition(item, known) for item in value]
+            raise ConditionError(
+                f"'{key}' takes a list of conditions, like {key}: [{{a: x}}, {{b: y}}]"
+            )
+        subs = [compile_condition(item, known, later) for item in value]
         if key == "any":
             return lambda answers: any(sub(answers) for sub in subs)
         return lambda answers: all(sub(answers) for sub in subs)
     if key == "not":
-        sub = compile_condition(value, known)
+        if not isinstance(value, Mapping) or not value:
+            raise ConditionError("'not' takes one non-empty condition, like not: {a: x}")
+        sub = compile_condition(value, known, later)
         return lambda answers: not sub(answers)
     if key not in known:
-        raise ConditionError(f"the condition tests '{key}', which is not a question asked before")
+        if key in later:
+            raise ConditionError(
+                f"the condition tests '{key}', which is not asked before this question: a "
+                "condition can only use the answers to earlier questions"
+            )
+        close = difflib.get_close_matches(key, [*known, *later], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConditionError(f"the condition tests '{key}', which is not a question id{hint}")
     options = known[key]
+    if value is None:
+        raise ConditionError(f"the condition on '{key}' has no value")
     if isinstance(value, Mapping):
         tests = [_compile_operator(key, str(op), arg, options) for op, arg in value.items()]
         if not tests:
@@ -108,7 +133,7 @@ def _compile_operator(key: str, op: str, arg: Any, options: tuple[str, ...] | No
             return lambda answers: _matches_any(answers.get(key), values)
         return lambda answers: not _matches_any(answers.get(key), values)
     if op in ("eq", "ne"):
-        if isinstance(arg, list | dict):
+        if isinstance(arg, list | dict) or arg is None:
             raise ConditionError(f"'{op}' on '{key}' takes a single value")
         _check_values(key, [arg], options)
         if op == "eq":
@@ -116,6 +141,11 @@ def _compile_operator(key: str, op: str, arg: Any, options: tuple[str, ...] | No
         return lambda answers: not _matches_any(answers.get(key), (arg,))
     if not isinstance(arg, int | float) or isinstance(arg, bool):
         raise ConditionError(f"'{op}' on '{key}' takes a number")
+    if options is not None:
+        # A choice, multiple choice or yes/no answer is a word: a comparison would never hold.
+        raise ConditionError(
+            f"'{op}' compares numbers, but '{key}' is answered with one of: {', '.join(options)}"
+        )
     compare = {
         "lt": lambda a, b: a < b,
         "le": lambda a, b: a <= b,

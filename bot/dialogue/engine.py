@@ -463,7 +463,7 @@ class Engine:
         options = tuple(
             Option(key, texts.option(question, key), key in selected)
             for key in question.choices
-            if key != NOT_YET
+            if key != NOT_YET or question.type == "yesno"
         )
         first_of_stage = in_stage[0] == question.id and not refresh
         value = turn.answers.get(question.id)

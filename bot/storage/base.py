@@ -14,8 +14,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 JSON = Any  # a value json.dumps accepts
 
@@ -68,6 +68,81 @@ class StepResult:
     answers: dict[str, JSON] = field(default_factory=dict)  # current answers after the step
 
 
+# --- Reminders: records (owner: reminders) ---
+
+# A reminder's life: pending -> sent (mark_sent) or failed (mark_failed: the dispatcher gave
+# up). The user may close any reminder not closed yet as done or cancelled (final), and
+# reschedule a pending, sent or failed one, which makes it pending again.
+REMINDER_STATUSES = ("pending", "sent", "done", "cancelled", "failed")
+# What a user may close a reminder with; once done or cancelled, a reminder no longer changes.
+ClosingStatus = Literal["done", "cancelled"]
+CLOSED_STATUSES = ("done", "cancelled")
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A follow-up message to send a user at due_at, and where its delivery stands."""
+
+    id: int
+    user_id: int
+    conversation_id: int | None  # the alliance project it is about, if any
+    kind: str  # "next_step", "todo", "prep_eve", "go_no_go", "review", "nudge", ...
+    ref: str  # what it is about within its kind: a next-step id, a question id, "session-2"
+    payload: dict[str, JSON]  # what the sender needs to render it
+    due_at: datetime
+    status: str  # one of REMINDER_STATUSES
+    attempts: int  # failed delivery attempts (retry_later, mark_failed)
+    claimed_by: str | None  # the dispatcher worker holding it, until claimed_until
+    claimed_until: datetime | None
+    sent_at: datetime | None  # the last time it was sent
+    created_at: datetime
+    updated_at: datetime
+
+
+def check_reminder_key(kind: str, ref: str) -> None:
+    """Raise ValueError unless kind and ref are non-empty (the backends' shared check)."""
+    if not kind or not ref:
+        raise ValueError("a reminder needs a non-empty kind and ref")
+
+
+def check_aware(moment: datetime) -> None:
+    """Raise ValueError if moment is naive."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: pass an aware one")
+
+
+def check_closing_status(status: str) -> None:
+    """Raise ValueError unless status is one a user closes a reminder with."""
+    if status not in CLOSED_STATUSES:
+        raise ValueError(f"a user closes a reminder as 'done' or 'cancelled', not {status!r}")
+
+
+def check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
+    """The kinds as a list (None: every kind); TypeError for a bare string."""
+    if isinstance(kinds, str):  # "todo" would otherwise read as ["t", "o", "d", "o"]
+        raise TypeError("kinds is a sequence of kinds, not one string")
+    return None if kinds is None else list(kinds)
+
+
+def check_limit(limit: int) -> None:
+    """Raise ValueError unless limit is at least 1."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+
+
+def check_claim(now: datetime, worker: str, lease: timedelta, limit: int) -> None:
+    """Raise ValueError unless claim_due's arguments make sense."""
+    check_aware(now)
+    if not worker:
+        raise ValueError("claim_due needs a worker name")
+    if lease <= timedelta(0):
+        raise ValueError(f"the lease must be positive, not {lease}")
+    check_limit(limit)
+
+
+# --- end reminders: records ---
+
+
 class Storage(abc.ABC):
     """What the bot needs from a database. Both backends pass tests/test_storage_contract.py."""
 
@@ -105,7 +180,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def delete_user(self, user_id: int) -> None:
-        """Erase the user and everything of theirs (conversations, answers, history, updates).
+        """Erase the user and everything of theirs (conversations, answers, history, updates,
+        reminders).
 
         An unknown id is not an error: erasing twice leaves the same result. Ids are never
         reused, so the user's key may come back later as a new user with a new id.
@@ -172,3 +248,127 @@ class Storage(abc.ABC):
 
         Give user_id when the update came from a known user, so delete_user erases it too.
         """
+
+    # --- Reminders (owner: reminders) ---
+    #
+    # The user-facing methods take the user's id and touch only that user's reminders: a
+    # reminder id from another user reads as absent. The dispatcher's methods (claim_due,
+    # mark_sent, retry_later, mark_failed) act only while the caller still holds the claim.
+
+    @abc.abstractmethod
+    def add_reminder(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        ref: str,
+        due_at: datetime,
+        payload: dict[str, JSON] | None = None,
+        conversation_id: int | None = None,
+    ) -> Reminder:
+        """Schedule a pending reminder; if the user already has a pending one with this kind
+        and ref, move it instead (new due_at, payload and conversation) and return it.
+
+        Scheduling is thus idempotent. Moving a reminder to another due_at resets its attempts
+        and releases any claim on it (a dispatcher then cannot mark it sent); re-adding it with
+        the same due_at keeps the claim, so a reminder being sent is not sent twice. Only a
+        pending reminder is moved: once sent, done, cancelled or failed, a reminder is history
+        and the same kind and ref schedule a new one.
+
+        Raises:
+            ValueError: due_at is naive.
+            TypeError: payload is not JSON-serialisable (nothing is written).
+            StorageError: no user has this id, or the conversation is not one of the user's.
+        """
+
+    @abc.abstractmethod
+    def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
+        """The user's reminder with this id; None if there is none or it is someone else's."""
+
+    @abc.abstractmethod
+    def pending_reminders(self, user_id: int) -> list[Reminder]:
+        """The user's pending reminders, soonest first (then by id)."""
+
+    @abc.abstractmethod
+    def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+        """Every user's pending reminders with their user, soonest first, at most limit
+        (for operators); blocked users' reminders included."""
+
+    @abc.abstractmethod
+    def reschedule(self, reminder_id: int, *, user_id: int, due_at: datetime) -> Reminder | None:
+        """Move the user's reminder to due_at and make it pending again (a snooze).
+
+        Its attempts restart from 0 and any claim is released. A pending reminder with the same
+        kind and ref, if another one exists, is cancelled: the one moved replaces it. A done or
+        cancelled reminder does not change and is returned as it is (check its status).
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
+
+    @abc.abstractmethod
+    def set_reminder_status(
+        self, reminder_id: int, *, user_id: int, status: ClosingStatus
+    ) -> Reminder | None:
+        """Close the user's reminder as "done" or "cancelled", releasing any claim.
+
+        A reminder already done or cancelled does not change and is returned as it is.
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: status is not "done" or "cancelled".
+        """
+
+    @abc.abstractmethod
+    def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+        """Cancel the user's pending reminders (only those of these kinds, if given), releasing
+        their claims; return how many were cancelled."""
+
+    @abc.abstractmethod
+    def claim_due(
+        self, now: datetime, *, worker: str, lease: timedelta, limit: int
+    ) -> list[Reminder]:
+        """Claim up to limit due reminders for worker until now + lease, in one transaction.
+
+        A reminder is claimable when it is pending, due (due_at <= now), unclaimed or its lease
+        has run out (claimed_until <= now), and its user has not blocked the bot (a blocked
+        user's reminders stay pending, unclaimed). Soonest first. Two workers, in this process
+        or another replica, never hold the same reminder at the same time.
+
+        Returns:
+            The claimed reminders, soonest first, with claimed_by and claimed_until set.
+
+        Raises:
+            ValueError: now is naive, lease is not positive, or limit is below 1.
+        """
+
+    @abc.abstractmethod
+    def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+        """Record that worker sent the reminder: status "sent", sent_at now, claim released.
+
+        Returns:
+            False, changing nothing, if worker no longer holds the claim (another worker took
+            over after the lease ran out, or the user moved, closed or cancelled it meanwhile).
+            A worker whose lease ran out but that nobody replaced still holds the claim.
+        """
+
+    @abc.abstractmethod
+    def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+        """Give the reminder back after a failed attempt: attempts + 1, due at due_at, claim
+        released, still pending. False, changing nothing, if worker no longer holds the claim.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
+
+    @abc.abstractmethod
+    def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+        """Give up on the reminder: status "failed", attempts + 1, claim released. False,
+        changing nothing, if worker no longer holds the claim."""
+
+    # --- end reminders ---

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
@@ -22,7 +22,23 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
-from bot.storage.base import JSON, Answer, AnswerWrite, Conversation, Storage, User
+from bot.storage.base import (
+    CLOSED_STATUSES,
+    JSON,
+    Answer,
+    AnswerWrite,
+    ClosingStatus,
+    Conversation,
+    Reminder,
+    Storage,
+    User,
+    check_aware,
+    check_claim,
+    check_closing_status,
+    check_kinds,
+    check_limit,
+    check_reminder_key,
+)
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -399,6 +415,232 @@ class PostgresStorage(Storage):
 
         return self._run(work)
 
+    # --- Reminders (owner: reminders) ---
+
+    def add_reminder(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        ref: str,
+        due_at: datetime,
+        payload: dict[str, JSON] | None = None,
+        conversation_id: int | None = None,
+    ) -> Reminder:
+        check_reminder_key(kind, ref)
+        check_aware(due_at)
+        encoded = _json({} if payload is None else dict(payload))
+        now = _now()
+
+        def work(conn: Connection) -> Reminder:
+            _check_owner(conn, user_id, conversation_id)
+            # Same due_at: keep the claim and attempts, so re-adding a reminder that a
+            # dispatcher is sending right now does not get it sent twice. Two replicas adding
+            # the same reminder at once meet on the unique index: one inserts, one updates.
+            row = conn.execute(
+                "INSERT INTO reminders (user_id, conversation_id, kind, ref, payload, due_at,"
+                " status, attempts, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s)"
+                " ON CONFLICT (user_id, kind, ref) WHERE status = 'pending' DO UPDATE SET"
+                " conversation_id = excluded.conversation_id, payload = excluded.payload,"
+                " updated_at = excluded.updated_at,"
+                " attempts = CASE WHEN reminders.due_at = excluded.due_at"
+                " THEN reminders.attempts ELSE 0 END,"
+                " claimed_by = CASE WHEN reminders.due_at = excluded.due_at"
+                " THEN reminders.claimed_by END,"
+                " claimed_until = CASE WHEN reminders.due_at = excluded.due_at"
+                " THEN reminders.claimed_until END,"
+                " due_at = excluded.due_at"
+                f" RETURNING {_REMINDER_COLUMNS}",
+                (user_id, conversation_id, kind, ref, encoded, due_at, now, now),
+            ).fetchone()
+            assert row is not None
+            return _reminder(row)
+
+        return self._run(work)
+
+    def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
+        def work(conn: Connection) -> Reminder | None:
+            row = _own_reminder(conn, reminder_id, user_id)
+            return None if row is None else _reminder(row)
+
+        return self._run(work)
+
+    def pending_reminders(self, user_id: int) -> list[Reminder]:
+        def work(conn: Connection) -> list[Reminder]:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLUMNS} FROM reminders"
+                " WHERE user_id = %s AND status = 'pending' ORDER BY due_at, id",
+                (user_id,),
+            ).fetchall()
+            return [_reminder(row) for row in rows]
+
+        return self._run(work)
+
+    def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+        check_limit(limit)
+
+        def work(conn: Connection) -> list[tuple[Reminder, User]]:
+            rows = conn.execute(
+                f"SELECT {_prefixed('r', _REMINDER_COLUMNS)}, {_prefixed('u', _USER_COLUMNS)}"
+                " FROM reminders r JOIN users u ON u.id = r.user_id"
+                " WHERE r.status = 'pending' ORDER BY r.due_at, r.id LIMIT %s",
+                (limit,),
+            ).fetchall()
+            width = len(_REMINDER_COLUMNS.split(","))
+            return [(_reminder(row[:width]), _user(row[width:])) for row in rows]
+
+        return self._run(work)
+
+    def reschedule(self, reminder_id: int, *, user_id: int, due_at: datetime) -> Reminder | None:
+        check_aware(due_at)
+        now = _now()
+
+        def work(conn: Connection) -> Reminder | None:
+            # FOR UPDATE: a dispatcher claiming it meanwhile waits for this move, then skips it.
+            row = _own_reminder(conn, reminder_id, user_id, lock=True)
+            if row is None:
+                return None
+            current = _reminder(row)
+            if current.status in CLOSED_STATUSES:
+                return current
+            if current.status != "pending":
+                # It becomes pending again: it replaces a pending twin, as add_reminder would.
+                conn.execute(
+                    "UPDATE reminders SET status = 'cancelled', claimed_by = NULL,"
+                    " claimed_until = NULL, updated_at = %s"
+                    " WHERE user_id = %s AND kind = %s AND ref = %s AND status = 'pending'",
+                    (now, user_id, current.kind, current.ref),
+                )
+            row = conn.execute(
+                "UPDATE reminders SET status = 'pending', due_at = %s, attempts = 0,"
+                " claimed_by = NULL, claimed_until = NULL, updated_at = %s WHERE id = %s"
+                f" RETURNING {_REMINDER_COLUMNS}",
+                (due_at, now, reminder_id),
+            ).fetchone()
+            assert row is not None
+            return _reminder(row)
+
+        return self._run(work)
+
+    def set_reminder_status(
+        self, reminder_id: int, *, user_id: int, status: ClosingStatus
+    ) -> Reminder | None:
+        check_closing_status(status)
+        now = _now()
+
+        def work(conn: Connection) -> Reminder | None:
+            row = _own_reminder(conn, reminder_id, user_id, lock=True)
+            if row is None:
+                return None
+            if _reminder(row).status in CLOSED_STATUSES:
+                return _reminder(row)
+            row = conn.execute(
+                "UPDATE reminders SET status = %s, claimed_by = NULL, claimed_until = NULL,"
+                f" updated_at = %s WHERE id = %s RETURNING {_REMINDER_COLUMNS}",
+                (status, now, reminder_id),
+            ).fetchone()
+            assert row is not None
+            return _reminder(row)
+
+        return self._run(work)
+
+    def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+        chosen = check_kinds(kinds)
+        if chosen == []:
+            return 0
+        now = _now()
+
+        def work(conn: Connection) -> int:
+            cancelled = conn.execute(
+                "UPDATE reminders SET status = 'cancelled', claimed_by = NULL,"
+                " claimed_until = NULL, updated_at = %s"
+                " WHERE user_id = %s AND status = 'pending'"
+                " AND (%s::text[] IS NULL OR kind = ANY(%s::text[]))",
+                (now, user_id, chosen, chosen),
+            )
+            return cancelled.rowcount
+
+        return self._run(work)
+
+    def claim_due(
+        self, now: datetime, *, worker: str, lease: timedelta, limit: int
+    ) -> list[Reminder]:
+        check_claim(now, worker, lease, limit)
+
+        def work(conn: Connection) -> list[Reminder]:
+            # FOR UPDATE SKIP LOCKED: replicas claiming at the same time each lock a disjoint
+            # set of rows instead of queueing on the same ones; a row another replica claimed
+            # and committed meanwhile is rechecked against the WHERE clause and left out.
+            rows = conn.execute(
+                "WITH due AS ("
+                " SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id"
+                " WHERE r.status = 'pending' AND r.due_at <= %(now)s"
+                " AND (r.claimed_until IS NULL OR r.claimed_until <= %(now)s)"
+                " AND u.blocked_at IS NULL"
+                " ORDER BY r.due_at, r.id LIMIT %(limit)s"
+                " FOR UPDATE OF r SKIP LOCKED)"
+                " UPDATE reminders SET claimed_by = %(worker)s, claimed_until = %(until)s,"
+                " updated_at = %(stamp)s FROM due WHERE reminders.id = due.id"
+                f" RETURNING {_prefixed('reminders', _REMINDER_COLUMNS)}",
+                {
+                    "now": now,
+                    "limit": limit,
+                    "worker": worker,
+                    "until": now + lease,
+                    "stamp": _now(),
+                },
+            ).fetchall()
+            claimed = [_reminder(row) for row in rows]
+            claimed.sort(key=lambda reminder: (reminder.due_at, reminder.id))
+            return claimed
+
+        return self._run(work)
+
+    def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+        now = _now()
+        return self._if_claimed(
+            reminder_id, worker, "status = 'sent', sent_at = %s, updated_at = %s", (now, now)
+        )
+
+    def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+        check_aware(due_at)
+        return self._if_claimed(
+            reminder_id,
+            worker,
+            "due_at = %s, attempts = attempts + 1, updated_at = %s",
+            (due_at, _now()),
+        )
+
+    def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+        return self._if_claimed(
+            reminder_id,
+            worker,
+            "status = 'failed', attempts = attempts + 1, updated_at = %s",
+            (_now(),),
+        )
+
+    def _if_claimed(
+        self, reminder_id: int, worker: str, assignments: str, values: tuple[Any, ...]
+    ) -> bool:
+        """Apply assignments and release the claim, if worker holds the claim; True if so."""
+
+        def work(conn: Connection) -> bool:
+            updated = conn.execute(
+                sql.SQL(
+                    "UPDATE reminders SET "
+                    + assignments
+                    + ", claimed_by = NULL, claimed_until = NULL"
+                    " WHERE id = %s AND status = 'pending' AND claimed_by = %s"
+                ),
+                (*values, reminder_id, worker),
+            )
+            return updated.rowcount == 1
+
+        return self._run(work)
+
+    # --- end reminders ---
+
 
 def _stale(conn: Connection, conversation_id: int, expected: int) -> StaleConversation:
     row = conn.execute(
@@ -454,3 +696,60 @@ def _answer(row: tuple[Any, ...]) -> Answer:
         answered_at=_utc(row[3]),
         superseded_at=_opt_utc(row[4]),
     )
+
+
+# --- Reminders: helpers (owner: reminders) ---
+
+_REMINDER_COLUMNS = (
+    "id, user_id, conversation_id, kind, ref, payload, due_at, status, attempts, claimed_by,"
+    " claimed_until, sent_at, created_at, updated_at"
+)
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def _own_reminder(
+    conn: Connection, reminder_id: int, user_id: int, *, lock: bool = False
+) -> tuple[Any, ...] | None:
+    return conn.execute(
+        f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE id = %s AND user_id = %s"
+        + (" FOR UPDATE" if lock else ""),
+        (reminder_id, user_id),
+    ).fetchone()
+
+
+def _check_owner(conn: Connection, user_id: int, conversation_id: int | None) -> None:
+    """Refuse a reminder for an unknown user, or about someone else's conversation."""
+    if conn.execute("SELECT 1 FROM users WHERE id = %s", (user_id,)).fetchone() is None:
+        raise StorageError(f"no user with id {user_id}")
+    if conversation_id is None:
+        return
+    row = conn.execute(
+        "SELECT user_id FROM conversations WHERE id = %s", (conversation_id,)
+    ).fetchone()
+    if row is None or row[0] != user_id:
+        raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+
+
+def _reminder(row: tuple[Any, ...]) -> Reminder:
+    return Reminder(
+        id=row[0],
+        user_id=row[1],
+        conversation_id=row[2],
+        kind=row[3],
+        ref=row[4],
+        payload=json.loads(row[5]),
+        due_at=_utc(row[6]),
+        status=row[7],
+        attempts=row[8],
+        claimed_by=row[9],
+        claimed_until=_opt_utc(row[10]),
+        sent_at=_opt_utc(row[11]),
+        created_at=_utc(row[12]),
+        updated_at=_utc(row[13]),
+    )
+
+
+# --- end reminders: helpers ---

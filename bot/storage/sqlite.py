@@ -14,13 +14,28 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.errors import DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
-from bot.storage.base import JSON, Answer, AnswerWrite, Conversation, Storage, User
+from bot.storage.base import (
+    CLOSED_STATUSES,
+    JSON,
+    Answer,
+    AnswerWrite,
+    ClosingStatus,
+    Conversation,
+    Reminder,
+    Storage,
+    User,
+    check_claim,
+    check_closing_status,
+    check_kinds,
+    check_limit,
+    check_reminder_key,
+)
 
 MEMORY = ":memory:"
 
@@ -329,6 +344,204 @@ class SqliteStorage(Storage):
             )
             return inserted.rowcount == 1
 
+    # --- Reminders (owner: reminders) ---
+
+    def add_reminder(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        ref: str,
+        due_at: datetime,
+        payload: dict[str, JSON] | None = None,
+        conversation_id: int | None = None,
+    ) -> Reminder:
+        check_reminder_key(kind, ref)
+        encoded = _json({} if payload is None else dict(payload))
+        due = _ts(due_at)
+        now = _ts(_now())
+        with self._write() as conn:
+            _check_owner(conn, user_id, conversation_id)
+            # Same due_at: keep the claim and attempts, so re-adding a reminder that a
+            # dispatcher is sending right now does not get it sent twice.
+            conn.execute(
+                "INSERT INTO reminders (user_id, conversation_id, kind, ref, payload, due_at,"
+                " status, attempts, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+                " ON CONFLICT (user_id, kind, ref) WHERE status = 'pending' DO UPDATE SET"
+                " conversation_id = excluded.conversation_id, payload = excluded.payload,"
+                " updated_at = excluded.updated_at,"
+                " attempts = CASE WHEN due_at = excluded.due_at THEN attempts ELSE 0 END,"
+                " claimed_by = CASE WHEN due_at = excluded.due_at THEN claimed_by END,"
+                " claimed_until = CASE WHEN due_at = excluded.due_at THEN claimed_until END,"
+                " due_at = excluded.due_at",
+                (user_id, conversation_id, kind, ref, encoded, due, now, now),
+            )
+            row = conn.execute(
+                f"SELECT {_REMINDER_COLUMNS} FROM reminders"
+                " WHERE user_id = ? AND kind = ? AND ref = ? AND status = 'pending'",
+                (user_id, kind, ref),
+            ).fetchone()
+        return _reminder(row)
+
+    def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
+        with self._read() as conn:
+            row = _own_reminder(conn, reminder_id, user_id)
+        return None if row is None else _reminder(row)
+
+    def pending_reminders(self, user_id: int) -> list[Reminder]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLUMNS} FROM reminders"
+                " WHERE user_id = ? AND status = 'pending' ORDER BY due_at, id",
+                (user_id,),
+            ).fetchall()
+        return [_reminder(row) for row in rows]
+
+    def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+        check_limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_prefixed('r', _REMINDER_COLUMNS)}, {_prefixed('u', _USER_COLUMNS)}"
+                " FROM reminders r JOIN users u ON u.id = r.user_id"
+                " WHERE r.status = 'pending' ORDER BY r.due_at, r.id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        width = len(_REMINDER_COLUMNS.split(","))
+        return [(_reminder(row[:width]), _user(row[width:])) for row in rows]
+
+    def reschedule(self, reminder_id: int, *, user_id: int, due_at: datetime) -> Reminder | None:
+        due = _ts(due_at)
+        now = _ts(_now())
+        with self._write() as conn:
+            row = _own_reminder(conn, reminder_id, user_id)
+            if row is None:
+                return None
+            current = _reminder(row)
+            if current.status in CLOSED_STATUSES:
+                return current
+            if current.status != "pending":
+                # It becomes pending again: it replaces a pending twin, as add_reminder would.
+                conn.execute(
+                    "UPDATE reminders SET status = 'cancelled', claimed_by = NULL,"
+                    " claimed_until = NULL, updated_at = ?"
+                    " WHERE user_id = ? AND kind = ? AND ref = ? AND status = 'pending'",
+                    (now, user_id, current.kind, current.ref),
+                )
+            conn.execute(
+                "UPDATE reminders SET status = 'pending', due_at = ?, attempts = 0,"
+                " claimed_by = NULL, claimed_until = NULL, updated_at = ? WHERE id = ?",
+                (due, now, reminder_id),
+            )
+            row = _own_reminder(conn, reminder_id, user_id)
+        return _reminder(row)
+
+    def set_reminder_status(
+        self, reminder_id: int, *, user_id: int, status: ClosingStatus
+    ) -> Reminder | None:
+        check_closing_status(status)
+        now = _ts(_now())
+        with self._write() as conn:
+            row = _own_reminder(conn, reminder_id, user_id)
+            if row is None:
+                return None
+            if _reminder(row).status in CLOSED_STATUSES:
+                return _reminder(row)
+            conn.execute(
+                "UPDATE reminders SET status = ?, claimed_by = NULL, claimed_until = NULL,"
+                " updated_at = ? WHERE id = ?",
+                (status, now, reminder_id),
+            )
+            row = _own_reminder(conn, reminder_id, user_id)
+        return _reminder(row)
+
+    def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+        chosen = check_kinds(kinds)
+        if chosen == []:
+            return 0
+        where = "" if chosen is None else f" AND kind IN ({', '.join('?' * len(chosen))})"
+        with self._write() as conn:
+            cancelled = conn.execute(
+                "UPDATE reminders SET status = 'cancelled', claimed_by = NULL,"
+                " claimed_until = NULL, updated_at = ?"
+                f" WHERE user_id = ? AND status = 'pending'{where}",
+                (_ts(_now()), user_id, *(chosen or ())),
+            )
+            return cancelled.rowcount
+
+    def claim_due(
+        self, now: datetime, *, worker: str, lease: timedelta, limit: int
+    ) -> list[Reminder]:
+        check_claim(now, worker, lease, limit)
+        at = _ts(now)
+        until = _ts(now + lease)
+        # BEGIN IMMEDIATE (in _write) holds the write lock from the SELECT on: another
+        # process claiming at the same time waits, then sees these claims.
+        with self._write() as conn:
+            ids = [
+                found
+                for (found,) in conn.execute(
+                    "SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id"
+                    " WHERE r.status = 'pending' AND r.due_at <= ?"
+                    " AND (r.claimed_until IS NULL OR r.claimed_until <= ?)"
+                    " AND u.blocked_at IS NULL ORDER BY r.due_at, r.id LIMIT ?",
+                    (at, at, limit),
+                )
+            ]
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            conn.execute(
+                "UPDATE reminders SET claimed_by = ?, claimed_until = ?, updated_at = ?"
+                f" WHERE id IN ({marks})",
+                (worker, until, _ts(_now()), *ids),
+            )
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE id IN ({marks})"
+                " ORDER BY due_at, id",
+                ids,
+            ).fetchall()
+        return [_reminder(row) for row in rows]
+
+    def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+        now = _ts(_now())
+        return self._if_claimed(
+            reminder_id,
+            worker,
+            "status = 'sent', sent_at = ?, updated_at = ?",
+            (now, now),
+        )
+
+    def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+        return self._if_claimed(
+            reminder_id,
+            worker,
+            "due_at = ?, attempts = attempts + 1, updated_at = ?",
+            (_ts(due_at), _ts(_now())),
+        )
+
+    def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+        return self._if_claimed(
+            reminder_id,
+            worker,
+            "status = 'failed', attempts = attempts + 1, updated_at = ?",
+            (_ts(_now()),),
+        )
+
+    def _if_claimed(
+        self, reminder_id: int, worker: str, assignments: str, values: tuple[Any, ...]
+    ) -> bool:
+        """Apply assignments and release the claim, if worker holds the claim; True if so."""
+        with self._write() as conn:
+            updated = conn.execute(
+                f"UPDATE reminders SET {assignments}, claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = ? AND status = 'pending' AND claimed_by = ?",
+                (*values, reminder_id, worker),
+            )
+            return updated.rowcount == 1
+
+    # --- end reminders ---
+
 
 def _stale(conn: sqlite3.Connection, conversation_id: int, expected: int) -> StaleConversation:
     row = conn.execute(
@@ -387,3 +600,57 @@ def _answer(row: Any) -> Answer:
         answered_at=datetime.fromisoformat(row[3]),
         superseded_at=_dt(row[4]),
     )
+
+
+# --- Reminders: helpers (owner: reminders) ---
+
+_REMINDER_COLUMNS = (
+    "id, user_id, conversation_id, kind, ref, payload, due_at, status, attempts, claimed_by,"
+    " claimed_until, sent_at, created_at, updated_at"
+)
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def _own_reminder(conn: sqlite3.Connection, reminder_id: int, user_id: int) -> Any:
+    return conn.execute(
+        f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE id = ? AND user_id = ?",
+        (reminder_id, user_id),
+    ).fetchone()
+
+
+def _check_owner(conn: sqlite3.Connection, user_id: int, conversation_id: int | None) -> None:
+    """Refuse a reminder for an unknown user, or about someone else's conversation."""
+    if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+        raise StorageError(f"no user with id {user_id}")
+    if conversation_id is None:
+        return
+    row = conn.execute(
+        "SELECT user_id FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    if row is None or row[0] != user_id:
+        raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+
+
+def _reminder(row: Any) -> Reminder:
+    return Reminder(
+        id=row[0],
+        user_id=row[1],
+        conversation_id=row[2],
+        kind=row[3],
+        ref=row[4],
+        payload=json.loads(row[5]),
+        due_at=datetime.fromisoformat(row[6]),
+        status=row[7],
+        attempts=row[8],
+        claimed_by=row[9],
+        claimed_until=_dt(row[10]),
+        sent_at=_dt(row[11]),
+        created_at=datetime.fromisoformat(row[12]),
+        updated_at=datetime.fromisoformat(row[13]),
+    )
+
+
+# --- end reminders: helpers ---
