@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alliance-bot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    run = commands.add_parser("run", help="run the Telegram bot (polling by default)")
+    run.add_argument("--webhook", action="store_true", help="webhook mode (WEBHOOK_URL/SECRET)")
+
     chat = commands.add_parser("chat", help="the whole checklist in this terminal")
     chat.add_argument("--lang", choices=("fr", "en"), help="language (default: the user's)")
     chat.add_argument("--user", help="whose conversation (default: your login name)")
@@ -43,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        handler = {"chat": _chat, "validate": _validate, "graph": _graph}[args.command]
+        handler = {"run": _run, "chat": _chat, "validate": _validate, "graph": _graph}[
+            args.command
+        ]
         return handler(args)
     except AllianceBotError as exc:
         print(f"alliance-bot: {exc}", file=sys.stderr)
@@ -54,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _settings() -> Settings:
     return load_settings(require_token=False)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.telegram.runner import run
+
+    settings = load_settings()
+    if args.webhook:
+        settings = settings.enable_webhook()
+    return run(settings)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ class Session:
     state: State
     answers: dict[str, Any]
     fresh: bool  # the conversation was created by this session
+    just_finished: bool = False  # the last input completed the checklist
 
 
 class Conversations:
@@ -119,6 +120,7 @@ class Conversations:
         elif update_id is not None and not self.storage.mark_processed(update_id, session.user.id):
             raise DuplicateUpdate(str(update_id))
         session.state = step.state
+        session.just_finished = step.finished
         return step.views
 
     def set_language(self, session: Session, lang: str) -> None:

@@ -52,12 +52,38 @@ class Html(Plain):
 
 
 class Markdown(Plain):
-    """CommonMark, for the Markdown export."""
+    """CommonMark (and GitHub's dialect), for the Markdown export.
 
-    _special = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|])")
+    `escape` backslash-escapes only what would change the rendering, so that the raw text stays
+    readable: `C:\\dossier`, `3.5`, `(voir ci-dessus)` or `snake_case` are left alone.
+    """
+
+    # Anywhere in a line: code spans, emphasis, links and images, strikethrough (GitHub).
+    _inline = re.compile(
+        r"[`*~\[]"  # always markup
+        r"|\\(?=[!-/:-@\[-`{-~]|$)"  # a backslash before punctuation, or a hard line break
+        r"|(?<![^\W_])_|_(?![^\W_])"  # an underscore not inside a word (intraword is literal)
+        r"|<(?=[A-Za-z/!?])"  # an HTML tag or an autolink
+        r"|&(?=#?\w+;)"  # an entity or character reference
+    )
+    # At the start of a line: a heading, quote, list item, thematic break or setext underline.
+    _line_start = re.compile(
+        r"^(?:#{1,6}(?=\s|$)|>|[-+=](?=\s|$|[-=\s]*$)|\d{1,9}(?=[.)](?:\s|$)))"
+    )
+    # At the end of a heading line: a closing sequence of #s would be dropped.
+    _closing_hashes = re.compile(r"(?<=\s)#+\s*$")
 
     def escape(self, text: str) -> str:
-        return self._special.sub(r"\\\1", text).replace("\n", "  \n")
+        lines = []
+        for raw in text.split("\n"):
+            line = self._inline.sub(lambda m: "\\" + m.group(0), raw.lstrip())
+            line = self._closing_hashes.sub(lambda m: "\\" + m.group(0), line)
+            start = self._line_start.match(line)
+            if start is not None:
+                cut = start.end() if start.group(0)[0].isdigit() else 0
+                line = line[:cut] + "\\" + line[cut:]
+            lines.append(line)
+        return "  \n".join(lines)
 
     def heading(self, text: str) -> str:
         return f"# {text}"

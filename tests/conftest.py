@@ -7,3 +7,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from tests.dialogue_fixtures import mini_engine  # noqa: F401
 from tests.storage_fixtures import pg_admin, storage, storage_backend  # noqa: F401
+from tests.telegram_fixtures import (  # noqa: F401
+    bot,
+    database_url,
+    emulator,
+    mini_dialogues,
+)

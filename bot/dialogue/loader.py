@@ -12,6 +12,7 @@ import math
 import re
 import string
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,16 @@ _SCORE_OPS = ("lt", "le", "gt", "ge", "eq")
 # model.Question.choices and diagnosis read a scale's bounds with `or 1`: a scale from 0 would
 # lose its 0, so scales start at 1 at least; more than 10 buttons do not fit a chat keyboard.
 _SCALE_LOW, _SCALE_HIGH = 1, 10
-_CONTENT_KEYS = ("language", "stages", "questions", "alliance_type", "red_flags", "next_steps")
+_CONTENT_KEYS = (
+    "language",
+    "stages",
+    "questions",
+    "alliance_type",
+    "red_flags",
+    "next_steps",
+    "followups",
+)
+_FOLLOWUP_TYPES = ("choice", "scale", "yesno")
 
 
 def load_dialogue(directory: Path | str | None = None) -> Dialogue:
@@ -93,6 +103,8 @@ def load_dialogue(directory: Path | str | None = None) -> Dialogue:
     checklist_path = folder / "checklist.yaml"
     raw = load_yaml(checklist_path)
     dialogue = _Builder(str(checklist_path), labels).build(raw)
+    followups = _load_followups(folder / "followups.yaml", labels)
+    dialogue = replace(dialogue, followups=followups)
     texts = _load_texts(folder, dialogue)
     return Dialogue(
         id=dialogue.id,
@@ -103,7 +115,43 @@ def load_dialogue(directory: Path | str | None = None) -> Dialogue:
         texts=texts,
         seed=seed,
         questions=dialogue.questions,
+        followups=followups,
     )
+
+
+def _load_followups(path: Path, labels: set[str]) -> dict[str, tuple[Question, ...]]:
+    """followups.yaml: id -> list of questions (choice, scale or yesno; no conditions)."""
+    if not path.exists():
+        return {}
+    raw = load_yaml(path)
+    if not isinstance(raw, Mapping):
+        raise DialogueError(
+            f"the file must be a block of follow-ups, each a list of questions ({_found(raw)})",
+            path=str(path),
+        )
+    followups: dict[str, tuple[Question, ...]] = {}
+    for fid, items in raw.items():
+        if not _ID.match(fid) or not isinstance(items, list) or not items:
+            raise DialogueError(
+                f"follow-up '{fid}' must be a lowercase id with a non-empty list of questions",
+                path=str(path),
+                line=line_of(raw, fid),
+            )
+        builder = _Builder(str(path), labels)
+        questions = tuple(
+            builder.question(item, index, items, f"followup.{fid}")
+            for index, item in enumerate(items)
+        )
+        for question, item in zip(questions, items, strict=True):
+            if question.type not in _FOLLOWUP_TYPES or question.conditional:
+                raise DialogueError(
+                    f"follow-up '{fid}', question '{question.id}': only "
+                    f"{', '.join(_FOLLOWUP_TYPES)} questions without 'when' fit a reminder",
+                    path=str(path),
+                    line=line_of(item),
+                )
+        followups[fid] = questions
+    return followups
 
 
 def _found(value: Any) -> str:
@@ -843,6 +891,11 @@ def _check_required(
     needed += [f"red_flags.{r.id}" for r in dialogue.red_flags]
     needed += [f"next_steps.{r.id}" for r in dialogue.next_steps]
     needed += [f"ui.answers.{answer}" for answer in YESNO_OPTIONS]
+    for fid, questions in dialogue.followups.items():
+        needed += [f"followups.{fid}.intro", f"followups.{fid}.done"]
+        for q in questions:
+            needed += [f"followups.{fid}.questions.{q.id}.text"]
+            needed += [f"followups.{fid}.questions.{q.id}.options.{o}" for o in q.options]
     for key in needed:
         data, file = (
             (ui, path.with_name(f"ui.{path.name}")) if key[:3] == "ui." else (content, path)

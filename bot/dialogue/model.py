@@ -131,6 +131,8 @@ class Dialogue:
     texts: Mapping[str, Texts]
     seed: tuple[SeedPassage, ...] = ()
     questions: Mapping[str, Question] = field(default_factory=dict)  # in walk order
+    # Short questionnaires sent with some reminders (followups.yaml): id -> its questions.
+    followups: Mapping[str, tuple[Question, ...]] = field(default_factory=dict)
 
     @property
     def order(self) -> tuple[str, ...]:

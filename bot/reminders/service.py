@@ -1,0 +1,164 @@
+"""Reminders for one manager: offer, schedule, snooze, and follow-up answers.
+
+Sits between storage and the front end like bot/conversations.py does for the checklist:
+no Telegram here, and every change is committed before the front end replies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bot.conversations import Session
+from bot.dialogue.diagnosis import NextStep
+from bot.dialogue.engine import Engine
+from bot.dialogue.model import DONE, Question
+from bot.reminders import Kind, planner
+from bot.storage.base import AnswerWrite, Reminder, Storage, User
+
+Clock = Callable[[], dt.datetime]
+SNOOZE_ACTIONS = ("d1", "w1", "m1")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Reminders:
+    """The reminder operations the bot offers; keeps no per-user data of its own."""
+
+    def __init__(self, storage: Storage, engine: Engine, *, hour: int, clock: Clock = utc_now):
+        self.storage = storage
+        self.engine = engine
+        self.hour = hour
+        self.clock = clock
+
+    # Offers after the summary ------------------------------------------------------------------
+    def next_steps(self, session: Session) -> list[NextStep]:
+        today = self.today(session.user)
+        summary = self.engine.summary(session.state, session.answers, session.user.lang, today)
+        return list(summary.diagnosis.next_steps)
+
+    def schedule_step(self, session: Session, key: str, choice: str) -> Reminder | None:
+        """A reminder for one next step: `choice` is one of planner.CHOICES or an ISO date."""
+        step = next((s for s in self.next_steps(session) if s.key == key), None)
+        if step is None:
+            return None
+        now, tz = self.clock(), session.user.tz
+        if choice in planner.CHOICES:
+            due = planner.due_for(choice, now, tz, self.hour, step.due)
+        else:
+            due = planner.on_date(dt.date.fromisoformat(choice), now, tz, self.hour)
+        return self._add(session, planner.for_next_step(step, due))
+
+    def schedule_all_steps(self, session: Session) -> int:
+        now, tz = self.clock(), session.user.tz
+        steps = self.next_steps(session)
+        for step in steps:
+            due = planner.due_for("sug", now, tz, self.hour, step.due)
+            self._add(session, planner.for_next_step(step, due))
+        return len(steps)
+
+    def preparation(self, session: Session) -> tuple[list[dt.date], list[planner.Plan]]:
+        return planner.preparation(session.answers, self.clock(), session.user.tz, self.hour)
+
+    def schedule_preparation(self, session: Session) -> int:
+        _, plans = self.preparation(session)
+        for plan in plans:
+            self._add(session, plan)
+        return len(plans)
+
+    def on_finished(self, session: Session) -> Reminder:
+        """The checklist is complete: no more nudges; the first periodic review is scheduled."""
+        self.storage.cancel_reminders(session.user.id, kinds=[Kind.NUDGE])
+        return self.schedule_review(session, number=1)
+
+    def schedule_review(self, session: Session, *, number: int) -> Reminder:
+        plan = planner.next_review(
+            session.answers, self.today(session.user), number, session.user.tz, self.hour
+        )
+        return self._add(session, plan)
+
+    def touch(self, session: Session) -> None:
+        """The manager is active on an unfinished checklist: move the two nudges later."""
+        if session.state.at == DONE:
+            return
+        for plan in planner.nudge_plans(self.clock(), session.user.tz, self.hour):
+            self._add(session, plan)
+
+    # Acting on a reminder ----------------------------------------------------------------------
+    def get(self, user: User, reminder_id: int) -> Reminder | None:
+        return self.storage.get_reminder(reminder_id, user_id=user.id)
+
+    def pending(self, user: User) -> list[Reminder]:
+        return self.storage.pending_reminders(user.id)
+
+    def close(self, user: User, reminder_id: int, status: str) -> Reminder | None:
+        """Done or stopped/cancelled by the manager."""
+        if status == "done":
+            return self.storage.set_reminder_status(reminder_id, user_id=user.id, status="done")
+        return self.storage.set_reminder_status(reminder_id, user_id=user.id, status="cancelled")
+
+    def snooze(self, user: User, reminder_id: int, action: str) -> Reminder | None:
+        now = self.clock()
+        if action == "d1":
+            due = planner.due_for("d1", now, user.tz, self.hour, now.date())
+        elif action == "w1":
+            due = planner.due_for("w1", now, user.tz, self.hour, now.date())
+        else:
+            due = planner.due_for("m1", now, user.tz, self.hour, now.date())
+        return self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
+
+    def move_to(self, user: User, reminder_id: int, day: dt.date) -> Reminder | None:
+        due = planner.on_date(day, self.clock(), user.tz, self.hour)
+        return self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
+
+    # Follow-up questionnaires ------------------------------------------------------------------
+    def record_followup(
+        self, session: Session, reminder: Reminder, question: Question, value: Any
+    ) -> None:
+        """Store a follow-up answer with the project (answer history included)."""
+        key = f"{reminder.kind}.{reminder.ref}.{question.id}"
+        conversation = session.conversation
+        if reminder.conversation_id is not None and reminder.conversation_id != conversation.id:
+            target = next(
+                (
+                    c
+                    for c in self.storage.conversations(session.user.id)
+                    if c.id == reminder.conversation_id
+                ),
+                None,
+            )
+            if target is None:
+                return
+            conversation = target
+        version = self.storage.save_step(
+            conversation.id,
+            expected_version=conversation.version,
+            state=conversation.state,
+            answers=[AnswerWrite(key, value)],
+        )
+        if conversation.id == session.conversation.id:
+            session.conversation = replace(conversation, version=version)
+            session.answers[key] = value
+
+    def followup_answers(self, session: Session, reminder: Reminder) -> dict[str, Any]:
+        if reminder.conversation_id in (None, session.conversation.id):
+            return session.answers
+        return self.storage.current_answers(reminder.conversation_id)
+
+    # Helpers -----------------------------------------------------------------------------------
+    def today(self, user: User) -> dt.date:
+        return planner.local_date(self.clock(), user.tz)
+
+    def _add(self, session: Session, plan: planner.Plan) -> Reminder:
+        return self.storage.add_reminder(
+            session.user.id,
+            kind=plan.kind,
+            ref=plan.ref,
+            due_at=plan.due_at,
+            payload=plan.payload,
+            conversation_id=session.conversation.id,
+        )

@@ -1,0 +1,128 @@
+"""Build the python-telegram-bot Application: handlers in order, one comment per block."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.conversations import Conversations
+from bot.dialogue.engine import Engine
+from bot.reminders.service import Clock, Reminders, utc_now
+from bot.storage.base import Storage
+from bot.telegram import handlers, reminder_handlers
+from bot.telegram.services import BotContext, Services
+
+logger = logging.getLogger(__name__)
+
+ENGINE_COMMANDS = ("help", "back", "skip", "summary", "edit", "restart")
+MENU_COMMANDS = (
+    "start",
+    "help",
+    "back",
+    "skip",
+    "summary",
+    "edit",
+    "restart",
+    "language",
+    "reminders",
+    "timezone",
+    "mydata",
+    "delete",
+)
+
+
+def build_application(
+    settings: Settings,
+    storage: Storage,
+    engine: Engine,
+    *,
+    application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
+    rate_limiter: bool = True,
+    clock: Clock = utc_now,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The application, built but not started: tests drive it, `run` runs it."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_base_file_url)
+        .context_types(ContextTypes(context=BotContext))
+        .application_class(application_class)
+        .concurrent_updates(False)  # one update at a time keeps each user's order (ARCHITECTURE)
+        .post_init(_post_init)
+    )
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    app = builder.build()
+    conversations = Conversations(
+        storage,
+        engine,
+        default_lang=settings.default_language,
+        default_tz=settings.default_timezone,
+    )
+    reminders = Reminders(storage, engine, hour=settings.reminder_hour, clock=clock)
+    app.bot_data["services"] = Services(
+        settings=settings, conversations=conversations, reminders=reminders
+    )
+
+    private = filters.ChatType.PRIVATE  # a private chat always has a user
+    # Groups: a pointer to the private chat, nothing recorded.
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS, handlers.group))
+    # Commands.
+    app.add_handler(CommandHandler("start", handlers.start, filters=private))
+    app.add_handler(CommandHandler("language", handlers.language, filters=private))
+    app.add_handler(CommandHandler("mydata", handlers.mydata, filters=private))
+    app.add_handler(CommandHandler("delete", handlers.delete, filters=private))
+    app.add_handler(CommandHandler("reminders", reminder_handlers.list_reminders, filters=private))
+    app.add_handler(CommandHandler("timezone", reminder_handlers.timezone, filters=private))
+    app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
+    # Edited messages change nothing recorded.
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited))
+    # Typed answers, then unknown commands, then anything else (photos, stickers, ...).
+    typed = private & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(typed & filters.TEXT & ~filters.COMMAND, handlers.text))
+    app.add_handler(MessageHandler(typed & filters.COMMAND, handlers.command))
+    app.add_handler(MessageHandler(typed, handlers.not_text))
+    # Buttons.
+    app.add_handler(CallbackQueryHandler(handlers.callback))
+    # Everything that went wrong: logged, then an apology and the current question.
+    app.add_error_handler(handlers.on_error)
+    return app
+
+
+async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Register the command menu and the bot's descriptions in both languages."""
+    services: Services = app.bot_data["services"]
+    for lang in ("fr", "en"):
+        texts = services.texts(lang)
+        commands = [
+            BotCommand(name, texts.ui(f"telegram.commands.{name}")) for name in MENU_COMMANDS
+        ]
+        code = None if lang == services.settings.default_language else lang
+        for language_code in {code, lang}:
+            await app.bot.set_my_commands(commands, language_code=language_code)
+            await app.bot.set_my_description(
+                texts.ui("telegram.description"), language_code=language_code
+            )
+            await app.bot.set_my_short_description(
+                texts.ui("telegram.short_description"), language_code=language_code
+            )
+    logger.info("commands and descriptions registered")
+
+
+def is_private_update(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == "private"

@@ -1,0 +1,44 @@
+"""The bot token never reaches a log line, a traceback or a reply, even at DEBUG."""
+
+import logging
+
+import pytest
+
+from bot.logging_setup import configure_logging
+from tests.telegram_fixtures import TOKEN, running_bot
+
+
+@pytest.fixture
+def debug_logging():
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    configure_logging("DEBUG", [TOKEN])
+    for name in ("httpx", "httpcore", "telegram", "bot", "aiohttp"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[0])
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def test_token_absent_from_debug_logs_and_replies(
+    debug_logging, caplog, capfd, emulator, database_url, mini_dialogues
+):
+    caplog.set_level(logging.DEBUG)
+    async with running_bot(emulator, database_url, mini_dialogues, raise_errors=False) as bot:
+        ana = bot.user(language_code="en")
+        await ana.send("/start")
+        await ana.send("Acme")
+        bot.emulator.fail_next("sendMessage", 500, count=1)
+        await ana.send("1")
+        await ana.tap_data("forged")
+        replies = [m.readable for m in emulator.messages(ana.chat_id)]
+    captured = capfd.readouterr()
+    logged = caplog.text + captured.err + captured.out
+    assert len(caplog.records) > 50  # DEBUG really was on, httpx included
+    assert any(r.name.startswith("httpx") for r in caplog.records)
+    assert "Internal Server Error" in logged  # the failure was logged, with its traceback
+    assert TOKEN not in logged
+    assert TOKEN.split(":")[1] not in logged
+    assert all(TOKEN not in reply for reply in replies)
