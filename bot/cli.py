@@ -30,6 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="whose conversation (default: your login name)")
     chat.add_argument("--database", help="database URL (default: DATABASE_URL or the SQLite file)")
 
+    export = commands.add_parser("export", help="a user's report, calendar or data as a file")
+    export.add_argument("--user", required=True, help="Telegram user id, or a chat --user name")
+    export.add_argument("--format", required=True, choices=("pdf", "md", "json", "ics"))
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--database", help="database URL (default: DATABASE_URL)")
+
+    reminders = commands.add_parser("reminders", help="pending reminders, for operators")
+    reminders.add_argument("--json", action="store_true", help="JSON instead of a table")
+    reminders.add_argument("--database", help="database URL (default: DATABASE_URL)")
+
     validate = commands.add_parser("validate", help="check the dialogue files")
     validate.add_argument("path", nargs="?", help="the dialogues folder (default: DIALOGUES_DIR)")
 
@@ -46,9 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        handler = {"run": _run, "chat": _chat, "validate": _validate, "graph": _graph}[
-            args.command
-        ]
+        handler = {
+            "run": _run,
+            "chat": _chat,
+            "export": _export,
+            "reminders": _reminders,
+            "validate": _validate,
+            "graph": _graph,
+        }[args.command]
         return handler(args)
     except AllianceBotError as exc:
         print(f"alliance-bot: {exc}", file=sys.stderr)
@@ -68,6 +83,56 @@ def _run(args: argparse.Namespace) -> int:
     if args.webhook:
         settings = settings.enable_webhook()
     return run(settings)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bot.conversations import Conversations
+    from bot.dialogue.engine import Engine
+    from bot.dialogue.loader import load_dialogue
+    from bot.export import export
+    from bot.reminders.service import Reminders
+    from bot.storage.factory import open_storage
+
+    settings = _settings()
+    engine = Engine(load_dialogue(settings.dialogues_dir))
+    storage = open_storage(args.database or settings.database_url)
+    try:
+        storage.migrate()
+        keys = [f"tg:{args.user}", f"cli:{args.user}"] if args.user.isdigit() else []
+        keys.append(args.user if ":" in args.user else f"cli:{args.user}")
+        user = next((u for u in map(storage.get_user, keys) if u is not None), None)
+        if user is None:
+            print(f"alliance-bot: no user '{args.user}' in this database", file=sys.stderr)
+            return 1
+        conversations = Conversations(storage, engine, default_lang=user.lang, default_tz=user.tz)
+        reminders = Reminders(storage, engine, hour=settings.reminder_hour)
+        session = conversations.find(user.key)
+        pending = reminders.for_export(session) if session is not None else []
+        _, data = export(
+            args.format,
+            storage=storage,
+            engine=engine,
+            user=user,
+            today=reminders.today(user),
+            reminders=pending,
+        )
+        Path(args.out).write_bytes(data)
+        print(f"{args.out}: {len(data)} bytes")
+        return 0
+    finally:
+        storage.close()
+
+
+def _reminders(args: argparse.Namespace) -> int:
+    from bot.reminders.operators import main as report
+    from bot.storage.factory import open_storage
+
+    storage = open_storage(args.database or _settings().database_url)
+    try:
+        storage.migrate()
+        return report(args.json, storage)
+    finally:
+        storage.close()
 
 
 def _validate(args: argparse.Namespace) -> int:

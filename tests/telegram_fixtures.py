@@ -43,6 +43,7 @@ async def running_bot(
     storage.migrate()
     engine = Engine(load_dialogue(dialogues))
     extra = {"clock": clock} if clock is not None else {}
+    extra["dispatch_every"] = None  # tests tick the dispatcher themselves
     app = build_application(
         settings, storage, engine, application_class=TrackingApplication, **extra
     )

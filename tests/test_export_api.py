@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import icalendar
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 from pypdf import PdfReader
 

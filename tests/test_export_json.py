@@ -5,7 +5,7 @@ import json
 import sqlite3
 from contextlib import closing
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 
 from bot.export.jsondata import SCHEMA_PATH, to_json, user_data

@@ -27,7 +27,16 @@ MIME_TYPES = {
 _SLUG_MAX = 40
 _LIGATURES = {"ß": "ss", "æ": "ae", "œ": "oe", "Æ": "AE", "Œ": "OE", "ø": "o", "Ø": "O"}
 
-__all__ = ["FORMATS", "MIME_TYPES", "ExportError", "Reminder", "export", "filename", "slugify"]
+__all__ = [
+    "FORMATS",
+    "MIME_TYPES",
+    "ExportError",
+    "Reminder",
+    "export",
+    "filename",
+    "report_content",
+    "slugify",
+]
 
 
 class ExportError(AllianceBotError):
@@ -79,19 +88,38 @@ def export(
         from bot.export.jsondata import to_json, user_data
 
         return name, to_json(user_data(storage, user, now=moment))
+    content = report_content(
+        storage=storage, engine=engine, user=user, today=today, reminders=reminders
+    )
+    return name, render(fmt, content, now=moment)
+
+
+def report_content(
+    *,
+    storage: Storage,
+    engine: Engine,
+    user: User,
+    today: dt.date,
+    reminders: Iterable[tuple[dt.datetime, str]] = (),
+) -> ReportContent:
+    """Everything a report shows about the user's active conversation.
+
+    Raises:
+        ExportError: the user has no active conversation.
+    """
+    conversation = storage.active_conversation(user.id)
     if conversation is None:
         raise ExportError("this user has no active conversation to report on")
-    content = build_content(
+    return build_content(
         engine,
         State.load(conversation.state),
-        answers,
+        storage.current_answers(conversation.id),
         lang=user.lang,
         tz=user.tz,
         today=today,
         uid_seed=uid_seed(user.key, conversation.id, conversation.created_at),
         reminders=reminders,
     )
-    return name, render(fmt, content, now=moment)
 
 
 def render(fmt: str, content: ReportContent, *, now: dt.datetime) -> bytes:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.export import charts
-from bot.export.content import GRID, SHARES, ReportContent
+from bot.export.content import ReportContent
+from bot.export.pictures import side_pictures
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -366,41 +367,8 @@ class _Report:
 
     def side_charts(self) -> None:
         """The five shares and the attractiveness grid, side by side when both are known."""
-        pdf, ui, content = self.pdf, self.ui, self.content
-        images: list[tuple[bytes, str]] = []
-        shares = [content.scales.get(qid) for qid, _ in SHARES]
-        if all(scale is not None for scale in shares):
-            known = [scale for scale in shares if scale is not None]
-            chart = charts.shares_chart(
-                [ui(key) for _, key in SHARES],
-                [scale.value for scale in known],
-                title=ui("export.charts.shares"),
-                unknown=ui("export.charts.unknown", label="{label}"),
-                minimum=min(scale.minimum for scale in known),
-                maximum=max(scale.maximum for scale in known),
-            )
-            if chart is not None:
-                images.append((chart, ui("export.charts.shares")))
-        attractiveness, strengths = (content.scales.get(qid) for qid in GRID)
-        if attractiveness is not None and strengths is not None:
-            chart = charts.grid_chart(
-                attractiveness.value,
-                strengths.value,
-                title=ui("export.charts.grid"),
-                x_label=ui("export.charts.grid_x"),
-                y_label=ui("export.charts.grid_y"),
-                quadrants=(
-                    ui("export.charts.grid_high_low"),
-                    ui("export.charts.grid_high_high"),
-                    ui("export.charts.grid_low_low"),
-                    ui("export.charts.grid_low_high"),
-                ),
-                point_label=ui("export.charts.grid_point"),
-                minimum=min(attractiveness.minimum, strengths.minimum),
-                maximum=max(attractiveness.maximum, strengths.maximum),
-            )
-            if chart is not None:
-                images.append((chart, ui("export.charts.grid")))
+        pdf = self.pdf
+        images = side_pictures(self.content)
         if not images:
             return
         gap = 6.0

@@ -16,6 +16,7 @@ from bot.dialogue.diagnosis import NextStep
 from bot.dialogue.engine import Engine
 from bot.dialogue.model import DONE, Question
 from bot.reminders import Kind, planner
+from bot.reminders import texts as reminder_texts
 from bot.storage.base import AnswerWrite, Reminder, Storage, User
 
 Clock = Callable[[], dt.datetime]
@@ -114,6 +115,15 @@ class Reminders:
     def move_to(self, user: User, reminder_id: int, day: dt.date) -> Reminder | None:
         due = planner.on_date(day, self.clock(), user.tz, self.hour)
         return self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
+
+    def for_export(self, session: Session) -> list[tuple[dt.datetime, str]]:
+        """Pending reminders as (due time, one line), for the reports and the calendar."""
+        texts = self.engine.texts(session.user.lang)
+        dialogue = self.engine.dialogue
+        return [
+            (r.due_at, reminder_texts.short(r, dialogue, texts, session.answers))
+            for r in self.pending(session.user)
+        ]
 
     # Follow-up questionnaires ------------------------------------------------------------------
     def record_followup(

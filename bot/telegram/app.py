@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -20,9 +22,11 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
+from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.base import Storage
-from bot.telegram import handlers, reminder_handlers
+from bot.telegram import export_handlers, handlers, reminder_handlers
+from bot.telegram.reminder_views import make_renderer
 from bot.telegram.services import BotContext, Services
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ MENU_COMMANDS = (
     "language",
     "reminders",
     "timezone",
+    "export",
     "mydata",
     "delete",
 )
@@ -52,6 +57,7 @@ def build_application(
     application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
     rate_limiter: bool = True,
     clock: Clock = utc_now,
+    dispatch_every: float | None = 5.0,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The application, built but not started: tests drive it, `run` runs it."""
     builder = (
@@ -74,9 +80,21 @@ def build_application(
         default_tz=settings.default_timezone,
     )
     reminders = Reminders(storage, engine, hour=settings.reminder_hour, clock=clock)
-    app.bot_data["services"] = Services(
-        settings=settings, conversations=conversations, reminders=reminders
+    dispatcher = Dispatcher(
+        storage,
+        app.bot,
+        make_renderer(storage, engine.dialogue),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        clock=clock,
     )
+    app.bot_data["services"] = Services(
+        settings=settings, conversations=conversations, reminders=reminders, dispatcher=dispatcher
+    )
+    # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
+    if dispatch_every is not None and app.job_queue is not None:
+        app.job_queue.run_repeating(
+            dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
+        )
 
     private = filters.ChatType.PRIVATE  # a private chat always has a user
     # Groups: a pointer to the private chat, nothing recorded.
@@ -88,6 +106,7 @@ def build_application(
     app.add_handler(CommandHandler("delete", handlers.delete, filters=private))
     app.add_handler(CommandHandler("reminders", reminder_handlers.list_reminders, filters=private))
     app.add_handler(CommandHandler("timezone", reminder_handlers.timezone, filters=private))
+    app.add_handler(CommandHandler("export", export_handlers.export_menu, filters=private))
     app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
     # Edited messages change nothing recorded.
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited))

@@ -8,6 +8,7 @@ Format: a one-letter kind, then fields separated by "|":
     l|<lang>                language
     x|yes|no                confirm /delete
     p, s, q, r, f, z        reminders (see bot/telegram/reminder_handlers.py)
+    e|<format>              /export (bot/telegram/export_handlers.py)
 Anything else is "forged": the handler answers politely and records nothing.
 """
 
@@ -44,6 +45,7 @@ _ARITY = {
     "r": 2,
     "f": 3,
     "z": 1,
+    "e": 1,
 }
 
 

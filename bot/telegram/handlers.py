@@ -20,7 +20,7 @@ from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, T
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 from bot.errors import DuplicateUpdate
 from bot.report import Html, render_summary
-from bot.telegram import reminder_handlers, render
+from bot.telegram import export_handlers, reminder_handlers, render
 from bot.telegram.callbacks import decode, encode
 from bot.telegram.services import BotContext
 
@@ -133,6 +133,8 @@ async def callback(update: Update, context: BotContext) -> None:
         await reminder_handlers.on_reminder(update, context, fields[0], fields[1])
     elif kind == "f":
         await reminder_handlers.on_followup(update, context, *fields)
+    elif kind == "e":
+        await export_handlers.on_export(update, context, fields[0])
     elif kind == "z":
         await reminder_handlers.on_timezone_button(update, context, fields[0])
     else:  # pragma: no cover - decode() only returns the kinds above
@@ -277,6 +279,7 @@ async def show(
             await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
             for part in render.split(render_summary(view.summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
+            await export_handlers.send_charts(update, context, session)
     if source is not None and not source_done:
         await _strip_source_keyboard(update)
 

@@ -13,7 +13,6 @@ A typed date or time zone that the bot asked for is remembered in chat_data["awa
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +26,7 @@ from bot.dialogue import parsing
 from bot.dialogue.model import Texts
 from bot.dialogue.summary import display, format_date
 from bot.reminders import Kind
+from bot.reminders import texts as reminder_texts
 from bot.reminders.planner import CHOICES
 from bot.reminders.timezones import resolve_timezone
 from bot.storage.base import Reminder
@@ -316,7 +316,7 @@ async def list_reminders(update: Update, context: BotContext) -> None:
     rows = []
     for number, reminder in enumerate(pending[:20], start=1):
         when = reminder_views.when_text(reminder.due_at, session.user.tz, texts)
-        what = _short_text(reminder, dialogue, texts, session)
+        what = reminder_texts.short(reminder, dialogue, texts, session.answers)
         lines.append(escape(ui("reminders.list_item", number=number, when=when, text=what)))
         rows.append(
             [
@@ -331,22 +331,6 @@ async def list_reminders(update: Update, context: BotContext) -> None:
             ]
         )
     await _say(context, update, "\n".join(lines), _buttons(texts, rows))
-
-
-def _short_text(reminder: Reminder, dialogue: Any, texts: Texts, session: Session) -> str:
-    message = reminder_views.reminder_message(reminder, dialogue, texts, session.answers)
-    if reminder.kind in reminder_views.FOLLOWUP_KINDS:
-        followup = reminder_views.FOLLOWUP_KINDS[reminder.kind]
-        intro = texts.get(
-            f"followups.{followup}.intro",
-            session=reminder.payload.get("session", ""),
-            partner=session.answers.get("partner") or texts.ui("reminders.partner"),
-        )
-        return intro.split(".")[0].split(":")[0].lstrip("📝🔄 ")
-    if message is None:
-        return reminder.kind
-    first = html.unescape(message[0]).split("\n")
-    return " ".join(first[1:2] or first[:1]).lstrip("⏰ ")
 
 
 async def timezone(update: Update, context: BotContext) -> None:

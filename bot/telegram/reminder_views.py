@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.dialogue.model import Dialogue, Question, Texts
+from bot.dialogue.model import DONE, Dialogue, Question, Texts
 from bot.dialogue.summary import format_date
 from bot.reminders import Kind
-from bot.storage.base import Reminder
+from bot.reminders.dispatcher import Outgoing, RenderFn
+from bot.reminders.texts import FOLLOWUP_KINDS, body
+from bot.storage.base import Reminder, Storage, User
 from bot.telegram.callbacks import encode
 from bot.telegram.render import escape
-
-FOLLOWUP_KINDS: dict[str, str] = {Kind.CHECKIN: "checkin", Kind.REVIEW: "review"}
 
 
 def when_text(moment: dt.datetime, tz: str, texts: Texts) -> str:
@@ -81,47 +81,16 @@ def reminder_message(
     answers: Mapping[str, Any],
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     """The message a due reminder sends, or None when there is nothing to say any more."""
-    partner = answers.get("partner")
-    partner = partner if isinstance(partner, str) and partner != "notyet" else None
-    partner_text = partner or texts.ui("reminders.partner")
-    payload = reminder.payload
-    kind = reminder.kind
-    if kind in FOLLOWUP_KINDS:
+    text = body(reminder, dialogue, texts, answers)
+    if text is None:
+        return None
+    if reminder.kind in FOLLOWUP_KINDS:
         question = next_followup_question(dialogue, reminder, answers)
         if question is None:
             return None
-        followup = FOLLOWUP_KINDS[kind]
-        intro = texts.get(
-            f"followups.{followup}.intro",
-            session=payload.get("session", ""),
-            partner=partner_text,
-        )
-        text, keyboard = followup_question(reminder, question, texts)
-        return f"{escape(intro)}\n\n{text}", keyboard
-    if kind == Kind.NEXT_STEP:
-        key = f"next_steps.{payload.get('step')}"
-        if not texts.has(key):
-            return None
-        body = texts.ui("reminders.kinds.next_step", partner=partner_text, text=texts.get(key))
-    elif kind == Kind.TODO:
-        qid = str(payload.get("question"))
-        if qid not in dialogue.questions:
-            return None
-        label = texts.ui("summary.todo", label=texts.question(qid, "label"))
-        body = texts.ui("reminders.kinds.todo", text=label)
-    elif kind in (Kind.PREP_EVE, Kind.GO_NO_GO):
-        day = _date(payload.get("date"), texts)
-        body = texts.ui(
-            f"reminders.kinds.{kind}",
-            date=day,
-            session=payload.get("session", ""),
-            partner=partner_text,
-        )
-    elif kind == Kind.NUDGE:
-        body = texts.ui("reminders.kinds.nudge")
-    else:
-        return None
-    return escape(body), actions_keyboard(reminder, texts, nudge=kind == Kind.NUDGE)
+        asked, keyboard = followup_question(reminder, question, texts)
+        return f"{escape(text)}\n\n{asked}", keyboard
+    return escape(text), actions_keyboard(reminder, texts, nudge=reminder.kind == Kind.NUDGE)
 
 
 def actions_keyboard(
@@ -145,3 +114,31 @@ def _date(value: Any, texts: Texts) -> str:
         return format_date(dt.date.fromisoformat(str(value)), texts)
     except ValueError:
         return ""
+
+
+def make_renderer(storage: Storage, dialogue: Dialogue) -> RenderFn:
+    """The dispatcher's render function: a due reminder as the message to send, or None when
+    there is nothing left to say (a Telegram-less user, a finished checklist for a nudge, ...)."""
+
+    def render(reminder: Reminder, user: User) -> Outgoing | None:
+        if not user.key.startswith("tg:"):
+            return None
+        answers: Mapping[str, Any] = {}
+        if reminder.conversation_id is not None:
+            conversation = next(
+                (c for c in storage.conversations(user.id) if c.id == reminder.conversation_id),
+                None,
+            )
+            if conversation is None:
+                return None
+            if reminder.kind == Kind.NUDGE and conversation.state.get("at") == DONE:
+                return None
+            answers = storage.current_answers(conversation.id)
+        texts = dialogue.texts.get(user.lang) or dialogue.texts["fr"]
+        message = reminder_message(reminder, dialogue, texts, answers)
+        if message is None:
+            return None
+        text, keyboard = message
+        return Outgoing(chat_id=int(user.key[3:]), text=text, reply_markup=keyboard)
+
+    return render
