@@ -27,6 +27,7 @@ class Session:
     answers: dict[str, Any]
     fresh: bool  # the conversation was created by this session
     just_finished: bool = False  # the last input completed the checklist
+    last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
 
 
 class Conversations:
@@ -121,6 +122,7 @@ class Conversations:
             raise DuplicateUpdate(str(update_id))
         session.state = step.state
         session.just_finished = step.finished
+        session.last_writes = step.writes
         return step.views
 
     def set_language(self, session: Session, lang: str) -> None:

@@ -131,3 +131,24 @@ async def test_timezone_command(finished, database_url):
         assert storage.get_user("tg:4242").tz == "America/Toronto"
     finally:
         storage.close()
+
+
+async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url):
+    ana = bot.user(id=9090, language_code="en")
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap("Alpha-en")
+    await ana.send("1")
+    await ana.tap("3")
+    await ana.send("/skip")
+    await ana.tap("Not yet")
+    replies = ana.texts_since_last_send()
+    offer = next(r for r in replies if "Noted as “not yet”" in r)
+    assert "Decide: Start-en" in offer
+    assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
+    await ana.tap("+1 week")
+    todo = pending(database_url, 9090)
+    assert [(r.kind, r.ref) for r in todo if r.kind == "todo"] == [("todo", "when_start")]
+    assert "Reminder set for" in " ".join(ana.texts_since_last_send())
+    await ana.send("4")  # the answer still goes to the checklist's current question
+    assert "Sessions-en: 4" in " ".join(ana.texts_since_last_send())

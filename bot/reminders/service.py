@@ -42,6 +42,17 @@ class Reminders:
         summary = self.engine.summary(session.state, session.answers, session.user.lang, today)
         return list(summary.diagnosis.next_steps)
 
+    def step_for_question(self, session: Session, question_id: str) -> NextStep | None:
+        """The next step a "not yet" answer created: its to-do, or the rule that covers it."""
+        steps = self.next_steps(session)
+        own = next((s for s in steps if s.question_id == question_id), None)
+        if own is not None:
+            return own
+        covering = {
+            rule.id for rule in self.engine.dialogue.next_steps if question_id in rule.questions
+        }
+        return next((s for s in steps if s.key in covering), None)
+
     def schedule_step(self, session: Session, key: str, choice: str) -> Reminder | None:
         """A reminder for one next step: `choice` is one of planner.CHOICES or an ISO date."""
         step = next((s for s in self.next_steps(session) if s.key == key), None)

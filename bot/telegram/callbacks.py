@@ -7,7 +7,7 @@ Format: a one-letter kind, then fields separated by "|":
     m|<target>|<value>      a menu pick (edit, restart)
     l|<lang>                language
     x|yes|no                confirm /delete
-    p, s, q, r, f, z        reminders (see bot/telegram/reminder_handlers.py)
+    p, s, n, q, r, f, z     reminders (see bot/telegram/reminder_handlers.py)
     e|<format>              /export (bot/telegram/export_handlers.py)
 Anything else is "forged": the handler answers politely and records nothing.
 """
@@ -46,6 +46,7 @@ _ARITY = {
     "f": 3,
     "z": 1,
     "e": 1,
+    "n": 2,
 }
 
 

@@ -16,7 +16,9 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from bot.conversations import Session
+from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
+from bot.dialogue.model import DONE
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 from bot.errors import DuplicateUpdate
 from bot.report import Html, render_summary
@@ -133,6 +135,8 @@ async def callback(update: Update, context: BotContext) -> None:
         await reminder_handlers.on_reminder(update, context, fields[0], fields[1])
     elif kind == "f":
         await reminder_handlers.on_followup(update, context, *fields)
+    elif kind == "n":
+        await reminder_handlers.on_step(update, context, fields[0], fields[1], chain=False)
     elif kind == "e":
         await export_handlers.on_export(update, context, fields[0])
     elif kind == "z":
@@ -151,6 +155,9 @@ async def apply(update: Update, context: BotContext, event: Input) -> None:
         logger.info("update %s already processed; ignored", update.update_id)
         return
     await show(update, context, session, views)
+    for question_id, value in session.last_writes:
+        if value == NOT_YET and session.state.at != DONE:
+            await reminder_handlers.offer_todo(update, context, session, question_id)
     if session.just_finished:
         await reminder_handlers.after_finish(update, context, session)
     else:

@@ -2,7 +2,8 @@
 
 Callback data (bot/telegram/callbacks.py):
     p|all|pick|no            the offer of reminders for the next steps
-    s|<step>|sug|w1|m1|date|no   one next step's reminder
+    s|<step>|sug|w1|m1|date|no   one next step's reminder (then the following one is offered)
+    n|<step>|sug|w1|m1|date|no   the reminder offered right after a "not yet" answer
     q|yes|no                 the preparation calendar
     r|<id>|<action>          one reminder: done, stop, d1, w1, m1, cancel, move, date
     f|<id>|<question>|<answer>   a follow-up question sent with a reminder
@@ -162,6 +163,23 @@ async def offer_step(update: Update, context: BotContext, session: Session, afte
     await _say(context, update, escape(text), keyboard)
 
 
+async def offer_todo(update: Update, context: BotContext, session: Session, qid: str) -> None:
+    """A "not yet" answer: offer a reminder to settle that point."""
+    services = context.services
+    step = services.reminders.step_for_question(session, qid)
+    if step is None:
+        return
+    texts = services.texts(session.user.lang)
+    ui = texts.ui
+
+    def b(choice: str) -> tuple[str, str]:
+        return ui(f"reminders.buttons.{choice}"), encode("n", step.key, choice)
+
+    text = ui("reminders.offer_todo", text=step.text, date=format_date(step.due, texts))
+    keyboard = _buttons(texts, [[b("sug"), b("w1"), b("m1")], [b("date"), b("no")]])
+    await _say(context, update, escape(text), keyboard)
+
+
 async def on_offer(update: Update, context: BotContext, choice: str) -> None:
     services = context.services
     session = services.session(update)
@@ -176,12 +194,15 @@ async def on_offer(update: Update, context: BotContext, choice: str) -> None:
         await _say(context, update, escape(texts.ui("reminders.offer_done")))
 
 
-async def on_step(update: Update, context: BotContext, key: str, choice: str) -> None:
+async def on_step(
+    update: Update, context: BotContext, key: str, choice: str, *, chain: bool = True
+) -> None:
+    """One next step's reminder was chosen; offer the following step when going one by one."""
     services = context.services
     session = services.session(update)
     texts = services.texts(session.user.lang)
     if choice == "date":
-        _chat_data(context)[AWAITING] = ("step", key)
+        _chat_data(context)[AWAITING] = ("step" if chain else "todo", key)
         await _strip_keyboard(update)
         await _say(context, update, escape(texts.ui("reminders.ask_date")))
         return
@@ -191,7 +212,8 @@ async def on_step(update: Update, context: BotContext, key: str, choice: str) ->
     else:
         note = texts.ui("reminders.skipped")
     await _append_to_source(update, note)
-    await offer_step(update, context, session, key)
+    if chain:
+        await offer_step(update, context, session, key)
 
 
 async def on_preparation(update: Update, context: BotContext, yes: bool) -> None:
@@ -413,7 +435,8 @@ async def typed_while_awaiting(update: Update, context: BotContext) -> bool:
     else:
         reminder = reminders.schedule_step(session, ref, day.isoformat())
         await _say(context, update, escape(_scheduled_text(reminder, session, texts)))
-        await offer_step(update, context, session, ref)
+        if what == "step":
+            await offer_step(update, context, session, ref)
     return True
 
 
