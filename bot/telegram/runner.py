@@ -27,6 +27,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         storage.migrate()
         app = build_application(settings, storage, engine)
         async with app:
+            if app.post_init is not None:  # run_polling would call it; we start by hand
+                await app.post_init(app)
             await app.start()
             if settings.webhook_enabled:
                 web = WebServer(
