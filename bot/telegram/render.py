@@ -93,7 +93,7 @@ def _pairs(buttons: list[InlineKeyboardButton], view: Ask) -> list[list[InlineKe
     # Yes / no / not yet fit on one row; longer labels go two by two, or one by one when long.
     if view.type == "yesno":
         return [buttons]
-    width = 1 if any(len(o.label) > 18 for o in view.options) else 2
+    width = 1 if any(len(o.label) > 20 for o in view.options) else 2
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
 
 
