@@ -439,6 +439,7 @@ class _Builder:
             notyet=notyet or qtype == "yesno",
             todo_days=14 if todo_days is None else todo_days,
             conditional=when is not None,
+            depends_on=frozenset(questions_in(node["when"])) if when is not None else frozenset(),
             weight=float(weight),
             score=node.get("score"),
             when=always if when is None else when,

@@ -31,6 +31,7 @@ class Question:
     todo_days: int = 14
     when: Condition = always
     conditional: bool = False
+    depends_on: frozenset[str] = frozenset()  # the question ids its `when` tests
     weight: float = 0.0
     score: Any = None  # the raw `score:` of the YAML, interpreted by diagnosis.score_answer
 
