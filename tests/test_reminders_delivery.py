@@ -28,14 +28,14 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
-async def tick(harness, clock, database_url):
+async def tick(harness, clock, database_url, dialogues=DEFAULT_DIR):
     """One dispatcher tick through the application's own bot (real HTTP to the emulator)."""
     storage = open_storage(database_url)
     try:
         dispatcher = Dispatcher(
             storage,
             harness.application.bot,
-            make_renderer(storage, load_dialogue(DEFAULT_DIR)),
+            make_renderer(storage, load_dialogue(dialogues)),
             worker="test",
             clock=clock,
             sleep=clock.sleep,
@@ -207,3 +207,56 @@ async def test_delete_removes_pending_reminders(emulator, database_url, clock):
         assert storage.all_pending() == []
     finally:
         storage.close()
+
+
+async def test_unfinished_checklist_gets_two_nudges_then_silence(
+    emulator, database_url, mini_dialogues, clock
+):
+    async with running_bot(emulator, database_url, mini_dialogues, clock=clock) as bot:
+        ana = bot.user(id=USER, language_code="en")
+        await ana.send("/start")
+        await ana.send("Acme")
+        nudges = [r for r in reminders_of(database_url) if r.kind == "nudge"]
+        assert [r.ref for r in nudges] == ["nudge-1", "nudge-2"]
+        days = [(r.due_at - clock.now).days for r in nudges]
+        assert days == [2, 9]  # 3 and 10 days later, at 9:00 local (it is 15:00 in Paris now)
+        sent = []
+        for nudge in nudges:
+            clock.now = nudge.due_at + dt.timedelta(minutes=1)
+            report = await tick(bot, clock, database_url, dialogues=mini_dialogues)
+            sent.append(report.sent)
+        clock.now += dt.timedelta(days=60)
+        report = await tick(bot, clock, database_url, dialogues=mini_dialogues)
+        assert sent == [1, 1]
+        assert report.sent == 0
+        assert "not finished" in bot_texts(emulator)[-1]
+
+
+@pytest.mark.parametrize(
+    ("tz", "utc_hour"),
+    # 9:00 on 2027-04-01: summer time in Paris (UTC+2) and Montreal (UTC-4); Tokyo has none.
+    [("Europe/Paris", 7), ("America/Montreal", 13), ("Asia/Tokyo", 0)],
+)
+async def test_snooze_lands_at_nine_local_in_each_time_zone(
+    emulator, database_url, mini_dialogues, tz, utc_hour
+):
+    # 2027-03-25 10:00 UTC; a week later Paris and Montreal have switched to summer time.
+    clock = Clock(dt.datetime(2027, 3, 25, 10, 0, tzinfo=dt.UTC))
+    async with running_bot(emulator, database_url, mini_dialogues, clock=clock) as bot:
+        ana = bot.user(id=USER, language_code="en")
+        await ana.send("/start")
+        await ana.send(f"/timezone {tz}")
+        storage = open_storage(database_url)
+        try:
+            user = storage.get_user(f"tg:{USER}")
+            reminder = storage.add_reminder(
+                user.id, kind="nudge", ref="nudge-1", due_at=clock.now - dt.timedelta(hours=1)
+            )
+        finally:
+            storage.close()
+        await ana.tap_data(f"r|{reminder.id}|w1")
+        moved = next(r for r in reminders_of(database_url) if r.id == reminder.id)
+        local = moved.due_at.astimezone(ZoneInfo(tz))
+        assert (local.hour, local.minute) == (9, 0)
+        assert local.date() == dt.date(2027, 4, 1)
+        assert moved.due_at.astimezone(dt.UTC).hour == utc_hour
