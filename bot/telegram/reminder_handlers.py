@@ -229,15 +229,25 @@ async def on_preparation(update: Update, context: BotContext, yes: bool) -> None
 
 
 # One reminder ----------------------------------------------------------------------------------
+async def _own_reminder(
+    update: Update, context: BotContext, session: Session, rid: str
+) -> Reminder | None:
+    """The user's reminder with this id (never another user's), or say it is gone."""
+    reminder = context.services.reminders.get(session.user, int(rid)) if rid.isdigit() else None
+    if reminder is None:
+        texts = context.services.texts(session.user.lang)
+        await _strip_keyboard(update)
+        await _say(context, update, escape(texts.ui("reminders.gone")))
+    return reminder
+
+
 async def on_reminder(update: Update, context: BotContext, rid: str, action: str) -> None:
     services = context.services
     session = services.session(update)
     texts = services.texts(session.user.lang)
     reminders = services.reminders
-    reminder = reminders.get(session.user, int(rid)) if rid.isdigit() else None
+    reminder = await _own_reminder(update, context, session, rid)
     if reminder is None:
-        await _strip_keyboard(update)
-        await _say(context, update, escape(texts.ui("reminders.gone")))
         return
     ui = texts.ui
     if action in ("done", "stop", "cancel"):
@@ -277,10 +287,8 @@ async def on_followup(
     session = services.session(update)
     texts = services.texts(session.user.lang)
     reminders = services.reminders
-    reminder = reminders.get(session.user, int(rid)) if rid.isdigit() else None
+    reminder = await _own_reminder(update, context, session, rid)
     if reminder is None:
-        await _strip_keyboard(update)
-        await _say(context, update, escape(texts.ui("reminders.gone")))
         return
     dialogue = services.conversations.engine.dialogue
     answers = reminders.followup_answers(session, reminder)
