@@ -6,8 +6,11 @@ the real clock, which only stamps created_at, updated_at and sent_at.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +22,7 @@ from bot.reminders import Kind
 from bot.reminders.schedule import preparation_plan
 from bot.storage.base import Reminder
 from bot.storage.migrations import load_migrations
+from tests.storage_fixtures import PG_URL
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -311,20 +315,123 @@ def test_cancel_reminders_by_kind(storage):
 
 
 def test_claim_due_takes_due_reminders_soonest_first(storage):
-    user = make_user(storage)
-    later = add(storage, user, "later", at=T0 - timedelta(minutes=1))
-    first = add(storage, user, "first", at=T0 - timedelta(days=2))
-    exactly = add(storage, user, "exactly", at=T0)
-    add(storage, user, "future", at=T0 + timedelta(seconds=1))
+    alice = make_user(storage, "tg:1")
+    bob = make_user(storage, "tg:2")
+    later = add(storage, alice, "later", at=T0 - timedelta(minutes=1))
+    first = add(storage, alice, "first", at=T0 - timedelta(days=2))
+    exactly = add(storage, bob, "exactly", at=T0)
+    add(storage, alice, "future", at=T0 + timedelta(seconds=1))
     claimed = storage.claim_due(T0, worker="w1", lease=LEASE, limit=2)
     assert [r.id for r in claimed] == [first.id, later.id]
     for reminder in claimed:
         assert (reminder.claimed_by, reminder.claimed_until) == ("w1", T0 + LEASE)
         assert reminder.claimed_until.tzinfo is UTC
         assert reminder.status == "pending"
-        assert storage.get_reminder(reminder.id, user_id=user.id) == reminder
+        assert storage.get_reminder(reminder.id, user_id=alice.id) == reminder
     assert [r.id for r in storage.claim_due(T0, worker="w1", lease=LEASE, limit=5)] == [exactly.id]
     assert storage.claim_due(T0, worker="w1", lease=LEASE, limit=5) == []
+
+
+def test_a_users_due_reminders_all_go_to_one_worker(storage):
+    alice, bob, carol = (make_user(storage, f"tg:{n}") for n in range(3))
+    # Due times interleave across users; users come in the order of their soonest reminder.
+    alices = [add(storage, alice, f"a{n}", at=T0 - timedelta(days=3 - n)) for n in range(3)]
+    bobs = [add(storage, bob, f"b{n}", at=T0 - timedelta(days=2, hours=12 - n)) for n in range(2)]
+    carols = [add(storage, carol, "c0", at=T0 - timedelta(hours=1))]
+    add(storage, alice, "future", at=T0 + timedelta(minutes=1))
+
+    def ids(batch):
+        return [r.id for r in batch]
+
+    # limit 2: alice comes first and is taken whole (3), not split across workers.
+    first = storage.claim_due(T0, worker="w1", lease=LEASE, limit=2)
+    assert ids(first) == [r.id for r in alices]
+    assert ids(storage.claim_due(T0, worker="w2", lease=LEASE, limit=2)) == [r.id for r in bobs]
+    assert ids(storage.claim_due(T0, worker="w3", lease=LEASE, limit=2)) == [r.id for r in carols]
+    assert storage.claim_due(T0, worker="w4", lease=LEASE, limit=9) == []
+
+
+def test_claim_due_takes_whole_users_up_to_about_limit(storage):
+    """limit is a target: whole users until it is reached, never more than twice it."""
+    users = [make_user(storage, f"tg:{n}") for n in range(4)]
+    for n, user in enumerate(users):  # 3 reminders each; user 0 the soonest
+        for i in range(3):
+            add(storage, user, f"q{i}", at=T0 - timedelta(hours=10 - n, minutes=i))
+    batch = storage.claim_due(T0, worker="w1", lease=LEASE, limit=4)
+    assert len(batch) == 6  # two whole users: 3 is below 4, and 6 is within 8
+    assert {r.user_id for r in batch} == {users[0].id, users[1].id}
+    assert [(r.due_at, r.id) for r in batch] == sorted((r.due_at, r.id) for r in batch)
+    batch = storage.claim_due(T0, worker="w1", lease=LEASE, limit=3)
+    assert {r.user_id for r in batch} == {users[2].id}  # exactly 3: the limit, stop there
+    batch = storage.claim_due(T0, worker="w1", lease=LEASE, limit=100)
+    assert {r.user_id for r in batch} == {users[3].id}  # fewer than limit: all there is
+
+
+def test_a_user_too_many_for_the_cap_waits_for_the_next_batch_or_is_split_if_first(storage):
+    few = make_user(storage, "tg:1")
+    many = make_user(storage, "tg:2")
+    small = add(storage, few, "q", at=T0 - timedelta(days=1))
+    lots = [add(storage, many, f"q{i}", at=T0 - timedelta(hours=20, minutes=i)) for i in range(10)]
+    soonest_first = sorted(lots, key=lambda r: (r.due_at, r.id))
+    # 1 + 10 would exceed 2 * 4: the batch stops before the big user rather than split them.
+    assert [r.id for r in storage.claim_due(T0, worker="w1", lease=LEASE, limit=4)] == [small.id]
+    # First in line, they are split: their 8 soonest now (the hard cap), the rest later.
+    batch = storage.claim_due(T0, worker="w1", lease=LEASE, limit=4)
+    assert [r.id for r in batch] == [r.id for r in soonest_first[:8]]
+    # Nobody else may take the rest while w1's claim lives; w1 itself may.
+    assert storage.claim_due(T0, worker="w2", lease=LEASE, limit=4) == []
+    batch = storage.claim_due(T0, worker="w1", lease=LEASE, limit=4)
+    assert [r.id for r in batch] == [r.id for r in soonest_first[8:]]
+
+
+def test_a_second_worker_gets_none_of_a_users_reminders_while_the_claim_lives(storage):
+    alice = make_user(storage, "tg:1")
+    bob = make_user(storage, "tg:2")
+    held = add(storage, alice, "held", at=T0 - timedelta(minutes=5))
+    [claimed] = storage.claim_due(T0, worker="w1", lease=LEASE, limit=10)
+    assert claimed.id == held.id
+    # Alice has another reminder due meanwhile (new, or due later than the claim).
+    fresh = add(storage, alice, "fresh", at=T0 + timedelta(minutes=1))
+    bobs = add(storage, bob, "b", at=T0 + timedelta(minutes=1))
+    almost = T0 + LEASE - timedelta(seconds=1)
+    # w2 gets bob's, none of alice's: w1 holds one of hers under a live claim.
+    assert [r.id for r in storage.claim_due(almost, worker="w2", lease=LEASE, limit=10)] == [
+        bobs.id
+    ]
+    assert storage.claim_due(almost, worker="w3", lease=LEASE, limit=10) == []
+    # The worker holding her claim may take her new one.
+    [mine] = storage.claim_due(almost, worker="w1", lease=LEASE, limit=10)
+    assert (mine.id, mine.claimed_by) == (fresh.id, "w1")
+    assert storage.get_reminder(held.id, user_id=alice.id).claimed_by == "w1"
+
+
+def test_a_user_is_free_again_once_the_claim_is_released(storage):
+    alice = make_user(storage, "tg:1")
+    first = add(storage, alice, "first", at=T0 - timedelta(minutes=5))
+    storage.claim_due(T0, worker="w1", lease=LEASE, limit=10)
+    second = add(storage, alice, "second", at=T0)
+    assert storage.claim_due(T0, worker="w2", lease=LEASE, limit=10) == []
+    assert storage.mark_sent(first.id, worker="w1")  # w1 holds nothing of hers any more
+    [taken] = storage.claim_due(T0, worker="w2", lease=LEASE, limit=10)
+    assert (taken.id, taken.claimed_by) == (second.id, "w2")
+
+
+def test_after_the_lease_runs_out_another_worker_takes_all_of_the_users_reminders(storage):
+    alice = make_user(storage, "tg:1")
+    early = [add(storage, alice, f"e{n}", at=T0 - timedelta(minutes=n)) for n in range(2)]
+    late = add(storage, alice, "late", at=T0 + timedelta(minutes=1))
+    assert {r.id for r in storage.claim_due(T0, worker="w1", lease=LEASE, limit=10)} == {
+        r.id for r in early
+    }
+    assert (
+        storage.claim_due(T0 + LEASE - timedelta(seconds=1), worker="w2", lease=LEASE, limit=10)
+        == []
+    )
+    taken = storage.claim_due(T0 + LEASE, worker="w2", lease=LEASE, limit=10)
+    assert {r.id for r in taken} == {late.id, *(r.id for r in early)}
+    assert all(r.claimed_by == "w2" for r in taken)
+    assert not storage.mark_sent(early[0].id, worker="w1")  # w1 lost them
+    assert storage.mark_sent(early[0].id, worker="w2")
 
 
 def test_two_workers_claiming_in_turn_get_disjoint_sets(storage):
@@ -453,28 +560,44 @@ def test_claim_due_rejects_bad_arguments(storage):
 
 
 def test_concurrent_workers_claim_each_reminder_once(storage, storage_backend):
-    """Real concurrent connections (threads, one handle each): every reminder claimed once.
+    """Real concurrent connections (threads, one handle each): every reminder claimed once,
+    and every user's reminders by one worker.
 
-    On PostgreSQL this exercises FOR UPDATE SKIP LOCKED, on SQLite BEGIN IMMEDIATE.
+    On PostgreSQL this exercises the users' row locks (SKIP LOCKED), on SQLite BEGIN IMMEDIATE.
+    Due times interleave across users, so each batch holds several users.
     """
-    users = [make_user(storage, f"tg:{n}") for n in range(10)]
-    created = {
-        add(storage, user, f"q{i}", at=T0 - timedelta(seconds=i)).id
-        for user in users
-        for i in range(30)
-    }
+    rng = random.Random(5)
+    users = [make_user(storage, f"tg:{n}") for n in range(40)]
+    owner = {}
+    for user in users:
+        for i in range(rng.randrange(1, 9)):
+            reminder = add(storage, user, f"q{i}", at=T0 - timedelta(seconds=rng.randrange(3600)))
+            owner[reminder.id] = user.id
     workers = [storage_backend.open() for _ in range(4)]
     barrier = threading.Barrier(len(workers))
     claimed = {}
     errors = []
+    lock = threading.Lock()
+    seen = set()
 
     def run(name, handle):
         mine = claimed.setdefault(name, [])
+        deadline = time.monotonic() + 30
         try:
             barrier.wait()
-            while batch := handle.claim_due(T0, worker=name, lease=LEASE, limit=7):
-                mine += [r.id for r in batch]
+            # An empty batch may only mean that another worker holds the rest right now.
+            while time.monotonic() < deadline:
+                with lock:
+                    if len(seen) >= len(owner):
+                        return
+                batch = handle.claim_due(T0, worker=name, lease=LEASE, limit=7)
                 assert all(r.claimed_by == name for r in batch)
+                assert len(batch) <= 14
+                mine += [r.id for r in batch]
+                with lock:
+                    seen.update(r.id for r in batch)
+                if not batch:
+                    time.sleep(0.001)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -488,7 +611,12 @@ def test_concurrent_workers_claim_each_reminder_once(storage, storage_backend):
     assert errors == []
     every = [rid for ids in claimed.values() for rid in ids]
     assert len(every) == len(set(every)), "a reminder was claimed twice"
-    assert set(every) == created
+    assert set(every) == set(owner)
+    holders = defaultdict(set)
+    for name, ids in claimed.items():
+        for rid in ids:
+            holders[owner[rid]].add(name)
+    assert {user_id: len(names) for user_id, names in holders.items() if len(names) > 1} == {}
     if storage_backend.name == "postgres":
         # The work was really shared. (SQLite's busy handler sleeps: one worker may do it all.)
         assert sum(1 for ids in claimed.values() if ids) >= 2
@@ -496,6 +624,66 @@ def test_concurrent_workers_claim_each_reminder_once(storage, storage_backend):
     for name, ids in claimed.items():
         for rid in ids:
             assert storage.mark_sent(rid, worker=name)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("storage_backend", ["postgres"], indirect=True)
+def test_a_claim_in_flight_on_postgres_is_skipped_then_respected(storage, storage_backend):
+    """Another replica's claim, caught before and after its commit: neither waited for nor
+    overridden. (It locks the user's row and claims, as claim_due does.)"""
+    alice = make_user(storage, "tg:1")
+    bob = make_user(storage, "tg:2")
+    alices = add(storage, alice, "a", at=T0 - timedelta(minutes=2))
+    unclaimed = add(storage, alice, "a2", at=T0 - timedelta(minutes=3))  # the soonest
+    bobs = add(storage, bob, "b", at=T0 - timedelta(minutes=1))
+    other = psycopg.connect(PG_URL, options=f"-c search_path={storage_backend.schema}")
+    try:
+        other.execute("SELECT id FROM users WHERE id = %s FOR NO KEY UPDATE", (alice.id,))
+        other.execute(
+            "UPDATE reminders SET claimed_by = 'w1', claimed_until = %s WHERE id = %s",
+            (T0 + LEASE, alices.id),
+        )
+        got = []
+        claimer = threading.Thread(
+            target=lambda: got.extend(storage.claim_due(T0, worker="w2", lease=LEASE, limit=1))
+        )
+        claimer.start()
+        claimer.join(timeout=10)
+        assert not claimer.is_alive(), "claim_due waited for another replica's claim"
+        assert [r.id for r in got] == [bobs.id]  # all of alice skipped, the limit reached
+        other.commit()
+    finally:
+        other.close()
+    # Committed now: alice's other reminder is still left to w1.
+    assert storage.claim_due(T0, worker="w2", lease=LEASE, limit=9) == []
+    assert storage.get_reminder(alices.id, user_id=alice.id).claimed_by == "w1"
+    assert storage.get_reminder(unclaimed.id, user_id=alice.id).claimed_by is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("storage_backend", ["postgres"], indirect=True)
+def test_a_reminder_being_changed_on_postgres_is_left_for_the_next_claim(storage, storage_backend):
+    """A reminder locked by a change in flight (a snooze...) is skipped, not waited for; the
+    user's other reminders are claimed, and their claim keeps other workers off the rest."""
+    alice = make_user(storage, "tg:1")
+    busy = add(storage, alice, "busy", at=T0 - timedelta(minutes=2))
+    free = add(storage, alice, "free", at=T0 - timedelta(minutes=1))
+    other = psycopg.connect(PG_URL, options=f"-c search_path={storage_backend.schema}")
+    try:
+        other.execute("SELECT id FROM reminders WHERE id = %s FOR UPDATE", (busy.id,))
+        got = []
+        claimer = threading.Thread(
+            target=lambda: got.extend(storage.claim_due(T0, worker="w1", lease=LEASE, limit=9))
+        )
+        claimer.start()
+        claimer.join(timeout=10)
+        assert not claimer.is_alive(), "claim_due waited for a reminder being changed"
+        assert [r.id for r in got] == [free.id]
+        other.commit()
+    finally:
+        other.close()
+    assert storage.claim_due(T0, worker="w2", lease=LEASE, limit=9) == []
+    assert [r.id for r in storage.claim_due(T0, worker="w1", lease=LEASE, limit=9)] == [busy.id]
 
 
 # Erasure and schema

@@ -333,12 +333,25 @@ class Storage(abc.ABC):
     def claim_due(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
     ) -> list[Reminder]:
-        """Claim up to limit due reminders for worker until now + lease, in one transaction.
+        """Claim about limit due reminders for worker until now + lease, whole users at a time,
+        in one transaction.
 
         A reminder is claimable when it is pending, due (due_at <= now), unclaimed or its lease
         has run out (claimed_until <= now), and its user has not blocked the bot (a blocked
-        user's reminders stay pending, unclaimed). Soonest first. Two workers, in this process
-        or another replica, never hold the same reminder at the same time.
+        user's reminders stay pending, unclaimed). Two workers, in this process or another
+        replica, never hold the same reminder at the same time.
+
+        Claims go by user, so that one worker alone sends to a chat and can space its messages:
+        a user's claimable reminders are all claimed together, and a user any of whose
+        reminders another worker holds under a live claim (claimed_until > now) is skipped
+        until that claim is released or runs out. Users come soonest first (by their soonest
+        claimable reminder), and are taken whole until limit reminders are reached, so a batch
+        may hold more than limit; never more than 2 * limit, though: a user whose reminders
+        would go past that is left for a later batch, unless they come first, in which case
+        only their 2 * limit soonest are claimed (this worker then claims the rest later).
+        Fewer than limit means nothing more was claimable (on PostgreSQL, a user whose row
+        another transaction holds locked, claiming or changing it, is skipped too), or the next
+        user has too many reminders to fit (the next call claims them first).
 
         Returns:
             The claimed reminders, soonest first, with claimed_by and claimed_until set.

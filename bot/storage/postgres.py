@@ -567,31 +567,61 @@ class PostgresStorage(Storage):
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
     ) -> list[Reminder]:
         check_claim(now, worker, lease, limit)
+        params = {"now": now, "worker": worker, "users": limit}
 
         def work(conn: Connection) -> list[Reminder]:
-            # FOR UPDATE SKIP LOCKED: replicas claiming at the same time each lock a disjoint
-            # set of rows instead of queueing on the same ones; a row another replica claimed
-            # and committed meanwhile is rechecked against the WHERE clause and left out.
+            # A claim takes whole users, so the user's row is the lock: replicas claiming at
+            # the same time each lock a disjoint set of users (SKIP LOCKED goes on past the
+            # users another one holds, up to the limit) and no two of them can claim reminders
+            # of the same user at once. NO KEY UPDATE does not block the key-share locks that
+            # inserting a reminder or a conversation takes on its user. The first `limit`
+            # eligible users are always enough: each has at least one claimable reminder.
+            users = [
+                user_id
+                for (user_id,) in conn.execute(
+                    "SELECT u.id FROM users u JOIN ("
+                    " SELECT user_id, min(due_at) AS first_due FROM reminders"
+                    " WHERE status = 'pending' AND due_at <= %(now)s"
+                    " AND (claimed_until IS NULL OR claimed_until <= %(now)s) GROUP BY user_id"
+                    " ) AS due ON due.user_id = u.id"
+                    f" WHERE u.blocked_at IS NULL AND {_NO_LIVE_CLAIM}"
+                    " ORDER BY due.first_due, u.id LIMIT %(users)s"
+                    " FOR NO KEY UPDATE OF u SKIP LOCKED",
+                    params,
+                )
+            ]
+            if not users:
+                return []
+            # Re-check under the locks, in a new snapshot (READ COMMITTED): a replica that
+            # claimed one of these users and committed between our first look and our lock
+            # now shows, and that user is left out. Nobody else can claim them until we commit.
+            # SKIP LOCKED, not a wait: a reminder the user is changing right now (a snooze, a
+            # cancel) is left for the next claim, and we never wait for a row while holding
+            # users, so no deadlock with a change that locks several of a user's reminders.
+            # Claiming only part of a user is safe: our live claim keeps the others away.
             rows = conn.execute(
-                "WITH due AS ("
-                " SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id"
-                " WHERE r.status = 'pending' AND r.due_at <= %(now)s"
+                "SELECT r.id, r.user_id, r.due_at"
+                " FROM reminders r JOIN users u ON u.id = r.user_id"
+                " WHERE r.user_id = ANY(%(locked)s) AND r.status = 'pending'"
+                " AND r.due_at <= %(now)s"
                 " AND (r.claimed_until IS NULL OR r.claimed_until <= %(now)s)"
-                " AND u.blocked_at IS NULL"
-                " ORDER BY r.due_at, r.id LIMIT %(limit)s"
-                " FOR UPDATE OF r SKIP LOCKED)"
-                " UPDATE reminders SET claimed_by = %(worker)s, claimed_until = %(until)s,"
-                " updated_at = %(stamp)s FROM due WHERE reminders.id = due.id"
-                f" RETURNING {_prefixed('reminders', _REMINDER_COLUMNS)}",
-                {
-                    "now": now,
-                    "limit": limit,
-                    "worker": worker,
-                    "until": now + lease,
-                    "stamp": _now(),
-                },
+                f" AND u.blocked_at IS NULL AND {_NO_LIVE_CLAIM}"
+                " ORDER BY r.due_at, r.id FOR UPDATE OF r SKIP LOCKED",
+                {**params, "locked": users},
             ).fetchall()
-            claimed = [_reminder(row) for row in rows]
+            # FOR UPDATE may return a row changed meanwhile out of order: sort again.
+            rows.sort(key=lambda row: (row[2], row[0]))
+            ids = _whole_users([(row[0], row[1]) for row in rows], limit)
+            if not ids:
+                return []
+            claimed = [
+                _reminder(row)
+                for row in conn.execute(
+                    "UPDATE reminders SET claimed_by = %s, claimed_until = %s, updated_at = %s"
+                    f" WHERE id = ANY(%s) RETURNING {_REMINDER_COLUMNS}",
+                    (worker, now + lease, _now(), ids),
+                )
+            ]
             claimed.sort(key=lambda reminder: (reminder.due_at, reminder.id))
             return claimed
 
@@ -731,6 +761,37 @@ def _check_owner(conn: Connection, user_id: int, conversation_id: int | None) ->
     ).fetchone()
     if row is None or row[0] != user_id:
         raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+
+
+# True for a user (alias u) none of whose reminders another worker holds under a live claim.
+_NO_LIVE_CLAIM = (
+    "NOT EXISTS (SELECT 1 FROM reminders held WHERE held.user_id = u.id"
+    " AND held.status = 'pending' AND held.claimed_by <> %(worker)s"
+    " AND held.claimed_until > %(now)s)"
+)
+
+
+def _whole_users(rows: Sequence[tuple[int, int]], limit: int) -> list[int]:
+    """Which of rows (reminder id, user id; in due order) claim_due claims: whole users,
+    soonest first, until limit is reached, never more than 2 * limit in all.
+
+    A user who would go past 2 * limit ends the batch, whole; only a first user who alone
+    has more is split (their soonest 2 * limit).
+    """
+    by_user: dict[int, list[int]] = {}  # in the order of each user's soonest reminder
+    for reminder_id, user_id in rows:
+        by_user.setdefault(user_id, []).append(reminder_id)
+    cap = 2 * limit
+    chosen: list[int] = []
+    for ids in by_user.values():
+        if len(chosen) >= limit:
+            break
+        if len(chosen) + len(ids) > cap:
+            if not chosen:
+                chosen = ids[:cap]
+            break
+        chosen += ids
+    return chosen
 
 
 def _reminder(row: tuple[Any, ...]) -> Reminder:

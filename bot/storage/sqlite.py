@@ -473,35 +473,43 @@ class SqliteStorage(Storage):
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
     ) -> list[Reminder]:
         check_claim(now, worker, lease, limit)
-        at = _ts(now)
-        until = _ts(now + lease)
-        # BEGIN IMMEDIATE (in _write) holds the write lock from the SELECT on: another
-        # process claiming at the same time waits, then sees these claims.
+        params = {"now": _ts(now), "worker": worker, "users": limit}
+        # BEGIN IMMEDIATE (in _write) holds the write lock from the first SELECT on: another
+        # process claiming at the same time waits, then sees these claims, so choosing whole
+        # users and skipping those another worker holds needs nothing more.
         with self._write() as conn:
-            ids = [
-                found
-                for (found,) in conn.execute(
-                    "SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id"
-                    " WHERE r.status = 'pending' AND r.due_at <= ?"
-                    " AND (r.claimed_until IS NULL OR r.claimed_until <= ?)"
-                    " AND u.blocked_at IS NULL ORDER BY r.due_at, r.id LIMIT ?",
-                    (at, at, limit),
-                )
-            ]
+            # The first `limit` eligible users, soonest first, are always enough: each has at
+            # least one claimable reminder.
+            rows = conn.execute(
+                "SELECT r.id, r.user_id FROM reminders r"
+                " WHERE r.status = 'pending' AND r.due_at <= :now"
+                " AND (r.claimed_until IS NULL OR r.claimed_until <= :now)"
+                " AND r.user_id IN ("
+                " SELECT u.id FROM users u JOIN ("
+                " SELECT user_id, min(due_at) AS first_due FROM reminders"
+                " WHERE status = 'pending' AND due_at <= :now"
+                " AND (claimed_until IS NULL OR claimed_until <= :now) GROUP BY user_id"
+                " ) AS due ON due.user_id = u.id"
+                f" WHERE u.blocked_at IS NULL AND {_NO_LIVE_CLAIM}"
+                " ORDER BY due.first_due, u.id LIMIT :users)"
+                " ORDER BY r.due_at, r.id",
+                params,
+            ).fetchall()
+            ids = _whole_users(rows, limit)
             if not ids:
                 return []
             marks = ", ".join("?" * len(ids))
             conn.execute(
                 "UPDATE reminders SET claimed_by = ?, claimed_until = ?, updated_at = ?"
                 f" WHERE id IN ({marks})",
-                (worker, until, _ts(_now()), *ids),
+                (worker, _ts(now + lease), _ts(_now()), *ids),
             )
-            rows = conn.execute(
+            claimed = conn.execute(
                 f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE id IN ({marks})"
                 " ORDER BY due_at, id",
                 ids,
             ).fetchall()
-        return [_reminder(row) for row in rows]
+        return [_reminder(row) for row in claimed]
 
     def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
         now = _ts(_now())
@@ -632,6 +640,37 @@ def _check_owner(conn: sqlite3.Connection, user_id: int, conversation_id: int | 
     ).fetchone()
     if row is None or row[0] != user_id:
         raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+
+
+# True for a user (alias u) none of whose reminders another worker holds under a live claim.
+_NO_LIVE_CLAIM = (
+    "NOT EXISTS (SELECT 1 FROM reminders held WHERE held.user_id = u.id"
+    " AND held.status = 'pending' AND held.claimed_by <> :worker"
+    " AND held.claimed_until > :now)"
+)
+
+
+def _whole_users(rows: Sequence[tuple[int, int]], limit: int) -> list[int]:
+    """Which of rows (reminder id, user id; in due order) claim_due claims: whole users,
+    soonest first, until limit is reached, never more than 2 * limit in all.
+
+    A user who would go past 2 * limit ends the batch, whole; only a first user who alone
+    has more is split (their soonest 2 * limit).
+    """
+    by_user: dict[int, list[int]] = {}  # in the order of each user's soonest reminder
+    for reminder_id, user_id in rows:
+        by_user.setdefault(user_id, []).append(reminder_id)
+    cap = 2 * limit
+    chosen: list[int] = []
+    for ids in by_user.values():
+        if len(chosen) >= limit:
+            break
+        if len(chosen) + len(ids) > cap:
+            if not chosen:
+                chosen = ids[:cap]
+            break
+        chosen += ids
+    return chosen
 
 
 def _reminder(row: Any) -> Reminder:
