@@ -45,5 +45,12 @@ validate: install  ## check the dialogue files
 graph: install  ## regenerate docs/dialogue.md
 	$(BIN)/alliance-bot graph --out docs/dialogue.md
 
+.PHONY: bench bench-quick
+bench: install  ## benchmarks against the echo and ConversationHandler bots (BENCHMARKS.md), < 10 min
+	$(BIN)/python -m bench
+
+bench-quick: install  ## the benchmarks on a tiny load, one round: a smoke run, under a minute
+	$(BIN)/python -m bench --quick
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,224 @@
+"""Benchmarks 1, 2, 3 and 5: one bot process, its start-up, then the managers' load.
+
+One run = one bot process against a fresh emulator, in this order:
+
+1. start-up: spawn to first getUpdates; resident memory once idle; heavy libraries mapped;
+2. walk (closed loop): ``managers`` managers answer the checklist from /start to its last
+   question, each as soon as its prompt arrives: CPU per update, updates/s, Bot API calls;
+3. finish: a few of them answer the last question (summary, charts, reminder offers): the
+   first alone (what the first completion after a start costs), then the others;
+4. latency (open loop): new managers' updates pushed at half the rate the walk reached;
+5. scale only: 1,000 stored users, in the middle of their checklist, each answer a question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import load
+from bench.bots import OURS, BotSpec, start_bot, wait_started
+from bench.checklist import real_dialogue, typed_answer
+from bench.datagen import ActiveUser
+from bench.emulator import BenchEmulator, quiet
+from bench.procs import BotProcess
+from tests.support.emulator import TgUser
+
+Metrics = dict[str, float]
+
+WALKERS_FIRST_ID = 100_000
+LATENCY_FIRST_ID = 200_000
+MANAGERS_PER_RUN = 5_000
+UPDATE_IDS_PER_RUN = 10_000_000  # below bench.datagen.FIRST_STORED_UPDATE
+
+
+@dataclass(frozen=True)
+class Load:
+    """The size of one run's load."""
+
+    managers: int = 20  # walk the whole checklist
+    finishers: int = 3  # of them, answer the last question too
+    latency_seconds: float = 2.5
+    latency_managers: int = 60
+    walk_seconds: float | None = None  # stop the walk after this long (rate-limited runs)
+
+
+def _driver_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Meter:
+    """CPU, calls and time between two points of a run."""
+
+    def __init__(self, process: BotProcess, emulator: BenchEmulator) -> None:
+        self.process, self.emulator = process, emulator
+        self.cpu = process.cpu_seconds()
+        self.calls = emulator.api_calls()
+        self.polls = emulator.counts["getUpdates"]
+        self.driver = _driver_cpu()
+        self.started = time.perf_counter()
+
+    def read(self, updates: int, prefix: str) -> Metrics:
+        seconds = time.perf_counter() - self.started
+        cpu = self.process.cpu_seconds() - self.cpu
+        calls = self.emulator.api_calls() - self.calls
+        polls = self.emulator.counts["getUpdates"] - self.polls
+        updates = max(updates, 1)
+        return {
+            f"{prefix}updates": updates,
+            f"{prefix}cpu_us_per_update": 1e6 * cpu / updates,
+            f"{prefix}updates_per_s": updates / seconds,
+            f"{prefix}calls_per_update": calls / updates,
+            f"{prefix}cpu_us_per_call": 1e6 * cpu / max(calls, 1),
+            f"{prefix}polls_per_update": polls / updates,
+            f"{prefix}bot_busy": cpu / seconds,
+            f"{prefix}driver_busy": (_driver_cpu() - self.driver) / seconds,
+        }
+
+
+async def run_bot(
+    spec: BotSpec,
+    size: Load,
+    workdir: Path,
+    *,
+    database_url: str = "",
+    active: tuple[ActiveUser, ...] = (),
+    profile: Path | None = None,
+    run: int = 0,
+) -> Metrics:
+    """One run of one bot; the bot process is stopped before this returns.
+
+    ``run`` numbers the runs that share a database (the scale runs): each gets its own
+    managers and update ids above the earlier runs', as Telegram's keep growing (the bot
+    ignores an update id it has already handled).
+    """
+    os.makedirs(workdir, exist_ok=True)
+    async with BenchEmulator() as emulator:
+        emulator.last_update_id = run * UPDATE_IDS_PER_RUN
+        process = start_bot(spec, emulator, workdir, database_url, profile=profile)
+        try:
+            metrics = await _phases(spec, size, process, emulator, active, profile, run)
+        except BaseException:
+            process.kill()
+            raise
+        code = await process.stop()
+        if code != 0:
+            raise RuntimeError(f"{spec.name} exited with {code}: {process.tail()}")
+        return metrics
+
+
+async def _phases(
+    spec: BotSpec,
+    size: Load,
+    process: BotProcess,
+    emulator: BenchEmulator,
+    active: tuple[ActiveUser, ...],
+    profile: Path | None = None,
+    run: int = 0,
+) -> Metrics:
+    factory = spec.protocol_factory()
+    metrics: Metrics = {"startup_s": await wait_started(process, emulator)}
+    metrics["rss_idle_mb"] = process.rss_mb()
+    metrics["heavy_libraries_at_start"] = len(process.heavy_libraries())
+    emulator.forget_history()
+
+    # Walk: the whole checklist, closed loop (or until the time box of a rate-limited run).
+    first = WALKERS_FIRST_ID + run * MANAGERS_PER_RUN
+    walkers = load.managers(emulator, size.managers, first, factory)
+    if profile is not None:
+        process.popen.send_signal(signal.SIGUSR1)  # bench.profiled: start recording
+    meter = _Meter(process, emulator)
+    until = None if size.walk_seconds is None else time.perf_counter() + size.walk_seconds
+    await load.walk_all(walkers, until)
+    metrics |= meter.read(sum(m.updates for m in walkers), "")
+    if profile is not None:
+        process.popen.send_signal(signal.SIGUSR2)  # stop and write the statistics
+        # Written by a signal handler: no event to await; a stat costs microseconds.
+        while not os.path.exists(profile):  # noqa: ASYNC240
+            process.check_alive()
+            await asyncio.sleep(0.05)
+        return metrics
+    metrics["rss_walk_mb"] = process.rss_mb()
+    emulator.forget_history()
+    if size.walk_seconds is not None:
+        return metrics
+
+    # Finish: the last answer (summary and what follows), the first one alone.
+    finishers = walkers[: size.finishers]
+    if finishers:
+        meter = _Meter(process, emulator)
+        await load.finish_all(finishers[:1], emulator, timeout=120)
+        alone = meter.read(1, "")
+        metrics["finish_first_cpu_ms"] = alone["cpu_us_per_update"] / 1000
+        metrics["finish_calls"] = alone["calls_per_update"]
+        if len(finishers) > 1:
+            meter = _Meter(process, emulator)
+            await load.finish_all(finishers[1:], emulator, timeout=120)
+            rest = meter.read(len(finishers) - 1, "")
+            metrics["finish_cpu_ms"] = rest["cpu_us_per_update"] / 1000
+    metrics["rss_finish_mb"] = process.rss_mb()
+    metrics["heavy_libraries_after"] = len(process.heavy_libraries())
+    emulator.forget_history()
+
+    # Latency: open loop at half the walk's rate.
+    if size.latency_seconds > 0:
+        rate = metrics["updates_per_s"] / 2
+        first = LATENCY_FIRST_ID + run * MANAGERS_PER_RUN
+        group = load.managers(emulator, size.latency_managers, first, factory)
+        latencies, skipped = await load.open_loop(group, rate, size.latency_seconds)
+        latencies.sort()
+        metrics["latency_rate"] = rate
+        metrics["latency_p50_ms"] = 1000 * statistics.median(latencies)
+        metrics["latency_p99_ms"] = 1000 * _percentile(latencies, 0.99)
+        metrics["latency_samples"] = len(latencies)
+        metrics["latency_skipped"] = skipped
+        await quiet(emulator, 0.2)
+        emulator.forget_history()
+
+    # Scale: stored users in the middle of the checklist come back and answer one question.
+    if active:
+        assert spec.kind == OURS
+        metrics |= await _active_users(process, emulator, active)
+    return metrics
+
+
+async def _active_users(
+    process: BotProcess, emulator: BenchEmulator, active: tuple[ActiveUser, ...]
+) -> Metrics:
+    questions = real_dialogue().questions
+    group = [
+        load.Manager(emulator, TgUser(id=a.telegram_id, first_name="A"), load.OursProtocol())
+        for a in active
+    ]
+    meter = _Meter(process, emulator)
+    await asyncio.gather(
+        *(
+            m.act(load.Action(text=typed_answer(questions[a.question])))
+            for m, a in zip(group, active, strict=True)
+        )
+    )
+    metrics = meter.read(len(group), "active_")
+    metrics["rss_active_mb"] = process.rss_mb()
+    return metrics
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of the sorted ``values`` fall (nearest rank)."""
+    if not values:
+        return float("nan")
+    rank = min(len(values) - 1, max(0, round(share * len(values)) - 1))
+    return values[rank]
+
+
+def summarise(runs: list[Metrics]) -> dict[str, Any]:
+    """Per metric: the values of every run."""
+    keys = sorted({key for run in runs for key in run})
+    return {key: [run[key] for run in runs if key in run] for key in keys}

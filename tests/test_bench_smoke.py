@@ -1,0 +1,154 @@
+"""The benchmarks still run: every entry point of bench/ on a tiny load, numbers well formed.
+
+No timing is asserted here (benchmarks measure, tests check behaviour): only that each bot
+starts, answers the simulated managers, stops cleanly, and that every figure is a finite,
+non-negative number in the tables. The runs go in parallel to keep the test short.
+"""
+
+import asyncio
+import json
+import math
+import sys
+
+import pytest
+
+from bench import profile, report
+from bench.__main__ import build_parser, settings_from
+from bench.bots import ECHO, OURS, USUAL, BotSpec
+from bench.checklist import plan, updates_per_manager
+from bench.databases import pg_available, pg_schema
+from bench.datagen import generate_postgres, generate_sqlite
+from bench.procs import ROOT
+from bench.reminders import run_reminders
+from bench.suite import SCALE, Settings, Suite, render, targets
+from bench.update_cost import Load, run_bot
+
+TINY = Load(managers=1, finishers=1, latency_seconds=0.3, latency_managers=3)
+
+
+def well_formed(metrics):
+    assert metrics
+    for key, value in metrics.items():
+        assert isinstance(value, int | float), key
+        assert math.isfinite(value), key
+        assert value >= 0, key
+
+
+def test_the_walk_covers_the_checklist():
+    questions = plan()
+    assert len(questions) == len({q.id for q in questions})
+    assert len(questions) >= 40
+    walk, finish = updates_per_manager()
+    assert walk > len(questions)
+    assert finish == 1
+
+
+async def test_every_entry_point_on_a_tiny_load(tmp_path):
+    scale_db = tmp_path / "scale.sqlite3"
+    generated = generate_sqlite(str(scale_db), stored=40, active=3, runs=1)
+    assert generated.stored == 40
+    assert len(generated.active[0]) == 3
+
+    async def ours_postgres():
+        with pg_schema("smoke") as url:
+            stored = generate_postgres(url, stored=20, active=2, runs=1)
+            return await run_bot(
+                BotSpec(OURS, "postgres"),
+                TINY,
+                tmp_path / "pg",
+                database_url=url,
+                active=stored.active[0],
+            )
+
+    async def exports():
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.export_worker",
+            str(tmp_path / "export.sqlite3"),
+            "0",  # the first (cold) call of each export only
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await worker.communicate()
+        assert worker.returncode == 0
+        return json.loads(out)
+
+    jobs = {
+        ECHO: run_bot(BotSpec(ECHO), TINY, tmp_path / "echo"),
+        USUAL: run_bot(BotSpec(USUAL), TINY, tmp_path / "usual"),
+        SCALE: run_bot(
+            BotSpec(OURS, "sqlite"),
+            TINY,
+            tmp_path / "ours",
+            database_url=f"sqlite:///{scale_db}",
+            active=generated.active[0],
+        ),
+        "reminders": run_reminders(4, 2, tmp_path / "rem", f"sqlite:///{tmp_path / 'r.sqlite3'}"),
+        "export": exports(),
+        "profiled": run_bot(BotSpec(ECHO), TINY, tmp_path / "prof", profile=tmp_path / "e.prof"),
+    }
+    if pg_available():
+        jobs[f"{OURS}-postgres"] = ours_postgres()
+    done = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
+
+    walk, _ = updates_per_manager()
+    for name in (ECHO, USUAL, SCALE):
+        metrics = done[name]
+        well_formed(metrics)
+        assert metrics["updates"] == walk, name
+        assert metrics["latency_samples"] > 0, name
+        assert metrics["heavy_libraries_at_start"] == 0, name
+    assert done[ECHO]["calls_per_update"] == 1
+    assert done[SCALE]["active_updates"] == 3
+    if f"{OURS}-postgres" in done:
+        well_formed(done[f"{OURS}-postgres"])
+        assert done[f"{OURS}-postgres"]["active_updates"] == 2
+    assert done[SCALE]["finish_calls"] > 3  # summary, charts, reminder offers
+    reminders = done["reminders"]
+    well_formed(reminders)
+    assert reminders["delivered"] == 4
+    assert reminders["duplicates"] == reminders["missing"] == reminders["still_pending"] == 0
+    export = done["export"]
+    assert set(export) == {"json", "md", "ics", "pdf", "charts"}
+    for figures in export.values():
+        assert figures["bytes"] > 0
+        assert all(
+            math.isfinite(ms) and ms >= 0 for ms in [figures["cold_ms"], *figures["warm_ms"]]
+        )
+
+    # The profile of a walk is read and split by package.
+    well_formed(done.pop("profiled"))
+    found = {ECHO: {"cpu_us": done[ECHO]["cpu_us_per_update"], "profile": tmp_path / "e.prof"}}
+    assert sum(profile.shares(tmp_path / "e.prof").values()) == pytest.approx(1)
+    assert "HTTP client" in profile.render(found, managers=1)
+
+    # The tables are built from these runs without a gap or an error.
+    suite = Suite(Settings.quick(), tmp_path, log=lambda line: None)
+    suite.scale_info = {"stored": 40, "answers": generated.answers, "active": 3}
+    for name, metrics in done.items():
+        suite.record(f"{OURS}-sqlite" if name == SCALE else name, metrics)
+        if name == SCALE:
+            suite.record(SCALE, metrics)
+    markdown = render(suite, Settings.quick(), elapsed=1.0, command="python -m bench --quick")
+    for title in ("Update cost", "Latency", "Scale", "Reminder", "Start-up", "Export", "Targets"):
+        assert title in markdown
+    assert "nan" not in markdown.lower()
+    assert all(row[1] not in ("nanx", "") for row in targets(suite))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"), [([3.0, 1.0, 2.0], "2.00 (1.00–3.00)"), ([5.0], "5.00")]
+)
+def test_spread_reads_median_min_max(values, expected):
+    assert report.spread(values) == expected
+
+
+def test_command_line_settings():
+    quick = settings_from(build_parser().parse_args(["--quick", "--only", "update,export"]))
+    assert quick.runs == 1
+    assert quick.only == ("update", "export")
+    full = settings_from(build_parser().parse_args(["--managers", "300", "--no-postgres"]))
+    assert full.runs >= 3
+    assert full.load.managers == 300
+    assert not full.postgres
