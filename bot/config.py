@@ -39,6 +39,8 @@ ENV_VARS: tuple[str, ...] = (
     "DEFAULT_LANGUAGE",
     "DEFAULT_TIMEZONE",
     "REMINDER_HOUR",
+    "REMINDER_INTERVAL_SECONDS",
+    "REMINDER_LEASE_SECONDS",
     "LOG_LEVEL",
     "DIALOGUES_DIR",
     "WEBHOOK_ENABLED",
@@ -56,6 +58,8 @@ DEFAULT_API_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 DEFAULT_LANGUAGE: Language = "fr"
 DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_REMINDER_HOUR = 9
+DEFAULT_REMINDER_INTERVAL_SECONDS = 5  # how often due reminders are looked for
+DEFAULT_REMINDER_LEASE_SECONDS = 120  # how long a replica holds the reminders it claimed
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_WEBHOOK_LISTEN = "0.0.0.0"  # inside a container the proxy reaches us from outside
 DEFAULT_WEBHOOK_PORT = 8443
@@ -107,6 +111,8 @@ class Settings:
     default_language: Language = DEFAULT_LANGUAGE
     default_timezone: str = DEFAULT_TIMEZONE
     reminder_hour: int = DEFAULT_REMINDER_HOUR
+    reminder_interval_seconds: int = DEFAULT_REMINDER_INTERVAL_SECONDS
+    reminder_lease_seconds: int = DEFAULT_REMINDER_LEASE_SECONDS
     log_level: str = DEFAULT_LOG_LEVEL
     dialogues_dir: Path = field(default_factory=default_dialogues_dir)
     webhook_enabled: bool = False
@@ -236,6 +242,12 @@ def load_settings(
         default_language=get("DEFAULT_LANGUAGE", DEFAULT_LANGUAGE, _parse_language),
         default_timezone=get("DEFAULT_TIMEZONE", DEFAULT_TIMEZONE, _parse_timezone),
         reminder_hour=get("REMINDER_HOUR", DEFAULT_REMINDER_HOUR, _int_parser(0, 23)),
+        reminder_interval_seconds=get(
+            "REMINDER_INTERVAL_SECONDS", DEFAULT_REMINDER_INTERVAL_SECONDS, _int_parser(1, 3600)
+        ),
+        reminder_lease_seconds=get(
+            "REMINDER_LEASE_SECONDS", DEFAULT_REMINDER_LEASE_SECONDS, _int_parser(4, 86400)
+        ),
         log_level=get("LOG_LEVEL", DEFAULT_LOG_LEVEL, _parse_log_level),
         dialogues_dir=get("DIALOGUES_DIR", default_dialogues_dir(), _parse_directory),
         webhook_enabled=webhook_enabled,

@@ -1,9 +1,10 @@
 """Process-wide logging: concise lines on stderr, with every secret redacted before it is written.
 
 The bot token travels in every Bot API URL (https://api.telegram.org/bot<token>/getMe), and httpx,
-httpcore and python-telegram-bot log those URLs, exception messages included. A filter on the
-root handler therefore rewrites each record (message, arguments, traceback, stack) before any
-handler formats it, whatever the level of the logger it came from.
+httpcore and python-telegram-bot log those URLs, exception messages included. Each record is
+therefore rewritten (message, arguments, traceback, stack) as it is created, by a log record
+factory (`redact_records`), before any logger filter or handler sees it, whoever installed that
+handler; the filter on our root handler does the same again, for records made some other way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from bot.errors import ConfigError
@@ -96,8 +98,34 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _RedactingRecordFactory:
+    """A log record factory that redacts each record it makes (see `redact_records`)."""
+
+    def __init__(self, base: Callable[..., logging.LogRecord], secrets: Sequence[str]) -> None:
+        self.base = base
+        self.redactor = RedactingFilter(secrets)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.base(*args, **kwargs)
+        self.redactor.filter(record)
+        return record
+
+
+def redact_records(secrets: Sequence[str]) -> None:
+    """Redact every log record of the process as it is created, `secrets` and bot tokens.
+
+    A handler filter only protects the handler it is on: a handler added to a library's logger,
+    or before ours, would see raw records. Calling it again replaces the secrets.
+    """
+    current = logging.getLogRecordFactory()
+    base = current.base if isinstance(current, _RedactingRecordFactory) else current
+    logging.setLogRecordFactory(_RedactingRecordFactory(base, secrets))
+
+
 def configure_logging(level: str, secrets: Sequence[str]) -> None:
     """Send all logging to stderr, one concise line a record, with `secrets` redacted.
+
+    Every record is redacted when it is created (`redact_records`), whatever handler sees it.
 
     Calling it again replaces the handler it installed (and its secrets); handlers installed by
     others are kept, after ours, so they too receive redacted records. httpx and httpcore are set
@@ -112,6 +140,7 @@ def configure_logging(level: str, secrets: Sequence[str]) -> None:
         ConfigError: `level` is not a level name.
     """
     numeric = _level_number(level)
+    redact_records(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_UTCFormatter(LOG_FORMAT, DATE_FORMAT))

@@ -91,6 +91,7 @@ class SqliteStorage(Storage):
                 if self.path != MEMORY and journal != "wal":
                     raise StorageError(f"{self.path}: cannot switch to WAL (mode is {journal})")
                 self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute("PRAGMA secure_delete = ON")  # erased rows leave no trace
                 self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                 self._conn.execute(f"PRAGMA synchronous = {synchronous}")
         except StorageError:
@@ -218,6 +219,10 @@ class SqliteStorage(Storage):
         with self._write() as conn:
             # Conversations, answers and processed updates go with it (ON DELETE CASCADE).
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+        # Erased from the files too: secure_delete zeroes the freed space, and the write-ahead
+        # log, which still holds the rows' earlier pages, is copied back and emptied.
+        with self._lock, self._translate():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # Conversations
 

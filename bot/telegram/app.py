@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -16,6 +18,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -25,8 +28,9 @@ from bot.dialogue.engine import Engine
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.base import Storage
-from bot.telegram import export_handlers, handlers, reminder_handlers
+from bot.telegram import export_handlers, handlers, once, reminder_handlers
 from bot.telegram.reminder_views import make_renderer
+from bot.telegram.retry import RetryingRequest
 from bot.telegram.services import BotContext, Services
 
 logger = logging.getLogger(__name__)
@@ -68,8 +72,15 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .application_class(application_class)
         .concurrent_updates(False)  # one update at a time keeps each user's order (ARCHITECTURE)
+        # Polling confirms a batch to Telegram (next getUpdates offset) once it is queued, not
+        # once it is handled: an unbounded queue let a kill lose every update fetched but not
+        # handled yet. With room for one, the updater waits for the handlers, so a crash loses
+        # at most the two updates in hand; the rest are fetched again (docs/reliability.md).
+        .update_queue(asyncio.Queue(maxsize=1))
         .post_init(_post_init)
     )
+    # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
+    builder = builder.request(RetryingRequest())
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     app = builder.build()
@@ -86,6 +97,7 @@ def build_application(
         make_renderer(storage, engine.dialogue),
         worker=f"{socket.gethostname()}:{os.getpid()}",
         clock=clock,
+        lease=timedelta(seconds=settings.reminder_lease_seconds),
     )
     app.bot_data["services"] = Services(
         settings=settings, conversations=conversations, reminders=reminders, dispatcher=dispatcher
@@ -96,7 +108,12 @@ def build_application(
             dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
         )
 
-    private = filters.ChatType.PRIVATE  # a private chat always has a user
+    # An update delivered again after a crash goes no further; the others are recorded once
+    # handled (bot/telegram/once.py).
+    app.add_handler(TypeHandler(Update, once.skip_handled), group=once.BEFORE)
+    app.add_handler(TypeHandler(Update, once.record_handled), group=once.AFTER)
+    # A private chat with a sender: Telegram always gives one, an update without is ignored.
+    private = filters.ChatType.PRIVATE & filters.USER
     # Groups: a pointer to the private chat, nothing recorded.
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, handlers.group))
     # Commands.
@@ -113,7 +130,7 @@ def build_application(
     # Typed answers, then unknown commands, then anything else (photos, stickers, ...).
     typed = private & filters.UpdateType.MESSAGE
     app.add_handler(MessageHandler(typed & filters.TEXT & ~filters.COMMAND, handlers.text))
-    app.add_handler(MessageHandler(typed & filters.COMMAND, handlers.command))
+    app.add_handler(MessageHandler(typed & filters.TEXT & filters.COMMAND, handlers.command))
     app.add_handler(MessageHandler(typed, handlers.not_text))
     # Buttons.
     app.add_handler(CallbackQueryHandler(handlers.callback))

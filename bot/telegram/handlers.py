@@ -13,17 +13,18 @@ from typing import Any
 from telegram import Message as TgMessage
 from telegram import Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.conversations import Session
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
 from bot.dialogue.model import DONE
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
-from bot.errors import DuplicateUpdate
+from bot.errors import DuplicateUpdate, StorageError
 from bot.report import Html, render_summary
 from bot.telegram import export_handlers, reminder_handlers, render
 from bot.telegram.callbacks import decode, encode
+from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,12 @@ async def callback(update: Update, context: BotContext) -> None:
     """A button. Always answered, so the phone stops its spinner; forged data changes nothing."""
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    try:
+        await query.answer()
+    except TelegramError as exc:  # it only stops the phone's spinner: never lose the tap for it
+        logger.warning("could not answer a callback query: %s", exc)
+    if update.effective_chat is None:  # a button under an inline message: none is ours
+        return
     data = decode(query.data)
     services = context.services
     if data is None:
@@ -154,7 +160,12 @@ async def apply(update: Update, context: BotContext, event: Input) -> None:
     except DuplicateUpdate:
         logger.info("update %s already processed; ignored", update.update_id)
         return
-    await show(update, context, session, views)
+    try:
+        await show(update, context, session, views)
+    except Exception:
+        if session.just_finished:  # the summary failed: schedule and offer the reminders anyway
+            await reminder_handlers.after_finish(update, context, session)
+        raise
     for question_id, value in session.last_writes:
         if value == NOT_YET and session.state.at != DONE:
             await reminder_handlers.offer_todo(update, context, session, question_id)
@@ -368,6 +379,19 @@ async def on_error(update: object, context: BotContext) -> None:
         views += services.conversations.engine.current(
             session.state, session.answers, session.user.lang, _today(context, session)
         )
-        await show(update, context, session, views, keep_source=True)
-    except Exception:  # the apology itself failed (database down?): the log has the first error
+        # Telegram failing again must not leave the user without a question (retry.py).
+        await at_least_once(lambda: show(update, context, session, views, keep_source=True))
+    except StorageError:  # the database is away: apologise all the same, without the question
+        await _apologise_without_database(update, context)
+    except Exception:  # the apology itself failed: the log has the first error
+        logger.exception("could not apologise to the user")
+
+
+async def _apologise_without_database(update: Update, context: BotContext) -> None:
+    """Never silence: say the message could not be handled, in the user's Telegram language."""
+    assert update.effective_chat is not None
+    texts = context.services.texts(context.services.lang_for(update))
+    try:
+        await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.unavailable"))
+    except Exception:
         logger.exception("could not apologise to the user")

@@ -25,40 +25,48 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     storage = open_storage(settings.database_url)
     try:
         storage.migrate()
-        app = build_application(settings, storage, engine)
+        app = build_application(
+            settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
+        )
         async with app:
             if app.post_init is not None:  # run_polling would call it; we start by hand
                 await app.post_init(app)
             await app.start()
-            if settings.webhook_enabled:
-                web = WebServer(
-                    app,
-                    storage,
-                    host=settings.webhook_listen,
-                    port=settings.webhook_port,
-                    webhook_path=settings.webhook_path,
-                    webhook_secret=settings.webhook_secret,
-                )
-                await web.start()
-                await app.bot.set_webhook(
-                    settings.webhook_endpoint,
-                    secret_token=settings.webhook_secret,
-                    allowed_updates=Update.ALL_TYPES,
-                )
-                logger.info("webhook mode: updates arrive at the configured URL")
-            else:
-                web = WebServer(app, storage, host="0.0.0.0", port=settings.health_port)
-                await web.start()
-                await app.bot.delete_webhook()
-                assert app.updater is not None
-                await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-                logger.info("polling mode: asking Telegram for updates")
-            await stop.wait()
-            logger.info("stopping: finishing the updates in progress")
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            await web.stop()
-            await app.stop()
+            web: WebServer | None = None
+            try:
+                if settings.webhook_enabled:
+                    web = WebServer(
+                        app,
+                        storage,
+                        host=settings.webhook_listen,
+                        port=settings.webhook_port,
+                        webhook_path=settings.webhook_path,
+                        webhook_secret=settings.webhook_secret,
+                    )
+                    await web.start()
+                    await app.bot.set_webhook(
+                        settings.webhook_endpoint,
+                        secret_token=settings.webhook_secret,
+                        allowed_updates=Update.ALL_TYPES,
+                    )
+                    logger.info("webhook mode: updates arrive at the configured URL")
+                else:
+                    web = WebServer(app, storage, host="0.0.0.0", port=settings.health_port)
+                    await web.start()
+                    await app.bot.delete_webhook()
+                    assert app.updater is not None
+                    await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+                    logger.info("polling mode: asking Telegram for updates")
+                await stop.wait()
+                logger.info("stopping: finishing the updates in progress")
+            finally:
+                # Also when starting failed (a port taken...): stopped, the application shuts
+                # down and the real error is reported, not "This Application is still running".
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if web is not None:
+                    await web.stop()
+                await app.stop()
     finally:
         storage.close()
     logger.info("stopped cleanly")

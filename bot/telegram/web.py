@@ -42,7 +42,7 @@ class WebServer:
         self.host = host
         self.port = port
         self.webhook_secret = webhook_secret.encode()
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # user -> lock, requests using it
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=1024 * 1024)
         self.app.router.add_get("/healthz", self.health)
@@ -83,13 +83,27 @@ class WebServer:
         try:
             data = await request.json()
             update = Update.de_json(data, self.application.bot)
-        except (json.JSONDecodeError, ValueError, TypeError, KeyError):
+            message = update.effective_message
+            chatless = message is not None and message.chat is None  # PTB lets it through
+            if type(update.update_id) is not int or chatless:
+                raise ValueError("not an update id, or a message without its chat")
+        except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
             logger.warning("webhook: a request that is not a Telegram update was refused")
             return web.Response(status=400, text="not an update")
         user = update.effective_user
-        lock = self._locks.setdefault(user.id if user else 0, asyncio.Lock())
-        async with lock:
-            await self.application.process_update(update)
-        if user is not None and not lock.locked():
-            self._locks.pop(user.id, None)
+        key = user.id if user else 0
+        # The lock is forgotten only when no request of this user holds it or waits for it:
+        # between a release and the next waiter's wake-up it reads as unlocked, and a request
+        # arriving then with a fresh lock would run beside that waiter.
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self.application.process_update(update)
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
         return web.Response(text="ok")
