@@ -183,9 +183,7 @@ def test_escape_text(text, escaped):
 
 
 # A content line never holds a line break: escape_text turns them into "\\n" first.
-@given(
-    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=300)
-)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=300))
 def test_fold_keeps_every_octet_and_the_limit(line):
     folded = fold(line)
     physical = folded.split(b"\r\n")
