@@ -22,7 +22,9 @@ from bot.errors import ConfigError
 
 REDACTED = "<redacted>"
 #: Loggers that write full request URLs (hence the token) at INFO and DEBUG.
-NOISY_LOGGERS = ("httpx", "httpcore")
+# httpx and httpcore log full URLs (with the token) at DEBUG; transitions logs two INFO lines for
+# every trigger (about 3 % of an update's CPU, BENCHMARKS.md).
+NOISY_LOGGERS = ("httpx", "httpcore", "transitions")
 LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 

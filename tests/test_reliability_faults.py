@@ -81,8 +81,7 @@ class ChaosEmulator(BotApiEmulator):
 async def emulator(request):
     """This module's emulator: a ChaosEmulator (inactive until a test turns it on)."""
     async with ChaosEmulator(getattr(request, "param", 0)) as emu:
-        emu.expected_errors = []  # filled by the reliability guard (tests/limits_fixtures.py)
-        yield emu
+        yield emu  # guarded like any emulator fixture (tests/limits_fixtures.py)
 
 
 @pytest.fixture

@@ -11,15 +11,16 @@ from tests.telegram_fixtures import TOKEN, running_bot
 @pytest.fixture
 def debug_logging():
     root = logging.getLogger()
-    saved = (root.level, list(root.handlers))
+    names = ("httpx", "httpcore", "telegram", "bot", "aiohttp")
+    saved = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in names})
     configure_logging("DEBUG", [TOKEN])
-    for name in ("httpx", "httpcore", "telegram", "bot", "aiohttp"):
+    for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
     yield
     root.handlers[:] = saved[1]
     root.setLevel(saved[0])
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
 
 
 async def test_token_absent_from_debug_logs_and_replies(
