@@ -42,13 +42,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 async def recording_emulator() -> Any:
     """The emulator; afterwards, no request of the bot was refused (a 4xx), except the long
-    poll of a killed bot, which the next one ends with 409 as Telegram does."""
-    async with RecordingEmulator(token=TOKEN) as emu:
+    poll of a killed bot, which the next one ends with 409 as Telegram does, and what the test
+    declared in `emu.expected_refusals`."""
+    emu = RecordingEmulator(token=TOKEN)
+    async with emu:
         yield emu
+    expected = {("getUpdates", 409), *emu.expected_refusals}
     refused = [
         f"{call.method} {call.status} {call.description}"
         for call in emu.calls
-        if 400 <= call.status < 500 and not (call.method == "getUpdates" and call.status == 409)
+        if 400 <= call.status < 500 and (call.method, call.status) not in expected
     ]
     assert not refused, refused[:10]
     assert not emu.internal_errors, emu.internal_errors[:3]

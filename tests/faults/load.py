@@ -65,6 +65,8 @@ class RecordingEmulator(BotApiEmulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chat_logs: dict[int, ChatLog] = {}
+        #: (method, status) refusals the test expects (see tests/faults/conftest.py).
+        self.expected_refusals: set[tuple[str, int]] = set()
 
     def chat_log(self, chat_id: int) -> ChatLog:
         return self.chat_logs.setdefault(chat_id, ChatLog())
@@ -182,6 +184,9 @@ class Fleet:
         self.up.clear()
         self.kills += 1
         self.emulator.wake_all()
+        # A tap the dead bot acknowledged but did not record is handled again after the
+        # restart: its second acknowledgement is refused (the bot logs it and goes on).
+        self.emulator.expected_refusals.add(("answerCallbackQuery", 400))
 
     # ---- running ---------------------------------------------------------------------------
 
