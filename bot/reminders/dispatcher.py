@@ -169,7 +169,8 @@ class Dispatcher:
             clock: the current time, aware.
             sleep: waits that many seconds (asyncio.sleep; tests pass a fake).
             lease: how long a claim lasts; sends start only in its first three quarters.
-            batch: how many reminders one claim takes.
+            batch: about how many reminders one claim takes (claim_due keeps a user's
+                reminders together, so a claim may hold up to twice as many).
             global_rate: messages per second this dispatcher sends at most. Telegram allows
                 about 30 per bot, replies to users included: with several replicas, give each
                 its share (28 / replicas).
