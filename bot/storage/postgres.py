@@ -39,6 +39,7 @@ from bot.storage.base import (
     check_limit,
     check_reminder_key,
 )
+from bot.storage.claims import whole_users
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -611,7 +612,7 @@ class PostgresStorage(Storage):
             ).fetchall()
             # FOR UPDATE may return a row changed meanwhile out of order: sort again.
             rows.sort(key=lambda row: (row[2], row[0]))
-            ids = _whole_users([(row[0], row[1]) for row in rows], limit)
+            ids = whole_users([(row[0], row[1]) for row in rows], limit)
             if not ids:
                 return []
             claimed = [
@@ -769,29 +770,6 @@ _NO_LIVE_CLAIM = (
     " AND held.status = 'pending' AND held.claimed_by <> %(worker)s"
     " AND held.claimed_until > %(now)s)"
 )
-
-
-def _whole_users(rows: Sequence[tuple[int, int]], limit: int) -> list[int]:
-    """Which of rows (reminder id, user id; in due order) claim_due claims: whole users,
-    soonest first, until limit is reached, never more than 2 * limit in all.
-
-    A user who would go past 2 * limit ends the batch, whole; only a first user who alone
-    has more is split (their soonest 2 * limit).
-    """
-    by_user: dict[int, list[int]] = {}  # in the order of each user's soonest reminder
-    for reminder_id, user_id in rows:
-        by_user.setdefault(user_id, []).append(reminder_id)
-    cap = 2 * limit
-    chosen: list[int] = []
-    for ids in by_user.values():
-        if len(chosen) >= limit:
-            break
-        if len(chosen) + len(ids) > cap:
-            if not chosen:
-                chosen = ids[:cap]
-            break
-        chosen += ids
-    return chosen
 
 
 def _reminder(row: tuple[Any, ...]) -> Reminder:

@@ -36,6 +36,7 @@ from bot.storage.base import (
     check_limit,
     check_reminder_key,
 )
+from bot.storage.claims import whole_users
 
 MEMORY = ":memory:"
 
@@ -500,7 +501,7 @@ class SqliteStorage(Storage):
                 " ORDER BY r.due_at, r.id",
                 params,
             ).fetchall()
-            ids = _whole_users(rows, limit)
+            ids = whole_users(rows, limit)
             if not ids:
                 return []
             marks = ", ".join("?" * len(ids))
@@ -653,29 +654,6 @@ _NO_LIVE_CLAIM = (
     " AND held.status = 'pending' AND held.claimed_by <> :worker"
     " AND held.claimed_until > :now)"
 )
-
-
-def _whole_users(rows: Sequence[tuple[int, int]], limit: int) -> list[int]:
-    """Which of rows (reminder id, user id; in due order) claim_due claims: whole users,
-    soonest first, until limit is reached, never more than 2 * limit in all.
-
-    A user who would go past 2 * limit ends the batch, whole; only a first user who alone
-    has more is split (their soonest 2 * limit).
-    """
-    by_user: dict[int, list[int]] = {}  # in the order of each user's soonest reminder
-    for reminder_id, user_id in rows:
-        by_user.setdefault(user_id, []).append(reminder_id)
-    cap = 2 * limit
-    chosen: list[int] = []
-    for ids in by_user.values():
-        if len(chosen) >= limit:
-            break
-        if len(chosen) + len(ids) > cap:
-            if not chosen:
-                chosen = ids[:cap]
-            break
-        chosen += ids
-    return chosen
 
 
 def _reminder(row: Any) -> Reminder:
