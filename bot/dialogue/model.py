@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.dialogue import cldr
 from bot.dialogue.conditions import Condition, always
 
 QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "date", "number")
@@ -98,11 +99,23 @@ class Texts:
     def ui(self, key: str, /, **params: Any) -> str:
         return self.get("ui." + key, **params)
 
+    def plural(self, key: str, /, count: int, **params: Any) -> str:
+        """The interface string `key` in the plural form `count` takes in this language: the
+        YAML holds one text per CLDR category under the key (`one`, `other`), `other` being
+        the fallback (French "many", for millions, reads like "other")."""
+        category = cldr.plural_category(self.lang, count)
+        if not self.has(f"ui.{key}.{category}"):
+            category = "other"
+        return self.ui(f"{key}.{category}", count=count, **params)
+
     def question(self, question_id: str, part: str = "text") -> str:
         return self.get(f"questions.{question_id}.{part}")
 
     def option(self, question: Question, key: str) -> str:
-        """The label of one answer key of a question, in this language."""
+        """The label of one answer key of a question, in this language. "Not yet" may have a
+        wording of its own for a question (`questions.<id>.notyet`: "Not clear yet")."""
+        if key == "notyet" and self.has(f"questions.{question.id}.notyet"):
+            return self.get(f"questions.{question.id}.notyet")
         if question.type == "yesno" or key == "notyet":
             return self.ui(f"answers.{key}")
         if question.type == "scale":

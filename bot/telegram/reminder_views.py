@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.dialogue import cldr
 from bot.dialogue.model import DONE, Dialogue, Question, Texts
 from bot.dialogue.summary import format_date
 from bot.reminders import Kind
@@ -25,12 +26,11 @@ from bot.telegram.render import escape
 
 
 def when_text(moment: dt.datetime, tz: str, texts: Texts) -> str:
-    """ "lun. 15/03/2027 à 09:00" in the user's time zone."""
+    """ "lun. 15 mars 2027 à 09:00" in the user's time zone."""
     local = moment.astimezone(ZoneInfo(tz))
-    weekday = texts.ui("reminders.weekdays").split(",")[local.weekday()]
     return texts.ui(
         "reminders.when",
-        weekday=weekday,
+        weekday=cldr.short_weekday(local.date(), texts.lang),
         date=format_date(local.date(), texts),
         time=local.strftime("%H:%M"),
     )
