@@ -15,9 +15,9 @@ from bot.dialogue.parsing import (
     parse_choice,
     parse_choices,
     parse_date,
-    read_month_first,
     parse_int,
     parse_yesno,
+    read_month_first,
 )
 from bot.errors import AllianceBotError
 

@@ -43,7 +43,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
     assert "Synthèse de votre projet" in replies
     assert "Revue de l’alliance programmée" in replies
     assert "Calendrier de préparation avec Martin & Fils" in replies
-    assert "séance 1 : 11/01/2027" in replies
+    assert "séance 1 : 11 janvier 2027" in replies
     assert "prochaines étapes" in replies
     reviews = [r for r in pending(database_url, 4242) if r.kind == "review"]
     assert len(reviews) == 1
@@ -144,7 +144,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     await ana.tap("Not yet")
     replies = ana.texts_since_last_send()
     offer = next(r for r in replies if "Noted as “not yet”" in r)
-    assert "Decide: Start-en" in offer
+    assert "Decide on: Start-en" in offer
     assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
     await ana.tap("+1 week")
     todo = pending(database_url, 9090)
