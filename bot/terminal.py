@@ -67,9 +67,11 @@ class TerminalChat:
             )
         )
         for line in self.lines():
-            if "\n" in line and not self.takes_a_block():
-                self.say(self.texts.ui("cli.pasted", count=len(line.split("\n"))))
-                continue
+            if "\n" in line:
+                if not self.takes_a_block():
+                    self.say(self.texts.ui("cli.pasted", count=len(line.split("\n"))))
+                    continue
+                line = " ".join(line.split("\n"))  # one answer, on one line
             if line.lower() in QUIT:
                 break
             if line == "/delete":
