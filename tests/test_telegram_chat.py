@@ -374,3 +374,70 @@ async def test_long_answers_give_a_summary_split_within_limits(emulator, databas
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
     assert not emulator.internal_errors
+
+
+# --- Words in the user's language, keeping an answer, progress ----------------------------------
+@pytest.mark.parametrize(
+    ("lang", "typed"),
+    [("fr", "Pourquoi ?"), ("fr", "/pourquoi"), ("fr", "?"), ("en", "why?"), ("en", "/why")],
+)
+async def test_why_typed_or_as_a_command_explains_and_is_not_saved(bot, database_url, lang, typed):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send(typed)
+    assert f"Why name {lang}" in ana.texts_since_last_send()
+    assert stored_answers(database_url, ana.id) == {}
+    await ana.send("Acme")
+    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("fr", "/aide"), ("fr", "aide"), ("en", "help")])
+async def test_help_in_the_users_words_lists_why(bot, lang, typed):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send(typed)
+    replies = " ".join(ana.texts_since_last_send())
+    assert "/why" in replies
+    assert "/back" in replies
+
+
+@pytest.mark.parametrize(
+    ("lang", "keep"), [("fr", "Garder cette réponse"), ("en", "Keep this answer")]
+)
+async def test_after_back_a_keep_button_keeps_the_answer(bot, database_url, lang, keep):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap(f"Beta-{lang}")
+    await ana.send("/back")
+    assert "Kind?" in ana.last_text()
+    await ana.tap(keep)
+    assert stored_answers(database_url, ana.id) == {"company": "Acme", "kind": "beta"}
+    assert f"Picks? ({lang})" in ana.last_text()
+
+
+async def test_progress_counts_a_question_that_may_still_open(bot):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    assert "question 1/3" in ana.last_text()
+    await ana.send("Acme")
+    assert "question 2/3" in ana.last_text()
+    await ana.tap("Rival-en")
+    assert "question 3/3" in ana.last_text()  # the competitor question opened: no jump
+
+
+@pytest.mark.parametrize(
+    ("lang", "echo"), [("fr", "✅ mardi 8 décembre 2026"), ("en", "✅ Tuesday")]
+)
+async def test_a_typed_date_is_echoed_in_words(bot, lang, echo):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap(f"Alpha-{lang}")
+    await ana.tap(f"Ex-{lang}")
+    await ana.tap("Valider ✅" if lang == "fr" else "Confirm ✅")
+    await ana.tap("3")
+    await ana.send("/skip")
+    await ana.send("08/12/2026" if lang == "fr" else "12/08/2026")
+    date_message = [m for m in ana.messages() if "Start date?" in m.readable][-1]
+    assert echo in date_message.readable

@@ -29,6 +29,10 @@ COMMANDS = ("start", "help", "why", "back", "skip", "summary", "edit", "restart"
 WORD_COMMANDS = ("help", "why", "back", "skip", "summary", "edit")
 # Why a question cannot be skipped: ui texts `errors.cannot_skip.<reason>`.
 SKIP_REASONS = ("type", "branch", "scored", "summary")
+# How an ambiguous numeric date was read: ui texts `date_read.<order>`.
+DATE_ORDERS = ("day_first", "month_first")
+# Input errors the engine adds to the parser's reasons: ui texts `errors.<reason>`.
+ENGINE_ERRORS = ("invalid", "not_yesno", "exclusive")
 _QUOTES = (('"', '"'), ("“", "”"), ("«", "»"), ("'", "'"), ("‘", "’"))
 
 
@@ -374,7 +378,7 @@ class Engine:
             shown = echo_date(dt.date.fromisoformat(value), turn.texts)
             month_first = parsing.read_month_first(typed, turn.texts.lang) if typed else None
             if month_first is not None:
-                order = "month_first" if month_first else "day_first"
+                order = DATE_ORDERS[1] if month_first else DATE_ORDERS[0]
                 shown = turn.texts.ui(f"date_read.{order}", date=shown)
         turn.views.append(Answered(question.id, turn.texts.question(question.id), shown))
         self._move_on(turn, question.id)

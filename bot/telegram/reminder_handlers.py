@@ -429,7 +429,8 @@ async def typed_while_awaiting(update: Update, context: BotContext) -> bool:
         )
     except parsing.ParseError as exc:
         key = f"errors.{exc.reason}" if texts.has(f"ui.errors.{exc.reason}") else "errors.invalid"
-        await _say(context, update, escape(texts.ui(key) + " " + texts.ui("reminders.ask_date")))
+        error = texts.ui(key, **exc.params)  # "date_order" quotes the date the other way round
+        await _say(context, update, escape(error + " " + texts.ui("reminders.ask_date")))
         return True
     _chat_data(context).pop(AWAITING, None)
     reminders = services.reminders
