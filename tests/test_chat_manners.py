@@ -388,3 +388,17 @@ def test_an_error_does_not_repeat_the_stage_introduction(engine, lang):
     ana.send("Sideways")
     assert ana.ask.question_id == "objectives"
     assert ana.ask.stage_title is None
+
+
+@pytest.mark.parametrize(
+    ("lang", "short", "medium", "why"),
+    [
+        ("fr", "Moins d’un an", "De 1 à 3 ans", "Un an tout juste"),
+        ("en", "Less than 1 year", "1 to 3 years", "Exactly one year"),
+    ],
+)
+def test_a_one_year_collaboration_has_one_bucket(engine, lang, short, medium, why):
+    ana = reach(Chat(engine, lang), "duration")
+    assert [o.label for o in ana.ask.options][:2] == [short, medium]
+    ana.send("/why")
+    assert why in ana.said()
