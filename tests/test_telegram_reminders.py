@@ -1,6 +1,7 @@
 """Reminders offered and managed on Telegram: after the summary, /reminders, /timezone."""
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -133,6 +134,22 @@ async def test_timezone_command(finished, database_url):
         storage.close()
 
 
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [
+        ("Londres", "Europe/London"),
+        ("Le Caire", "Africa/Cairo"),
+        ("La Réunion", "Indian/Reunion"),
+        ("Belgique", "Europe/Brussels"),
+        ("Morocco", "Africa/Casablanca"),
+        ("Genève", "Europe/Zurich"),
+    ],
+)
+async def test_city_and_country_names_in_french_or_english(finished, typed, zone):
+    await finished.send(f"/timezone {typed}")
+    assert zone in finished.last_text()
+
+
 async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url):
     ana = bot.user(id=9090, language_code="en")
     await ana.send("/start")
@@ -152,3 +169,14 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
     assert "Sessions-en: 4" in " ".join(ana.texts_since_last_send())
+
+
+async def test_the_count_of_reminders_set_agrees_with_its_noun(finished, database_url):
+    await finished.tap("Tous à leur date")
+    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    assert len(steps) > 1
+    assert f"⏰ {len(steps)} rappels programmés. /reminders pour les voir" in finished.last_text()
+    await finished.send("/reminders")
+    assert re.search(
+        r"\b(lun|mar|mer|jeu|ven|sam|dim)\. \d{1,2} \w+ 20\d\d à 09:00", finished.last_text()
+    )
