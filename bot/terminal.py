@@ -11,6 +11,7 @@ question, and is refused elsewhere: it never answers the next questions too.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from bot.report import Plain, render_summary
 PASTE_START = "\x1b[200~"  # what a terminal in bracketed-paste mode sends before a paste...
 PASTE_END = "\x1b[201~"  # ...and after it
 QUIT = ("/quit", "/exit", "/q", "/quitter")
+# The space before French ? ! : ; » and after «: not a place to break a line.
+_GLUED = re.compile(r"(?<=«) | (?=[?!:;»])")
 
 
 class TerminalChat:
@@ -131,13 +134,13 @@ class TerminalChat:
             marker = body.split(" ", 1)[0]
             hanging = indent + " " * (len(marker) + 1) if marker[:-1].isdigit() else indent
             wrapped = textwrap.fill(
-                line,
+                _GLUED.sub("\u00a0", line),  # "alliance ?" never leaves "?" alone on a line
                 width=self.width,
                 subsequent_indent=hanging,
                 break_long_words=False,
                 break_on_hyphens=False,
             )
-            self.out.write(wrapped + "\n")
+            self.out.write(wrapped.replace("\u00a0", " ") + "\n")
 
     def show(self, views: tuple[View, ...]) -> None:
         for view in views:

@@ -402,3 +402,23 @@ def test_a_one_year_collaboration_has_one_bucket(engine, lang, short, medium, wh
     assert [o.label for o in ana.ask.options][:2] == [short, medium]
     ana.send("/why")
     assert why in ana.said()
+
+
+def test_the_edit_menu_of_a_whole_checklist_fits_one_telegram_message(engine):
+    from bot.telegram.render import MAX_TEXT, menu
+
+    ana = Chat(engine, "fr")
+    for _ in range(60):
+        if ana.state.at == "done":
+            break
+        question = engine.dialogue.questions[ana.state.at]
+        if question.type == "text":
+            ana.send(("Un texte long, " * 40)[: question.max_length])
+        else:
+            ana.send(DATE["fr"] if question.type == "date" else TYPED[question.type])
+    ana.send("/edit")
+    view = next(v for v in ana.views if isinstance(v, Menu))
+    assert len(view.options) > 35
+    message = menu(view)
+    assert len(message.text) <= MAX_TEXT
+    assert "…" in message.text  # long answers are cut at a word

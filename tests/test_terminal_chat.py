@@ -128,7 +128,9 @@ def test_french_colons_keep_their_space_in_the_summary(chat):
     assert "Vos réponses\n------------" in summary
 
 
-@pytest.mark.parametrize(("lang", "keep"), [("fr", "Entrée garde"), ("en", "Press Enter")])
+@pytest.mark.parametrize(
+    ("lang", "keep"), [("fr", "Entrée pour la garder"), ("en", "press Enter to keep it")]
+)
 def test_after_back_enter_keeps_the_answer_in_the_terminal(chat, db, lang, keep):
     out = chat(lang, ["Acme", "/back", "", "Globex"])
     assert keep in out
@@ -141,3 +143,10 @@ def test_edit_in_the_terminal_shows_answers_under_their_stage(chat):
     assert "-- Introduction --" in menu
     assert "1. Company: Acme" in menu
     assert "3. Type of partner: Supplier" in menu
+
+
+def test_a_french_question_mark_is_never_alone_on_a_line(chat):
+    out = chat("fr", ["Acme"], width=70)
+    assert "?" in out
+    assert not [line for line in out.splitlines() if line.strip() in ("?", ":", "»")]
+    assert "envisagez-vous cette\nalliance ?" in out

@@ -621,7 +621,7 @@ def _literal(texts: Texts, question: Question, text: str) -> str:
     return text
 
 
-def _short(text: str, limit: int = 60) -> str:
+def _short(text: str, limit: int = 40) -> str:
     """A long answer cut at a word for a list ("We sell our ovens in…")."""
     if len(text) <= limit:
         return text
