@@ -193,6 +193,6 @@ class TerminalChat:
         else:
             self.say(view.hint)
         if view.notyet and view.type != "yesno":
-            self.say(ui("cli.notyet"))
+            self.say(ui("cli.notyet", notyet=view.notyet_label))
         if view.current is not None:
             self.say(ui("cli.current_answer", answer=view.current) + " " + ui("cli.keep"))

@@ -422,3 +422,14 @@ def test_the_edit_menu_of_a_whole_checklist_fits_one_telegram_message(engine):
     message = menu(view)
     assert len(message.text) <= MAX_TEXT
     assert "…" in message.text  # long answers are cut at a word
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"), [("fr", "Je ne sais pas encore"), ("en", "Don't know yet")]
+)
+def test_not_yet_on_a_scale_reads_as_not_rated_yet(engine, lang, label):
+    ana = reach(Chat(engine, lang), "trust")
+    assert ana.ask.notyet_label == label
+    ana.send(label)
+    assert ana.answers["trust"] == "notyet"
+    assert answered(ana)[-1].display == label

@@ -588,6 +588,7 @@ class Engine:
             stage_intro=texts.get(f"stages.{question.stage}.intro") if first_of_stage else None,
             current=display(question, value, texts) if value is not None else None,
             notyet=question.notyet,
+            notyet_label=texts.option(question, NOT_YET) if question.notyet else "",
             can_back=path.index(question.id) > 0,
             can_skip=question.optional,
             refresh=refresh,

@@ -116,6 +116,8 @@ class Texts:
         wording of its own for a question (`questions.<id>.notyet`: "Not clear yet")."""
         if key == "notyet" and self.has(f"questions.{question.id}.notyet"):
             return self.get(f"questions.{question.id}.notyet")
+        if key == "notyet" and question.type == "scale":  # "how far...?": not rated yet
+            return self.ui("answers.notyet_scale")
         if question.type == "yesno" or key == "notyet":
             return self.ui(f"answers.{key}")
         if question.type == "scale":

@@ -29,6 +29,7 @@ class Ask:
     stage_intro: str | None = None
     current: str | None = None  # the answer already given, shown when revisiting (kept on Enter)
     notyet: bool = False  # "not yet" is accepted
+    notyet_label: str = ""  # its wording for this question ("Pas encore", "Pas encore clair")
     can_back: bool = False
     can_skip: bool = False
     refresh: bool = False  # same question, new selection: a front end may edit in place

@@ -102,7 +102,8 @@ def _question_keyboard(view: Ask, texts: Texts) -> InlineKeyboardMarkup:
         rows.append([_button(texts.ui("buttons.keep"), encode("a", qid, KEEP))])
     controls = [_button(texts.ui("buttons.why"), encode("w", qid))]
     if view.notyet and view.type != "yesno":
-        controls.append(_button(texts.ui("buttons.notyet"), encode("a", qid, "notyet")))
+        label = view.notyet_label or texts.ui("buttons.notyet")
+        controls.append(_button(label, encode("a", qid, "notyet")))
     if view.can_skip:
         controls.append(_button(texts.ui("buttons.skip"), encode("c", qid, "skip")))
     if view.can_back:
