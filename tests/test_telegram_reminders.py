@@ -84,6 +84,9 @@ async def test_typed_date_must_be_valid_and_future(finished, database_url):
     await finished.tap("Autre date…")
     await finished.send("31/02/2027")
     assert "pas reconnu de date" in finished.last_text()
+    await finished.send("10/13/2027")  # month first: not how French dates are read
+    assert "le jour vient d’abord" in finished.last_text()
+    assert "{" not in finished.last_text()
     await finished.send("01/01/2020")
     assert "déjà passée" in finished.last_text()
     await finished.send("dans 2 semaines")

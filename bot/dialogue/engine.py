@@ -333,7 +333,10 @@ class Engine:
                 **exc.params,
             }
             reason = exc.reason if turn.texts.has(f"ui.errors.{exc.reason}") else "invalid"
-            turn.views.append(Say(turn.texts.ui(f"errors.{reason}", **params), kind="error"))
+            error = turn.texts.ui(f"errors.{reason}", **params)
+            if "suggestion" in exc.params:  # a date in the wrong order: the right one
+                error += " " + turn.texts.ui("errors.date_suggestion", **params)
+            turn.views.append(Say(error, kind="error"))
             turn.views.append(self._ask(turn, question, repeat=True))
             return
         self._accept(turn, question, value, typed=text)

@@ -108,7 +108,7 @@ async def offer_next_steps(update: Update, context: BotContext, session: Session
             ],
         ],
     )
-    await _say(context, update, escape(texts.plural("reminders.offer", len(steps))), keyboard)
+    await _say(context, update, escape(ui("reminders.offer", count=len(steps))), keyboard)
 
 
 async def offer_preparation(update: Update, context: BotContext, session: Session) -> None:
@@ -187,7 +187,7 @@ async def on_offer(update: Update, context: BotContext, choice: str) -> None:
     await _strip_keyboard(update)
     if choice == "all":
         count = services.reminders.schedule_all_steps(session)
-        await _say(context, update, escape(texts.plural("reminders.all_scheduled", count)))
+        await _say(context, update, escape(texts.ui("reminders.all_scheduled", count=count)))
     elif choice == "pick":
         await offer_step(update, context, session, "")
     else:
@@ -223,7 +223,7 @@ async def on_preparation(update: Update, context: BotContext, yes: bool) -> None
     await _strip_keyboard(update)
     if yes:
         count = services.reminders.schedule_preparation(session)
-        await _say(context, update, escape(texts.plural("reminders.plan_done", count)))
+        await _say(context, update, escape(texts.ui("reminders.plan_done", count=count)))
     else:
         await _say(context, update, escape(texts.ui("reminders.offer_done")))
 
@@ -429,8 +429,7 @@ async def typed_while_awaiting(update: Update, context: BotContext) -> bool:
         )
     except parsing.ParseError as exc:
         key = f"errors.{exc.reason}" if texts.has(f"ui.errors.{exc.reason}") else "errors.invalid"
-        error = texts.ui(key, **exc.params)  # "date_order" quotes the date the other way round
-        await _say(context, update, escape(error + " " + texts.ui("reminders.ask_date")))
+        await _say(context, update, escape(texts.ui(key) + " " + texts.ui("reminders.ask_date")))
         return True
     _chat_data(context).pop(AWAITING, None)
     reminders = services.reminders
