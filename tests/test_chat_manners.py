@@ -177,6 +177,9 @@ def test_not_yet_is_worded_for_the_question(engine, lang, label):
     reach(ana, "coop_vs_bigger")
     labels = [o.label for o in ana.ask.options]
     assert label in labels
+    assert label in ana.ask.hint
+    ana.send("bleu")
+    assert label in ana.said()
     ana.tap("coop_vs_bigger", "notyet")
     assert answered(ana)[-1].display == label
 

@@ -330,6 +330,7 @@ class Engine:
                 "max": question.maximum,
                 "max_length": question.max_length,
                 "count": len(text),
+                "notyet": turn.texts.option(question, NOT_YET),
                 **exc.params,
             }
             reason = exc.reason if turn.texts.has(f"ui.errors.{exc.reason}") else "invalid"
@@ -579,6 +580,7 @@ class Engine:
             "max_length": question.max_length,
             "min": question.minimum,
             "max": question.maximum,
+            "notyet": texts.option(question, NOT_YET),
         }
         return Ask(
             question_id=question.id,
