@@ -152,3 +152,36 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
     assert "Sessions-en: 4" in " ".join(ana.texts_since_last_send())
+
+
+def current_answers(database_url, user_id):
+    storage = open_storage(database_url)
+    try:
+        user = storage.get_user(f"tg:{user_id}")
+        return storage.current_answers(storage.active_conversation(user.id).id)
+    finally:
+        storage.close()
+
+
+async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, database_url):
+    nearly_done(database_url, 4343, until="intent_declaration")
+    async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
+        ana = bot.user(id=4343, language_code="fr")
+        await ana.send("/start")
+        await ana.tap("Pas encore")
+        await ana.tap("Autre date…")
+        assert "Quelle date ?" in ana.last_text()
+    # A new process on the same database: nothing of the first one is left in memory.
+    async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
+        ana = bot.user(id=4343, language_code="fr")
+        await ana.send("15/02/2027")
+        assert "Rappel programmé le lun. 15/02/2027 à 09:00" in ana.texts_since_last_send()[0]
+        steps = [r for r in pending(database_url, 4343) if r.kind in ("next_step", "todo")]
+        assert [(r.ref, r.due_at.astimezone(PARIS).date()) for r in steps] == [
+            ("draft_intent_declaration", dt.date(2027, 2, 15))
+        ]
+        answers = current_answers(database_url, 4343)
+        assert answers["intent_declaration"] == "notyet"
+        assert "perimeter" not in answers  # the date did not answer the checklist's question
+        await ana.send("Le grand Ouest")  # which the checklist still asks, and now gets
+    assert current_answers(database_url, 4343)["perimeter"] == "Le grand Ouest"
