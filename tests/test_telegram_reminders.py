@@ -185,3 +185,14 @@ async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, datab
         assert "perimeter" not in answers  # the date did not answer the checklist's question
         await ana.send("Le grand Ouest")  # which the checklist still asks, and now gets
     assert current_answers(database_url, 4343)["perimeter"] == "Le grand Ouest"
+
+
+async def test_a_reminder_button_forged_in_content_gets_a_polite_answer(finished, database_url):
+    before = pending(database_url, 4242)
+    for data in ("r|abc|done", "r|1|explode", "p|maybe", "f|x|evolving|yes"):
+        await finished.tap_data(data)
+        replies = finished.texts_since_last_send()
+        assert (
+            replies[0] == "Cette question a déjà reçu une réponse. Voici celle où vous en êtes :"
+        )
+    assert pending(database_url, 4242) == before
