@@ -21,9 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue import parsing
+from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.diagnosis import NextStep
 from bot.dialogue.engine import Engine, State
-from bot.dialogue.model import Dialogue, Question, Texts
+from bot.dialogue.model import DONE, Dialogue, Question, Texts
 from bot.dialogue.summary import display, format_date
 from bot.dialogue.views import Say
 from bot.reminders import Kind, planner
@@ -253,6 +254,17 @@ class Context:
     reminder: Reminder | None = None  # the reminder the input (or Awaiting "move") is about
     followup_answers: Mapping[str, Any] = field(default_factory=dict)  # of its project
     pending: tuple[Reminder, ...] = ()  # for ListReminders
+
+
+def after_checklist(
+    writes: tuple[tuple[str, Any], ...], at: str, finished: bool
+) -> tuple[Event, ...]:
+    """What the reminders say after a checklist input: an offer for each "not yet" it recorded
+    (while the checklist goes on), and everything due at the end when it completed it."""
+    events: list[Event] = [NotYet(qid) for qid, value in writes if value == NOT_YET and at != DONE]
+    if finished:
+        events.append(Finished())
+    return tuple(events)
 
 
 def reminder_id(text: str) -> int | None:

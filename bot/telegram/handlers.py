@@ -16,9 +16,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.conversations import Session
-from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
-from bot.dialogue.model import DONE
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
@@ -161,12 +159,9 @@ async def apply(
         if session.just_finished:  # the summary failed: schedule and offer the reminders anyway
             await reminder_handlers.answer(update, context, session, flow.Finished())
         raise
-    for question_id, value in session.last_writes:
-        if value == NOT_YET and session.state.at != DONE:
-            await reminder_handlers.answer(update, context, session, flow.NotYet(question_id))
-    if session.just_finished:
-        await reminder_handlers.answer(update, context, session, flow.Finished())
-    else:
+    for then in flow.after_checklist(session.last_writes, session.state.at, session.just_finished):
+        await reminder_handlers.answer(update, context, session, then)
+    if not session.just_finished:
         _keep_nudges_ahead(context, session)
 
 
