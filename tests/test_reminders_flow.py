@@ -43,7 +43,7 @@ TYPED |= {"date": "15/03/2027", "number": "4"}
 
 def finished_checklist(lang: str) -> tuple[State, dict[str, Any]]:
     """The real checklist answered to the end, through the engine."""
-    state, answers = ENGINE.new_state(), {}
+    state, answers = ENGINE.new_state(), dict[str, Any]()
     while state.at != DONE:
         question = ENGINE.dialogue.questions[state.at]
         line = str(ANSWERS.get(question.id, TYPED[question.type]))
