@@ -68,9 +68,10 @@ async def show(update: Update, context: BotContext, outcome: flow.Outcome) -> No
             )
         elif isinstance(view, flow.Note | Say):
             await context.bot.send_message(chat.id, escape(view.text), parse_mode=ParseMode.HTML)
-    if source is not None and not noted and not outcome.keep_source and source.reply_markup:
+    keep = noted or outcome.keep_source
+    if query is not None and source is not None and source.reply_markup and not keep:
         try:
-            await query.edit_message_reply_markup(reply_markup=None)  # type: ignore[union-attr]
+            await query.edit_message_reply_markup(reply_markup=None)
         except BadRequest as exc:
             logger.debug("could not remove a keyboard: %s", exc)
 
