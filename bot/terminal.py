@@ -5,7 +5,7 @@ Choices are numbered; commands are the bot's (/back, /skip, /why, /edit, /summar
 /reminders, /timezone), plus /quit. End of input leaves like /quit: everything answered so far is
 already saved.
 
-Reminders are offered as on Telegram, through the same flow (bot/reminders/flow.py); their
+Reminders are offered as on Telegram, through the same flow (bot/reminders/flow/); their
 choices carry letters (a, b, ...), so they never clash with a question's numbers. What is
 accepted is stored, and shows in `alliance-bot export --format ics`.
 """

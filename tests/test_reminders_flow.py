@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import subprocess
+import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -371,3 +373,17 @@ def test_the_waiting_state_as_stored():
     assert Awaiting.load({"what": "explode", "ref": "1"}) is None
     assert Awaiting.load({"what": "step", "ref": 3}) is None
     assert Awaiting.load("step") is None
+
+
+def test_the_flow_needs_neither_telegram_nor_a_database():
+    code = """
+import sys
+import bot.reminders.flow
+loaded = {m.split(".")[0] for m in sys.modules} | set(sys.modules)
+banned = ("telegram", "sqlite3", "psycopg", "httpx", "bot.storage.sqlite", "bot.storage.postgres")
+print(",".join(sorted(m for m in banned if m in loaded)))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""

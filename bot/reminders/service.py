@@ -1,7 +1,7 @@
 """Reminders for one manager: the reminder conversation's storage side.
 
 Sits between storage and the front ends like bot/conversations.py does for the checklist:
-loads what the pure flow (bot/reminders/flow.py) needs, runs it, writes what it decided, and
+loads what the pure flow (bot/reminders/flow/) needs, runs it, writes what it decided, and
 only then returns what to show. Every storage call of the reminder conversation is here.
 """
 

@@ -1,7 +1,7 @@
 """Reminders on Telegram: parse the update, call the reminder service, render what it returns.
 
 The conversation itself (offers, "on which date?", time zone, follow-up questions, reviews) is
-the pure flow in bot/reminders/flow.py; what it waits for is stored with the conversation.
+the pure flow in bot/reminders/flow/; what it waits for is stored with the conversation.
 """
 
 from __future__ import annotations

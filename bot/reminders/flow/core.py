@@ -1,360 +1,63 @@
-"""The reminder conversation, pure like `Engine.handle`: state and input in, writes and views out.
-
-Covers what the bot says about reminders around the checklist: the offers after the summary
-(every next step on its date, or one by one), the offer right after a "not yet" answer, the
-preparation calendar, "on which date?" and its typed answer, the time zone, the buttons of a
-reminder (done, snooze, stop, move), its follow-up questions and the chaining of reviews.
-
-No Telegram, no storage, no clock: the caller passes `Context.now` and whatever stored data the
-input is about (the reminder a button names, the pending list), applies `Outcome.writes` and
-stores `Outcome.awaiting` with the conversation, and only then shows `Outcome.views`.
-`Awaiting` is the flow's whole state: what a typed line answers, when the bot asked for a date
-or a time zone. Stored with the conversation, it survives a restart and is shared by replicas.
-"""
+"""ReminderFlow: one input of the reminder conversation in, an Outcome out. Pure."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue import parsing
-from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.diagnosis import NextStep
-from bot.dialogue.engine import Engine, State
-from bot.dialogue.model import DONE, Dialogue, Question, Texts
+from bot.dialogue.engine import Engine
+from bot.dialogue.model import Dialogue, Texts
 from bot.dialogue.summary import display, format_date
 from bot.dialogue.views import Say
 from bot.reminders import Kind, planner
-from bot.reminders.texts import FOLLOWUP_KINDS, body, partner_name, short
+from bot.reminders.flow.messages import (
+    followup_key,
+    followup_offer,
+    next_followup_question,
+    when_text,
+)
+from bot.reminders.flow.model import (
+    SNOOZES,
+    STEP_CHOICES,
+    AddReminder,
+    AskTimezone,
+    Awaiting,
+    Button,
+    CancelKinds,
+    CloseReminder,
+    Context,
+    Event,
+    Finished,
+    FollowupAnswer,
+    MoveReminder,
+    Note,
+    NotYet,
+    Offer,
+    OfferChoice,
+    Outcome,
+    PreparationChoice,
+    RecordFollowup,
+    ReminderAction,
+    SetTimezone,
+    StepChoice,
+    TimezoneChoice,
+    Typed,
+    View,
+    Write,
+    reminder_id,
+)
+from bot.reminders.texts import FOLLOWUP_KINDS, partner_name, short
 from bot.reminders.timezones import resolve_timezone
 from bot.storage.base import CLOSED_STATUSES, ClosingStatus, Reminder
 
-AWAITING_KEY = "awaiting"  # where Awaiting is kept in the conversation's stored state
-SNOOZES = ("d1", "w1", "m1")  # +1 day, +1 week, +1 month
-STEP_CHOICES = ("sug", *SNOOZES)  # a next step: on its suggested date, or in a day/week/month
 COMMON_ZONES = ("Europe/Paris", "Europe/Brussels", "Europe/Zurich", "America/Toronto")
 LIST_LIMIT = 20  # /reminders shows this many, soonest first
 
 
-# State -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Awaiting:
-    """What the next typed line answers.
-
-    what: "step" (a date for next step `ref`, then the following step is offered), "todo" (a
-    date for the step a "not yet" created), "move" (a new date for reminder id `ref`), or
-    "timezone".
-    """
-
-    what: str
-    ref: str = ""
-
-    def dump(self) -> dict[str, str]:
-        return {"what": self.what, "ref": self.ref}
-
-    @classmethod
-    def load(cls, data: Any) -> Awaiting | None:
-        """From the stored JSON; anything unreadable is "nothing awaited"."""
-        if not isinstance(data, Mapping):
-            return None
-        what, ref = data.get("what"), data.get("ref", "")
-        if what not in ("step", "todo", "move", "timezone") or not isinstance(ref, str):
-            return None
-        return cls(what, ref)
-
-    @property
-    def date(self) -> bool:
-        return self.what != "timezone"
-
-
-# Inputs ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Finished:
-    """The checklist was just completed."""
-
-
-@dataclass(frozen=True)
-class NotYet:
-    """A question was just answered "not yet"."""
-
-    question_id: str
-
-
-@dataclass(frozen=True)
-class OfferChoice:
-    """The offer of reminders for the next steps: "all", "pick" (one by one) or "no"."""
-
-    choice: str
-
-
-@dataclass(frozen=True)
-class StepChoice:
-    """One next step: a choice of STEP_CHOICES, "date" (ask for one) or "no".
-
-    chain: offer the following next step afterwards (one by one after the summary); False for
-    the offer made right after a "not yet".
-    """
-
-    key: str
-    choice: str
-    chain: bool = True
-
-
-@dataclass(frozen=True)
-class PreparationChoice:
-    yes: bool
-
-
-@dataclass(frozen=True)
-class ReminderAction:
-    """A button of one reminder: done, stop, cancel, d1, w1, m1, move (offer dates) or date."""
-
-    reminder_id: int
-    action: str
-
-
-@dataclass(frozen=True)
-class FollowupAnswer:
-    """An answer to a follow-up question carried by a check-in or review reminder."""
-
-    reminder_id: int
-    question_id: str
-    value: str
-
-
-@dataclass(frozen=True)
-class AskTimezone:
-    """/timezone without a zone: show it, offer common ones, wait for a typed one."""
-
-
-@dataclass(frozen=True)
-class TimezoneChoice:
-    """A time zone typed after /timezone or tapped: a city, an IANA name or an offset."""
-
-    zone: str
-
-
-@dataclass(frozen=True)
-class ListReminders:
-    """/reminders: what is pending, each with move and cancel."""
-
-
-@dataclass(frozen=True)
-class Typed:
-    """A line typed while something is awaited (see Awaiting)."""
-
-    text: str
-
-
-Event = (
-    Finished
-    | NotYet
-    | OfferChoice
-    | StepChoice
-    | PreparationChoice
-    | ReminderAction
-    | FollowupAnswer
-    | AskTimezone
-    | TimezoneChoice
-    | ListReminders
-    | Typed
-)
-
-
-# Writes ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AddReminder:
-    """Store this reminder with the conversation (moves one of the same kind and ref)."""
-
-    plan: planner.Plan
-
-
-@dataclass(frozen=True)
-class MoveReminder:
-    reminder_id: int
-    due_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class CloseReminder:
-    reminder_id: int
-    status: ClosingStatus  # "done" or "cancelled"
-
-
-@dataclass(frozen=True)
-class CancelKinds:
-    """Cancel the user's pending reminders of these kinds."""
-
-    kinds: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SetTimezone:
-    zone: str
-
-
-@dataclass(frozen=True)
-class RecordFollowup:
-    """A follow-up answer, stored with the project the reminder is about (answer history)."""
-
-    conversation_id: int | None
-    key: str  # "<kind>.<ref>.<question>", e.g. "checkin.session-2.trust_growing"
-    value: Any
-
-
-Write = AddReminder | MoveReminder | CloseReminder | CancelKinds | SetTimezone | RecordFollowup
-
-
-# Views -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Button:
-    label: str
-    event: Event
-
-
-@dataclass(frozen=True)
-class Offer:
-    """A message with choices. `question`, when set, follows `text` and stands out."""
-
-    text: str
-    rows: tuple[tuple[Button, ...], ...]
-    question: str = ""
-
-
-@dataclass(frozen=True)
-class Note:
-    """What a tap did: a front end adds it to the tapped message (whose buttons go)."""
-
-    text: str
-
-
-View = Say | Note | Offer
-
-
-@dataclass(frozen=True)
-class Outcome:
-    awaiting: Awaiting | None
-    writes: tuple[Write, ...] = ()
-    views: tuple[View, ...] = ()
-    keep_source: bool = False  # the tapped message keeps its buttons (a list, say)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the flow needs to know, loaded by the caller."""
-
-    lang: str
-    tz: str
-    now: dt.datetime  # aware
-    state: State  # the checklist's
-    answers: Mapping[str, Any]  # the checklist's
-    reminder: Reminder | None = None  # the reminder the input (or Awaiting "move") is about
-    followup_answers: Mapping[str, Any] = field(default_factory=dict)  # of its project
-    pending: tuple[Reminder, ...] = ()  # for ListReminders
-
-
-def after_checklist(
-    writes: tuple[tuple[str, Any], ...], at: str, finished: bool
-) -> tuple[Event, ...]:
-    """What the reminders say after a checklist input: an offer for each "not yet" it recorded
-    (while the checklist goes on), and everything due at the end when it completed it."""
-    events: list[Event] = [NotYet(qid) for qid, value in writes if value == NOT_YET and at != DONE]
-    if finished:
-        events.append(Finished())
-    return tuple(events)
-
-
-def reminder_id(text: str) -> int | None:
-    """A reminder id written as text (a button, the stored state), or None if it is not one."""
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
-
-
-def needs_reminder(awaiting: Awaiting | None, event: Event) -> int | None:
-    """The id of the stored reminder the caller must load into Context.reminder, if any."""
-    if isinstance(event, ReminderAction | FollowupAnswer):
-        return event.reminder_id
-    if isinstance(event, Typed) and awaiting is not None and awaiting.what == "move":
-        return reminder_id(awaiting.ref)
-    return None
-
-
-def followup_key(reminder: Reminder, question_id: str) -> str:
-    """Where a follow-up answer is stored among the project's answers."""
-    return f"{reminder.kind}.{reminder.ref}.{question_id}"
-
-
-def next_followup_question(
-    dialogue: Dialogue, reminder: Reminder, answers: Mapping[str, Any]
-) -> Question | None:
-    """The first follow-up question of this reminder not answered yet."""
-    followup = FOLLOWUP_KINDS.get(reminder.kind)
-    if followup is None:
-        return None
-    for question in dialogue.followups.get(followup, ()):
-        if followup_key(reminder, question.id) not in answers:
-            return question
-    return None
-
-
-def when_text(moment: dt.datetime, tz: str, texts: Texts) -> str:
-    """ "lun. 15/03/2027 à 09:00" in the user's time zone."""
-    local = moment.astimezone(ZoneInfo(tz))
-    weekday = texts.ui("reminders.weekdays").split(",")[local.weekday()]
-    return texts.ui(
-        "reminders.when",
-        weekday=weekday,
-        date=format_date(local.date(), texts),
-        time=local.strftime("%H:%M"),
-    )
-
-
-def reminder_view(
-    reminder: Reminder, dialogue: Dialogue, texts: Texts, answers: Mapping[str, Any]
-) -> Offer | None:
-    """What a due reminder says, with its buttons; None when there is nothing to say any more."""
-    text = body(reminder, dialogue, texts, answers)
-    if text is None:
-        return None
-    if reminder.kind in FOLLOWUP_KINDS:
-        question = next_followup_question(dialogue, reminder, answers)
-        if question is None:
-            return None
-        return _followup_offer(reminder, question, texts, intro=text)
-    rid = reminder.id
-
-    def button(action: str) -> Button:
-        return Button(texts.ui(f"reminders.buttons.{action}"), ReminderAction(rid, action))
-
-    if reminder.kind == Kind.NUDGE:
-        return Offer(text, ((button("d1"), button("stop")),))
-    return Offer(text, ((button("done"), button("stop")), (button("d1"), button("w1"))))
-
-
-def _followup_offer(reminder: Reminder, question: Question, texts: Texts, *, intro: str) -> Offer:
-    followup = FOLLOWUP_KINDS[reminder.kind]
-    asked = texts.get(f"followups.{followup}.questions.{question.id}.text")
-    buttons = tuple(
-        Button(
-            _option_label(question, key, texts, followup),
-            FollowupAnswer(reminder.id, question.id, key),
-        )
-        for key in question.choices
-    )
-    return Offer(intro, (buttons,), question=asked)
-
-
-def _option_label(question: Question, key: str, texts: Texts, followup: str) -> str:
-    if question.type == "choice":
-        return texts.get(f"followups.{followup}.questions.{question.id}.options.{key}")
-    return texts.option(question, key)
-
-
-# The flow ----------------------------------------------------------------------------------------
 @dataclass
 class _Turn:
     """Working memory of one `handle` call."""
@@ -633,7 +336,7 @@ class ReminderFlow:
         answers[key] = value
         following = next_followup_question(self.dialogue, reminder, answers)
         if following is not None:
-            turn.views.append(_followup_offer(reminder, following, turn.texts, intro=""))
+            turn.views.append(followup_offer(reminder, following, turn.texts, intro=""))
             return
         turn.writes.append(CloseReminder(reminder.id, "done"))
         followup = FOLLOWUP_KINDS[reminder.kind]
