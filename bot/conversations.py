@@ -31,12 +31,9 @@ class Session:
     last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
     awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
 
-    def stored_state(self) -> dict[str, Any]:
-        """The conversation's state as stored: the checklist's, and what the reminders await."""
-        return stored_state(self.state, self.awaiting)
-
 
 def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
+    """The conversation's state as stored: the checklist's, and what the reminders await."""
     return {**state.dump(), AWAITING_KEY: awaiting.dump() if awaiting is not None else None}
 
 

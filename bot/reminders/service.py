@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.conversations import Session, stored_state
-from bot.dialogue.engine import Engine
+from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE
 from bot.errors import DuplicateUpdate, StaleConversation
 from bot.reminders import planner
@@ -178,7 +178,7 @@ class Reminders:
         if conversation is None or conversation.id != session.conversation.id:
             raise StaleConversation(str(session.conversation.id))
         session.conversation = conversation
-        session.state = type(session.state).load(conversation.state)
+        session.state = State.load(conversation.state)
         session.answers.update(self.storage.current_answers(conversation.id))
 
     # Outside the conversation ------------------------------------------------------------------
