@@ -7,7 +7,14 @@ import pytest
 
 from bot.dialogue.loader import DEFAULT_DIR
 from bot.storage.factory import open_storage
+from tests.reliability_support import (
+    callback_update,
+    keyboard_message,
+    message_update,
+    webhook_bot,
+)
 from tests.reminder_fixtures import nearly_done
+from tests.support.emulator import TgUser
 from tests.telegram_fixtures import running_bot
 
 NOW = dt.datetime(2026, 11, 26, 14, 0, tzinfo=dt.UTC)
@@ -196,3 +203,28 @@ async def test_a_reminder_button_forged_in_content_gets_a_polite_answer(finished
             replies[0] == "Cette question a déjà reçu une réponse. Voici celle où vous en êtes :"
         )
     assert pending(database_url, 4242) == before
+
+
+async def test_a_date_asked_on_one_replica_is_typed_on_another(emulator, database_url):
+    """Two webhook replicas on one database: whichever gets the typed date knows it was asked."""
+    nearly_done(database_url, 4545, until="intent_declaration")
+    ana = TgUser(id=4545, first_name="Ana", language_code="fr")
+    async with (
+        webhook_bot(emulator, database_url, DEFAULT_DIR) as one,
+        webhook_bot(emulator, database_url, DEFAULT_DIR) as two,
+    ):
+
+        async def tap(replica, data):
+            message_id = keyboard_message(emulator, ana.id, data)
+            assert message_id is not None, data
+            assert await replica.post(callback_update(emulator, ana, message_id, data)) == 200
+
+        assert await one.post(message_update(emulator, ana, "/start")) == 200
+        await tap(two, "a|intent_declaration|notyet")
+        await tap(one, "n|draft_intent_declaration|date")
+        assert await two.post(message_update(emulator, ana, "15/02/2027")) == 200
+    said = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
+    assert said[-1] == "⏰ Rappel programmé le lun. 15/02/2027 à 09:00."
+    steps = [r for r in pending(database_url, 4545) if r.kind == "next_step"]
+    assert [r.due_at.astimezone(PARIS).date() for r in steps] == [dt.date(2027, 2, 15)]
+    assert "perimeter" not in current_answers(database_url, 4545)
