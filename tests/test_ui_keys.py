@@ -101,6 +101,15 @@ INDIRECT: dict[tuple[str, str], set[str]] = {
         *(f"ui.errors.{r}" for r in REASONS),
         "ui.errors.invalid",
     },
+    ("bot/reminders/flow/core.py", "key"): {  # its ui() wrapper, and a closed reminder's note
+        "ui.reminders.done",
+        "ui.reminders.stopped",
+        "ui.reminders.cancelled",
+    },
+    ("bot/reminders/flow/core.py", "error"): {
+        *(f"ui.errors.{r}" for r in REASONS),
+        "ui.errors.invalid",
+    },
     ("bot/dialogue/model.py", "path"): set(),  # Texts.get/has themselves
     ("bot/dialogue/model.py", "key"): set(),  # Texts.ui/plural themselves
     ("bot/reminders/texts.py", "key"): {f"next_steps.{r.id}" for r in DIALOGUE.next_steps},
