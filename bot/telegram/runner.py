@@ -13,7 +13,7 @@ from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.logging_setup import configure_logging
 from bot.storage.factory import open_storage
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, close_renders
 from bot.telegram.web import WebServer
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 if web is not None:
                     await web.stop()
                 await app.stop()
+                close_renders(app)
     finally:
         storage.close()
     logger.info("stopped cleanly")

@@ -11,6 +11,7 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.config import Settings
 from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
+from bot.export.pool import RenderPool
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Reminders
 
@@ -21,6 +22,7 @@ class Services:
     conversations: Conversations
     reminders: Reminders
     dispatcher: Dispatcher
+    renders: RenderPool  # charts and PDFs, drawn in worker processes
 
     def lang_for(self, update: Update) -> str:
         """A new user's language: French for fr*, English otherwise (Telegram's language_code)."""
