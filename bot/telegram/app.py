@@ -86,7 +86,9 @@ def build_application(
         .post_init(_post_init)
     )
     # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
-    builder = builder.request(RetryingRequest())
+    builder = builder.request(RetryingRequest()).get_updates_request(
+        RetryingRequest(connection_pool_size=1)
+    )
     # Sends paced under Telegram's limits, edits and button answers at once; 429s retried
     # (limiter.py). The reminder dispatcher paces through it too: one pacing layer.
     limiter = rate_limiter if isinstance(rate_limiter, SendLimiter) else SendLimiter()

@@ -29,8 +29,6 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
         )
         async with app:
-            if app.post_init is not None:  # run_polling would call it; we start by hand
-                await app.post_init(app)
             await app.start()
             web: WebServer | None = None
             try:
@@ -57,6 +55,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     assert app.updater is not None
                     await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
                     logger.info("polling mode: asking Telegram for updates")
+                # The command menu and descriptions (12 calls) once updates flow already:
+                # the first user is not kept waiting for them. run_polling would call this
+                # hook; we start by hand.
+                if app.post_init is not None:
+                    await app.post_init(app)
                 await stop.wait()
                 logger.info("stopping: finishing the updates in progress")
             finally:
