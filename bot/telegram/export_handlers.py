@@ -52,6 +52,17 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
         await context.bot.send_message(chat.id, texts.ui("errors.stale"))
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    # Made and sent in a task of its own: a PDF takes a second in a worker process, and the
+    # next users' updates are handled meanwhile (errors still reach the error handler).
+    context.application.create_task(_send_export(update, context, fmt), update=update)
+
+
+async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
+    services = context.services
+    session = services.session(update)
+    texts = services.texts(session.user.lang)
+    chat = update.effective_chat
+    assert chat is not None
     reminders = services.reminders
     what = functools.partial(
         report_parts if fmt == "pdf" else export,

@@ -269,7 +269,7 @@ async def show(
     query = update.callback_query
     source = query.message if query is not None and isinstance(query.message, TgMessage) else None
     source_done = keep_source
-    for view in views:
+    for index, view in enumerate(views):
         if isinstance(view, Answered):
             target = source.message_id if source is not None else _prompt_for(context, view)
             if target is not None:
@@ -298,7 +298,12 @@ async def show(
             # would be one more call the user never sees.
             for part in render.split(render_summary(view.summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
-            await export_handlers.send_charts(update, context, session)
+            # The charts take a moment in a worker process: they and what follows them go
+            # out from a task of their own, and the next users' updates are handled meanwhile.
+            context.application.create_task(
+                _charts_then(update, context, session, views[index + 1 :]), update=update
+            )
+            break
     if source is not None and not source_done:
         await _strip_source_keyboard(update)
 
@@ -309,6 +314,15 @@ def _prompt_for(context: BotContext, view: Answered) -> int | None:
         message_id: int = prompt[0]
         return message_id
     return None
+
+
+async def _charts_then(
+    update: Update, context: BotContext, session: Session, views: tuple[View, ...]
+) -> None:
+    """The summary's charts, then the views that came after the summary, in that order."""
+    await export_handlers.send_charts(update, context, session)
+    if views:
+        await show(update, context, session, views, keep_source=True)
 
 
 async def _edit(
