@@ -12,7 +12,8 @@ gathered `ReportContent` (a plain, picklable value) to a small pool of processes
   apologises to the user; the conversation goes on.
 
 Processes are started with "spawn": nothing of the bot's state (sockets, the database
-connection, threads) is copied into them.
+connection, threads) is copied into them. They run at a lower priority (nice 10): on a busy
+machine, other users' updates get the CPU before a drawing does.
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ def draw_report(fmt: str, content: ReportContent, now: dt.datetime) -> bytes:
     from bot.export import render
 
     return render(fmt, content, now=now)
+
+
+def lower_priority() -> None:
+    """Run in each worker as it starts: drawings yield the CPU to the bot's updates."""
+    import os
+
+    os.nice(10)
 
 
 def worker_pid() -> int:
@@ -132,7 +140,9 @@ class RenderPool:
     def _running(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_priority,
             )
         return self._executor
 
