@@ -7,12 +7,13 @@ gathered `ReportContent` (a plain, picklable value) to a small pool of processes
 
 * started on the first render, not before (start-up stays light);
 * a worker that dies (killed, out of memory) is replaced and the render tried once more;
-* a render that takes longer than `timeout` seconds is given up: the pool's processes are
-  killed (a new pool starts with the next render) and `RenderFailed` tells the handler, which
+* drawings wait their turn (one per worker at a time, first come first served); one that takes
+  longer than `timeout` seconds once a worker has it is given up: the pool's processes are
+  killed (a new pool starts with the next drawing) and `RenderFailed` tells the handler, which
   apologises to the user; the conversation goes on.
 
 Processes are started with "spawn": nothing of the bot's state (sockets, the database
-connection, threads) is copied into them. They run at a lower priority (nice 10): on a busy
+connection, threads) is copied into them. They run at a lower priority (nice 5): on a busy
 machine, other users' updates get the CPU before a drawing does.
 """
 
@@ -63,7 +64,7 @@ def lower_priority() -> None:
     """Run in each worker as it starts: drawings yield the CPU to the bot's updates."""
     import os
 
-    os.nice(10)
+    os.nice(5)
 
 
 def worker_pid() -> int:
@@ -87,6 +88,7 @@ class RenderPool:
         self.workers = workers
         self.timeout = timeout
         self._executor: ProcessPoolExecutor | None = None
+        self._turns = asyncio.Semaphore(workers)  # one drawing per worker at a time
 
     async def charts(self, content: ReportContent) -> list[tuple[bytes, str]]:
         """The summary's charts with their captions.
@@ -117,6 +119,10 @@ class RenderPool:
             self._executor = None
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        async with self._turns:  # the time-out counts from here: waiting is not drawing
+            return await self._draw(function, *args)
+
+    async def _draw(self, function: Callable[..., T], *args: Any) -> T:
         for attempt in (1, 2):
             executor = self._running()
             try:
