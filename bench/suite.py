@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import operator
 import shutil
 import subprocess
@@ -614,8 +615,8 @@ def shipped(suite: Suite) -> list[list[str]]:
         ok: Callable[[float], bool] | None,
         unit: str = "x",
     ) -> None:
-        if value is None:
-            return
+        if value is None or math.isnan(value):
+            return  # not measured in this run
         verdict = "–" if ok is None else "met" if ok(value) else "missed"
         rows.append([figure, f"{value:.2f}{unit}", target, verdict])
 
