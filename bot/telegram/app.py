@@ -29,7 +29,7 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.base import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
-from bot.telegram.limiter import SendLimiter
+from bot.telegram.limiter import SendLimiter, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
 from bot.telegram.services import BotContext, Services
@@ -124,6 +124,8 @@ def build_application(
             dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
         )
 
+    # What handlers send replies to the update: not held to the chat's pace (limiter.py).
+    app.add_handler(TypeHandler(Update, _replying), group=once.BEFORE - 1)
     # An update delivered again after a crash goes no further; the others are recorded once
     # handled (bot/telegram/once.py).
     app.add_handler(TypeHandler(Update, once.skip_handled), group=once.BEFORE)
@@ -173,6 +175,10 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
                 texts.ui("telegram.short_description"), language_code=language_code
             )
     logger.info("commands and descriptions registered")
+
+
+async def _replying(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    replying()
 
 
 def is_private_update(update: Update) -> bool:

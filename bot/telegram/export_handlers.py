@@ -21,6 +21,7 @@ from bot.export import FORMATS, ExportError, export, report_content, report_part
 from bot.export.content import ReportContent
 from bot.export.pool import RenderFailed
 from bot.telegram.callbacks import encode
+from bot.telegram.limiter import not_replying
 from bot.telegram.render import choice_keyboard
 from bot.telegram.services import BotContext
 
@@ -58,6 +59,7 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
 
 
 async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
+    not_replying()  # a task of its own: paced one message a second, like any other
     services = context.services
     session = services.session(update)
     texts = services.texts(session.user.lang)

@@ -24,6 +24,7 @@ from bot.errors import DuplicateUpdate, StorageError
 from bot.report import Html, render_summary
 from bot.telegram import export_handlers, reminder_handlers, render
 from bot.telegram.callbacks import decode, encode
+from bot.telegram.limiter import not_replying
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -320,6 +321,7 @@ async def _charts_then(
     update: Update, context: BotContext, session: Session, views: tuple[View, ...]
 ) -> None:
     """The summary's charts, then the views that came after the summary, in that order."""
+    not_replying()  # a task of its own: paced one message a second, like any other
     await export_handlers.send_charts(update, context, session)
     if views:
         await show(update, context, session, views, keep_source=True)

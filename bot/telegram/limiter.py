@@ -11,7 +11,15 @@ Every send waits for its turn: a token of the overall bucket (`overall_per_secon
 `overall_burst`), its chat free (`chat_interval` seconds after Telegram answered the chat's
 previous message, so however late a request reaches Telegram, two to one chat are never
 closer than that) and, for a group, a token of the group's bucket (`group_per_minute`, bursts
-of `group_burst`). It is the bot's only pacing layer:
+of `group_burst`).
+
+Except one thing: the reply to the update being handled is not held to its chat's pace (the
+overall and group ones still apply). Updates are handled one at a time, so a reply waiting a
+second for its chat would hold every other user's update that second; Telegram allows a
+chat such a short burst (a welcome and the first question, a stage's intro and its question).
+`replying()` marks that path (bot/telegram/app.py sets it before any handler runs); messages
+sent from a task of their own (reminders, the summary's charts, a PDF) call `not_replying()`
+and are paced per chat. It is the bot's only pacing layer:
 the reminder dispatcher asks `chat_delay` before it takes a chat's turn (bot/reminders/).
 A 429 on any request is retried after the `retry_after` Telegram gives, up to `max_retries`
 times; a 429 on a send also pauses every send for that time.
@@ -20,6 +28,7 @@ times; a 429 on a send also pauses every send for that time.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import logging
 import warnings
@@ -59,6 +68,19 @@ SEND_METHODS = frozenset(
         "forwardmessages",
     }
 )
+
+
+_REPLYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replying", default=False)
+
+
+def replying() -> None:
+    """From here on in this task, messages are replies to the update being handled."""
+    _REPLYING.set(True)
+
+
+def not_replying() -> None:
+    """From here on in this task, messages are paced per chat (a task of its own)."""
+    _REPLYING.set(False)
 
 
 class _Bucket:
@@ -150,9 +172,10 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
         paced = endpoint.lower() in SEND_METHODS
         chat_id = data.get("chat_id")
         chat = chat_id if paced and isinstance(chat_id, int | str) else None
+        reply = _REPLYING.get()
         for attempt in range(self.max_retries + 1):
             if paced:
-                await self._turn(chat)
+                await self._turn(chat, reply=reply)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -177,14 +200,16 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
 
     # ---- pacing ----------------------------------------------------------------------------
 
-    async def _turn(self, chat_id: int | str | None) -> None:
-        """Wait until a message to chat_id may leave, then take its tokens and its chat."""
+    async def _turn(self, chat_id: int | str | None, *, reply: bool = False) -> None:
+        """Wait until a message to chat_id may leave, then take its tokens and its chat (a
+        reply skips its chat's pace, not its group's)."""
         while True:
             now = self._now()
             buckets = [self._overall_bucket(now)]
             wait = self._resume_at - now
             if chat_id is not None:
-                wait = max(wait, self._chat_wait(chat_id, now))
+                if not reply:
+                    wait = max(wait, self._chat_wait(chat_id, now))
                 buckets += self._group_buckets(chat_id, now)
             wait = max([wait, *(bucket.wait(now) for bucket in buckets)])
             if wait <= 0:
