@@ -14,7 +14,7 @@ from telegram.ext import ApplicationBuilder
 
 from bot.reminders.dispatcher import Dispatcher, Outgoing
 from bot.storage.factory import open_storage
-from bot.telegram.limiter import SendLimiter
+from bot.telegram.limiter import SendLimiter, not_replying
 from bot.telegram.retry import RetryingRequest
 from tests.support.emulator import TgUser
 from tests.telegram_fixtures import emulator  # noqa: F401 (fixture)
@@ -24,7 +24,9 @@ GROUP = -4001
 
 @asynccontextmanager
 async def shipped_bot(emulator):  # noqa: F811
-    """The application's bot with the shipped rate limiter and request class."""
+    """The application's bot with the shipped rate limiter and request class; what the test
+    sends is not a reply to an update being handled (paced per chat)."""
+    not_replying()
     app = (
         ApplicationBuilder()
         .token(emulator.token)

@@ -29,10 +29,10 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.base import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
-from bot.telegram.limiter import SendLimiter, replying
+from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
-from bot.telegram.services import BotContext, Services
+from bot.telegram.services import BotContext, Services, background_done
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,10 @@ def build_application(
             dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
         )
 
-    # What handlers send replies to the update: not held to the chat's pace (limiter.py).
+    # What handlers send replies to the update: not held to the chat's pace (limiter.py);
+    # first, the chat's earlier messages still on their way from a task (services.send_later).
     app.add_handler(TypeHandler(Update, _replying), group=once.BEFORE - 1)
+    app.add_handler(TypeHandler(Update, _replied), group=once.AFTER + 1)
     # An update delivered again after a crash goes no further; the others are recorded once
     # handled (bot/telegram/once.py).
     app.add_handler(TypeHandler(Update, once.skip_handled), group=once.BEFORE)
@@ -177,8 +179,13 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     logger.info("commands and descriptions registered")
 
 
-async def _replying(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _replying(update: Update, context: BotContext) -> None:
+    await background_done(context)
     replying()
+
+
+async def _replied(update: Update, context: BotContext) -> None:
+    not_replying()
 
 
 def is_private_update(update: Update) -> bool:

@@ -23,7 +23,7 @@ from bot.export.pool import RenderFailed
 from bot.telegram.callbacks import encode
 from bot.telegram.limiter import not_replying
 from bot.telegram.render import choice_keyboard
-from bot.telegram.services import BotContext
+from bot.telegram.services import BotContext, send_later
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
     # Made and sent in a task of its own: a PDF takes a second in a worker process, and the
     # next users' updates are handled meanwhile (errors still reach the error handler).
-    context.application.create_task(_send_export(update, context, fmt), update=update)
+    send_later(update, context, _send_export(update, context, fmt))
 
 
 async def _send_export(update: Update, context: BotContext, fmt: str) -> None:

@@ -24,7 +24,6 @@ from bot.errors import DuplicateUpdate, StorageError
 from bot.report import Html, render_summary
 from bot.telegram import export_handlers, reminder_handlers, render
 from bot.telegram.callbacks import decode, encode
-from bot.telegram.limiter import not_replying
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -270,7 +269,7 @@ async def show(
     query = update.callback_query
     source = query.message if query is not None and isinstance(query.message, TgMessage) else None
     source_done = keep_source
-    for index, view in enumerate(views):
+    for view in views:
         if isinstance(view, Answered):
             target = source.message_id if source is not None else _prompt_for(context, view)
             if target is not None:
@@ -299,12 +298,9 @@ async def show(
             # would be one more call the user never sees.
             for part in render.split(render_summary(view.summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
-            # The charts take a moment in a worker process: they and what follows them go
-            # out from a task of their own, and the next users' updates are handled meanwhile.
-            context.application.create_task(
-                _charts_then(update, context, session, views[index + 1 :]), update=update
-            )
-            break
+            # Drawn in a worker process (no GIL held here); awaited, so that the review and
+            # the reminder offers (apply) come after them.
+            await export_handlers.send_charts(update, context, session)
     if source is not None and not source_done:
         await _strip_source_keyboard(update)
 
@@ -315,16 +311,6 @@ def _prompt_for(context: BotContext, view: Answered) -> int | None:
         message_id: int = prompt[0]
         return message_id
     return None
-
-
-async def _charts_then(
-    update: Update, context: BotContext, session: Session, views: tuple[View, ...]
-) -> None:
-    """The summary's charts, then the views that came after the summary, in that order."""
-    not_replying()  # a task of its own: paced one message a second, like any other
-    await export_handlers.send_charts(update, context, session)
-    if views:
-        await show(update, context, session, views, keep_source=True)
 
 
 async def _edit(

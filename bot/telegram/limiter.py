@@ -18,11 +18,11 @@ overall and group ones still apply). Updates are handled one at a time, so a rep
 second for its chat would hold every other user's update that second; Telegram allows a
 chat such a short burst (a welcome and the first question, a stage's intro and its question).
 `replying()` marks that path (bot/telegram/app.py sets it before any handler runs); messages
-sent from a task of their own (reminders, the summary's charts, a PDF) call `not_replying()`
-and are paced per chat. It is the bot's only pacing layer:
+sent from a task of their own (reminders, a PDF) call `not_replying()` and are paced per
+chat. It is the bot's only pacing layer:
 the reminder dispatcher asks `chat_delay` before it takes a chat's turn (bot/reminders/).
 A 429 on any request is retried after the `retry_after` Telegram gives, up to `max_retries`
-times; a 429 on a send also pauses every send for that time.
+times, and every other request waits that long too (Telegram asked the bot to slow down).
 """
 
 from __future__ import annotations
@@ -176,14 +176,15 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
         for attempt in range(self.max_retries + 1):
             if paced:
                 await self._turn(chat, reply=reply)
+            else:
+                await self._pause_over()
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if attempt == self.max_retries:
                     raise
                 wait = _retry_after(exc) + 0.1
-                if paced:
-                    self._resume_at = max(self._resume_at, self._now() + wait)
+                self._resume_at = max(self._resume_at, self._now() + wait)
                 logger.warning(
                     "Bot API %s: Telegram asked to wait %.1f s; try %s of %s then",
                     endpoint,
@@ -191,14 +192,18 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
                     attempt + 2,
                     self.max_retries + 1,
                 )
-                if not paced:  # a send waits in _turn, with every other send
-                    await asyncio.sleep(wait)
             finally:
                 if chat is not None:
                     self._chat_done(chat)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # ---- pacing ----------------------------------------------------------------------------
+
+    async def _pause_over(self) -> None:
+        """Wait until the pause asked by a 429 is over."""
+        # The pause may grow while we sleep (another 429): look again after each wait.
+        while (wait := self._resume_at - self._now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
 
     async def _turn(self, chat_id: int | str | None, *, reply: bool = False) -> None:
         """Wait until a message to chat_id may leave, then take its tokens and its chat (a
