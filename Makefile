@@ -46,7 +46,7 @@ graph: install  ## regenerate docs/dialogue.md
 	$(BIN)/alliance-bot graph --out docs/dialogue.md
 
 .PHONY: bench bench-quick
-bench: install  ## benchmarks against the echo and ConversationHandler bots (BENCHMARKS.md), < 10 min
+bench: install  ## benchmarks against the echo and ConversationHandler bots (BENCHMARKS.md), 7-21 min
 	$(BIN)/python -m bench
 
 bench-quick: install  ## the benchmarks on a tiny load, one round: a smoke run, under a minute

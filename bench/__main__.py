@@ -23,7 +23,7 @@ from bench.procs import ROOT
 from bench.suite import Settings, render, run_suite, save
 
 RESULTS = ROOT / "bench" / "results"
-BENCHMARKS = ("update", "scale", "reminders", "export")
+BENCHMARKS = ("update", "scale", "reminders", "export", "transport")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -302,11 +302,42 @@ async def finish_all(
     await quiet(emulator, 0.3)
 
 
+async def export_pdfs(
+    group: Sequence[Manager],
+    emulator: BenchEmulator,
+    timeout: float,  # noqa: ASYNC109 (a run that hangs must fail, with what is missing)
+) -> None:
+    """Each manager sends /export and taps the PDF button; return once every PDF arrived."""
+    documents: set[int] = set()
+
+    def listener(user: TgUser, method: str, params: Any, result: Any, arrived: float) -> None:
+        if method == "sendMessage" and any(d == "e|pdf" for _, d in _buttons(result)):
+            emulator.push_callback(user, int(result["message_id"]), "e|pdf")
+        elif method == "sendDocument":
+            documents.add(user.id)
+
+    for manager in group:
+        manager._closing = True  # its walk is over: the listener below takes its messages
+        emulator.listeners[manager.user.id] = functools.partial(listener, manager.user)
+        emulator.push_message(manager.user, "/export")
+    deadline = time.monotonic() + timeout
+    while len(documents) < len(group):
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(group) - len(documents)} PDFs never arrived")
+        await asyncio.sleep(0.02)
+
+
 async def open_loop(
-    group: Sequence[Manager], rate: float, duration: float, *, drain: float = 10.0
+    group: Sequence[Manager],
+    rate: float,
+    duration: float,
+    *,
+    drain: float = 10.0,
+    until: asyncio.Future[Any] | None = None,
 ) -> tuple[list[float], int]:
-    """Push updates at ``rate`` per second for ``duration`` seconds, each from a manager whose
-    previous reply has arrived (managers start at /start and stop before their last question).
+    """Push updates at ``rate`` per second for ``duration`` seconds (and, given ``until``, as
+    long as it is not done), each from a manager whose previous reply has arrived (managers
+    start at /start and stop before their last question).
 
     Returns the latencies (seconds, push to prompt) and how many pushes had to be skipped
     because no manager was ready (the bot fell behind).
@@ -323,7 +354,7 @@ async def open_loop(
 
     start = loop.time()
     sent = 0
-    while (now := loop.time()) - start < duration:
+    while (now := loop.time()) - start < duration or (until is not None and not until.done()):
         due = int((now - start) * rate) + 1
         while sent < due:
             sent += 1

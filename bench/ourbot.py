@@ -1,9 +1,10 @@
-"""alliance-bot as the benchmarks run it: ``alliance-bot run``, AIORateLimiter optional.
+"""alliance-bot as the benchmarks run it: ``alliance-bot run``, its rate limiter optional.
 
 ``BENCH_RATE_LIMITER=0`` builds the application with ``rate_limiter=False`` (the only
 difference from ``python -m bot.cli run``): the update-cost benchmark measures what the bot
-can process, and PTB's AIORateLimiter would otherwise cap every bot at 30 requests per second
-with a chat id, edits included (see BENCHMARKS.md). Everything else is the production path:
+can process, and the rate limiter would otherwise hold each simulated manager, who answers
+within milliseconds, to Telegram's one message a second per chat (the "as shipped" rows
+measure exactly that; see BENCHMARKS.md). Everything else is the production path:
 settings from the environment, migrations, polling, the health server and the reminder
 dispatcher.
 """

@@ -106,6 +106,38 @@ class BotProcess:
                 return int(line.split()[1]) / 1024
         raise BenchError(f"no VmRSS for {self.name}")
 
+    def descendants(self) -> list[int]:
+        """Process ids of every child of the bot, and their children (the render workers)."""
+        found: list[int] = []
+        todo = [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                tasks = list(os.scandir(f"/proc/{pid}/task"))
+            except FileNotFoundError:
+                continue
+            for task in tasks:
+                try:
+                    children = Path(task.path, "children").read_text().split()
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+                for child in map(int, children):
+                    found.append(child)
+                    todo.append(child)
+        return found
+
+    def descendants_rss_mb(self) -> float:
+        """Resident memory of the bot's child processes (render workers), in MiB."""
+        total = 0
+        for pid in self.descendants():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total / 1024
+
     def heavy_libraries(self) -> list[str]:
         """Which of HEAVY_LIBRARIES have files mapped in the process (imported, in effect)."""
         maps = Path(f"/proc/{self.pid}/maps").read_text()

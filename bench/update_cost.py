@@ -8,7 +8,10 @@ One run = one bot process against a fresh emulator, in this order:
 3. finish: a few of them answer the last question (summary, charts, reminder offers): the
    first alone (what the first completion after a start costs), then the others;
 4. latency (open loop): new managers' updates pushed at half the rate the walk reached;
-5. scale only: 1,000 stored users, in the middle of their checklist, each answer a question.
+5. ours on SQLite only, busy latency: the same open loop with other new managers while 20
+   checklists end (summaries and charts) and 20 PDFs are exported; then the memory of the bot
+   and, apart, of its render workers;
+6. scale only: 1,000 stored users, in the middle of their checklist, each answer a question.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ Metrics = dict[str, float]
 
 WALKERS_FIRST_ID = 100_000
 LATENCY_FIRST_ID = 200_000
+BUSY_FIRST_ID = 300_000
+ENDERS_FIRST_ID = 400_000
 MANAGERS_PER_RUN = 5_000
 UPDATE_IDS_PER_RUN = 10_000_000  # below bench.datagen.FIRST_STORED_UPDATE
 
@@ -48,6 +53,8 @@ class Load:
     latency_seconds: float = 2.5
     latency_managers: int = 60
     walk_seconds: float | None = None  # stop the walk after this long (rate-limited runs)
+    busy_enders: int = 20  # ours: checklists that end while other users' latency is measured
+    busy_exports: int = 20  # ours: PDFs exported meanwhile (by the walkers)
 
 
 def _driver_cpu() -> float:
@@ -183,11 +190,60 @@ async def _phases(
         await quiet(emulator, 0.2)
         emulator.forget_history()
 
+    # Busy latency: other users' updates while checklists end and PDFs are made.
+    # On SQLite only: the drawing is the same on PostgreSQL, and this phase is the longest.
+    busy = size.busy_enders + size.busy_exports
+    if spec.kind == OURS and spec.database == "sqlite" and size.latency_seconds > 0 and busy:
+        metrics |= await _busy_latency(emulator, walkers, size, factory, metrics, run)
+        metrics["rss_busy_mb"] = process.rss_mb()
+        metrics["rss_workers_mb"] = process.descendants_rss_mb()
+        metrics["heavy_libraries_after"] = len(process.heavy_libraries())
+        emulator.forget_history()
+
     # Scale: stored users in the middle of the checklist come back and answer one question.
     if active:
         assert spec.kind == OURS
         metrics |= await _active_users(process, emulator, active)
     return metrics
+
+
+async def _busy_latency(
+    emulator: BenchEmulator,
+    walkers: list[load.Manager],
+    size: Load,
+    factory: Any,
+    metrics: Metrics,
+    run: int,
+) -> Metrics:
+    """Open-loop latency of other users while checklists end and PDFs are exported."""
+    enders = load.managers(
+        emulator, size.busy_enders, ENDERS_FIRST_ID + run * MANAGERS_PER_RUN, factory
+    )
+    await load.walk_all(enders)  # to their last question, unmeasured
+    await quiet(emulator, 0.2)
+    group = load.managers(
+        emulator, size.latency_managers, BUSY_FIRST_ID + run * MANAGERS_PER_RUN, factory
+    )
+    started = time.perf_counter()
+    work = asyncio.ensure_future(
+        asyncio.gather(
+            load.finish_all(enders, emulator, timeout=300),
+            load.export_pdfs(walkers[: size.busy_exports], emulator, timeout=300),
+        )
+    )
+    rate = metrics["updates_per_s"] / 2
+    latencies, skipped = await load.open_loop(group, rate, size.latency_seconds, until=work)
+    await work
+    latencies.sort()
+    await quiet(emulator, 0.2)
+    return {
+        "busy_rate": rate,
+        "busy_seconds": time.perf_counter() - started,
+        "busy_p50_ms": 1000 * statistics.median(latencies),
+        "busy_p99_ms": 1000 * _percentile(latencies, 0.99),
+        "busy_samples": len(latencies),
+        "busy_skipped": skipped,
+    }
 
 
 async def _active_users(

@@ -18,12 +18,12 @@ from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.storage.base import Storage
 from bot.storage.factory import open_storage
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, close_renders
 from bot.telegram.web import SECRET_HEADER, WebServer
 from tests.limits_fixtures import WEBHOOK_SECRET
 from tests.support.emulator import BotApiEmulator, TgUser
 from tests.support.harness import TrackingApplication
-from tests.telegram_fixtures import make_settings
+from tests.telegram_fixtures import conversation_limiter, make_settings
 
 
 @dataclass
@@ -86,6 +86,7 @@ async def webhook_bot(
         Engine(load_dialogue(dialogues)),
         application_class=TrackingApplication,
         dispatch_every=None,
+        rate_limiter=conversation_limiter(),
     )
     assert isinstance(app, TrackingApplication)
     server = RecordingWebServer(
@@ -108,6 +109,7 @@ async def webhook_bot(
                 await server.stop()
                 await app.stop()
     finally:
+        close_renders(app)
         storage.close()
 
 

@@ -11,11 +11,19 @@ from bot.config import Settings
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.storage.factory import open_storage
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, close_renders
+from bot.telegram.limiter import SendLimiter
 from tests.support.emulator import BotApiEmulator
 from tests.support.harness import BotHarness, TrackingApplication
 
 TOKEN = "123456:TEST-token_that-must-never-leak"
+
+
+def conversation_limiter() -> SendLimiter:
+    """The shipped rate limiter without its one-message-a-second-per-chat pace: a test manager
+    answers within milliseconds, a person does not, and each walk would last a minute.
+    Pacing per chat is tested on its own (test_rate_limiter.py)."""
+    return SendLimiter(chat_interval=0)
 
 
 def make_settings(emulator: BotApiEmulator, database_url: str, dialogues: Path) -> Settings:
@@ -36,6 +44,7 @@ async def running_bot(
     *,
     raise_errors: bool = True,
     clock=None,
+    renders=None,
 ):
     """The bot, started on this database, polling the emulator; stopped on exit."""
     settings = make_settings(emulator, database_url, dialogues)
@@ -44,13 +53,21 @@ async def running_bot(
     engine = Engine(load_dialogue(dialogues))
     extra = {"clock": clock} if clock is not None else {}
     extra["dispatch_every"] = None  # tests tick the dispatcher themselves
+    if renders is not None:
+        extra["renders"] = renders
     app = build_application(
-        settings, storage, engine, application_class=TrackingApplication, **extra
+        settings,
+        storage,
+        engine,
+        application_class=TrackingApplication,
+        rate_limiter=conversation_limiter(),
+        **extra,
     )
     try:
         async with BotHarness(emulator, app, raise_bot_errors=raise_errors) as harness:
             yield harness
     finally:
+        close_renders(app)
         storage.close()
 
 

@@ -20,10 +20,13 @@ from bench.databases import pg_available, pg_schema
 from bench.datagen import generate_postgres, generate_sqlite
 from bench.procs import ROOT
 from bench.reminders import run_reminders
-from bench.suite import SCALE, Settings, Suite, render, targets
+from bench.suite import SCALE, Settings, Suite, render, shipped, targets
+from bench.transport import run_transports
 from bench.update_cost import Load, run_bot
 
-TINY = Load(managers=1, finishers=1, latency_seconds=0.3, latency_managers=3)
+TINY = Load(
+    managers=1, finishers=1, latency_seconds=0.3, latency_managers=3, busy_enders=1, busy_exports=1
+)
 
 
 def well_formed(metrics):
@@ -87,6 +90,7 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         "reminders": run_reminders(4, 2, tmp_path / "rem", f"sqlite:///{tmp_path / 'r.sqlite3'}"),
         "export": exports(),
         "profiled": run_bot(BotSpec(ECHO), TINY, tmp_path / "prof", profile=tmp_path / "e.prof"),
+        "transport": run_transports(20),
     }
     if pg_available():
         jobs[f"{OURS}-postgres"] = ours_postgres()
@@ -105,6 +109,14 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         well_formed(done[f"{OURS}-postgres"])
         assert done[f"{OURS}-postgres"]["active_updates"] == 2
     assert done[SCALE]["finish_calls"] > 3  # summary, charts, reminder offers
+    # Other users' latency while a checklist ends and a PDF is made; the render workers apart.
+    assert done[SCALE]["busy_samples"] > 0
+    assert done[SCALE]["rss_workers_mb"] > 0
+    assert done[SCALE]["heavy_libraries_after"] == 0  # drawn in the workers, not in the bot
+    transports = done.pop("transport")
+    assert set(transports) == {"httpx", "aiohttp"}
+    for figures in transports.values():
+        well_formed(figures)
     reminders = done["reminders"]
     well_formed(reminders)
     assert reminders["delivered"] == 4
@@ -126,15 +138,29 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
     # The tables are built from these runs without a gap or an error.
     suite = Suite(Settings.quick(), tmp_path, log=lambda line: None)
     suite.scale_info = {"stored": 40, "answers": generated.answers, "active": 3}
+    for kind, figures in transports.items():
+        suite.record(f"transport-{kind}", figures)
     for name, metrics in done.items():
         suite.record(f"{OURS}-sqlite" if name == SCALE else name, metrics)
         if name == SCALE:
             suite.record(SCALE, metrics)
     markdown = render(suite, Settings.quick(), elapsed=1.0, command="python -m bench --quick")
-    for title in ("Update cost", "Latency", "Scale", "Reminder", "Start-up", "Export", "Targets"):
+    for title in (
+        "Update cost",
+        "Latency",
+        "while",
+        "Scale",
+        "Reminder",
+        "Start-up",
+        "Export",
+        "transport",
+        "As shipped",
+        "Targets",
+    ):
         assert title in markdown
     assert "nan" not in markdown.lower()
     assert all(row[1] not in ("nanx", "") for row in targets(suite))
+    assert all("nan" not in row[1] for row in shipped(suite))
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,7 @@ async def test_errors_replies_and_exports_never_show_the_token(
     emulator, database_url, mini_dialogues
 ):
     """A failure's apology and a user's exports: the suite-wide search checks the calls too."""
-    httpx_records = CAPTURE.by_logger["httpx"]
+    searched = sum(CAPTURE.by_logger.values())
     async with running_bot(emulator, database_url, mini_dialogues, raise_errors=False) as bot:
         ana = bot.user(id=9510, language_code="en")
         await ana.send("/start")
@@ -189,7 +189,7 @@ async def test_errors_replies_and_exports_never_show_the_token(
     assert "Sorry" in " ".join(m.readable for m in ana.messages())
     assert TOKEN not in document.data.decode()
     assert limits.payload_leaks(emulator, limits.SUITE_SECRETS, "here") == []
-    assert CAPTURE.by_logger["httpx"] > httpx_records  # httpx's URL lines were searched
+    assert sum(CAPTURE.by_logger.values()) > searched  # this run's log records were searched
 
 
 # Item 14: one user cannot reach another's data ---------------------------------------------

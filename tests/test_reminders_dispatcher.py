@@ -25,13 +25,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import telegram
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.ext import AIORateLimiter, ApplicationBuilder
+from telegram.ext import ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot.errors import StorageError
 from bot.reminders import operators
 from bot.reminders.dispatcher import Dispatcher, Outgoing, TickReport, backoff
 from bot.storage.sqlite import SqliteStorage
+from bot.telegram.limiter import SendLimiter
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -528,19 +529,20 @@ async def test_the_job_callback_skips_a_tick_while_one_runs(db, tg, emulator, fa
 
 
 async def test_the_job_queue_runs_ticks_with_the_applications_bot(db, emulator):
-    """As the lead wires it: run_repeating on PTB's JobQueue, the application's ExtBot with
-    AIORateLimiter, the real clock."""
+    """As the bot wires it: run_repeating on PTB's JobQueue, the application's ExtBot with the
+    bot's rate limiter pacing the dispatcher, the real clock."""
     ana = user(db, 101)
     remind(db, ana, "q1", datetime.now(UTC) - timedelta(minutes=1))
+    limiter = SendLimiter()
     app = (
         ApplicationBuilder()
         .token(emulator.token)
         .base_url(emulator.base_url)
         .base_file_url(emulator.base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(limiter)
         .build()
     )
-    d = Dispatcher(db, app.bot, render, worker="app")
+    d = Dispatcher(db, app.bot, render, worker="app", paced_by=limiter.chat_delay)
     async with app:
         app.job_queue.run_repeating(d.job_callback(), interval=0.05, first=0)
         await app.start()

@@ -33,8 +33,11 @@ __all__ = [
     "ExportError",
     "Reminder",
     "export",
+    "export_name",
     "filename",
+    "render",
     "report_content",
+    "report_parts",
     "slugify",
 ]
 
@@ -75,23 +78,50 @@ def export(
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     moment = now or dt.datetime.now(dt.UTC)
+    if fmt == "json":
+        from bot.export.jsondata import to_json, user_data
+
+        name = export_name(fmt, storage=storage, engine=engine, user=user, today=today)
+        return name, to_json(user_data(storage, user, now=moment))
+    name, content = report_parts(
+        fmt, storage=storage, engine=engine, user=user, today=today, reminders=reminders
+    )
+    return name, render(fmt, content, now=moment)
+
+
+def export_name(fmt: str, *, storage: Storage, engine: Engine, user: User, today: dt.date) -> str:
+    """The file name of an export: alliance-<company>-<YYYY-MM-DD>.<fmt>."""
     conversation = storage.active_conversation(user.id)
     answers = storage.current_answers(conversation.id) if conversation is not None else {}
     company = answers.get("company")
-    name = filename(
+    return filename(
         company if isinstance(company, str) else None,
         engine.texts(user.lang).ui("export.filename_fallback"),
         today,
         fmt,
     )
-    if fmt == "json":
-        from bot.export.jsondata import to_json, user_data
 
-        return name, to_json(user_data(storage, user, now=moment))
+
+def report_parts(
+    fmt: str,
+    *,
+    storage: Storage,
+    engine: Engine,
+    user: User,
+    today: dt.date,
+    reminders: Iterable[tuple[dt.datetime, str]] = (),
+) -> tuple[str, ReportContent]:
+    """A report's file name and content, read from storage, before it is rendered (`render`,
+    or a worker process: bot/export/pool.py).
+
+    Raises:
+        ExportError: the user has no active conversation.
+    """
+    name = export_name(fmt, storage=storage, engine=engine, user=user, today=today)
     content = report_content(
         storage=storage, engine=engine, user=user, today=today, reminders=reminders
     )
-    return name, render(fmt, content, now=moment)
+    return name, content
 
 
 def report_content(

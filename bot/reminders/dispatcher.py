@@ -9,12 +9,14 @@ backoff after a network or server error, ``mark_failed`` for a request Telegram 
 blocked (their reminders wait, unclaimed, until /start unblocks them). A ``RetryAfter`` pauses
 every send of this dispatcher for the time Telegram asked.
 
-Sends are paced by the dispatcher itself: one global slot every ``1 / global_rate`` seconds
-and at most one message per chat every ``per_chat_interval`` seconds, whatever rate limiter
-the bot may also have. At most ``max_in_flight`` sends wait for Telegram's answer at once,
-which is also the bound on duplicates if the process dies between a send and its record
-(the lease then runs out and another worker sends those again). docs/reminders.md, "Delivery",
-explains the whole policy.
+In the bot, sends are paced by the bot's rate limiter alone (bot/telegram/limiter.py, given
+as ``paced_by``): the dispatcher asks it how long a chat must still wait before it takes that
+chat's turn, and the limiter spaces the sends overall. Without one (a dispatcher on a plain
+``Bot``), the dispatcher paces by itself: one global slot every ``1 / global_rate`` seconds and
+at most one message per chat every ``per_chat_interval`` seconds. At most ``max_in_flight``
+sends wait for Telegram's answer at once, which is also the bound on duplicates if the process
+dies between a send and its record (the lease then runs out and another worker sends those
+again). docs/reminders.md, "Delivery", explains the whole policy.
 
 The clock is read only through ``clock`` and time passes only through ``sleep``, so tests drive
 the dispatcher with a fake clock.
@@ -50,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+#: Seconds until a message to this chat may leave (0: now), by the bot's rate limiter.
+ChatDelay = Callable[[int], float]
 
 #: Backoff after a failed attempt: 30 s, 1 min, 2 min, ... never more than an hour.
 BACKOFF_BASE = timedelta(seconds=30)
@@ -157,6 +161,7 @@ class Dispatcher:
         per_chat_interval: float = 1.05,
         max_attempts: int = 8,
         max_in_flight: int = 8,
+        paced_by: ChatDelay | None = None,
     ) -> None:
         """Set up the dispatcher; nothing is claimed or sent before tick().
 
@@ -177,6 +182,8 @@ class Dispatcher:
             per_chat_interval: seconds between two messages to the same chat, at least.
             max_attempts: failed attempts after which a reminder is marked failed.
             max_in_flight: sends awaiting Telegram's answer at once, at most.
+            paced_by: the bot's rate limiter's "seconds until this chat may get a message";
+                given, it replaces global_rate and per_chat_interval (one pacing layer).
 
         Raises:
             ValueError: a limit is not positive.
@@ -195,8 +202,9 @@ class Dispatcher:
         self._sleep = sleep
         self._lease = lease
         self._batch = batch
-        self._spacing = timedelta(seconds=1 / global_rate)
-        self._per_chat = timedelta(seconds=per_chat_interval)
+        self._paced_by = paced_by
+        self._spacing = timedelta(seconds=0 if paced_by else 1 / global_rate)
+        self._per_chat = timedelta(seconds=0 if paced_by else per_chat_interval)
         self._max_attempts = max_attempts
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tick_lock = asyncio.Lock()
@@ -401,7 +409,7 @@ class Dispatcher:
         falls after deadline."""
         while True:
             now = self._clock()
-            ready = max(self._chat_ready.get(chat_id, now), self._resume_at)
+            ready = max(self._chat_ready_at(chat_id, now), self._resume_at)
             if ready > now:
                 if ready > deadline:
                     return False
@@ -415,7 +423,7 @@ class Dispatcher:
             await self._slots.acquire()
             now = self._clock()
             start = max(now, self._next_slot)
-            if max(self._chat_ready.get(chat_id, now), self._resume_at) > now or start > deadline:
+            if max(self._chat_ready_at(chat_id, now), self._resume_at) > now or start > deadline:
                 self._slots.release()  # things moved while we waited for a slot: look again
                 if start > deadline:
                     return False
@@ -427,6 +435,12 @@ class Dispatcher:
                 self._slots.release()
                 continue
             return True
+
+    def _chat_ready_at(self, chat_id: int, now: datetime) -> datetime:
+        """The earliest start of the next send to chat_id, by the pace of whoever paces."""
+        if self._paced_by is not None:
+            return now + timedelta(seconds=self._paced_by(chat_id))
+        return self._chat_ready.get(chat_id, now)
 
     async def _attempt(self, job: _Job, run: _Run) -> bool:
         """Send job once and record the outcome; False if it must be tried again now (a

@@ -11,7 +11,6 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -25,13 +24,15 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
+from bot.export.pool import RenderPool
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.base import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
+from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
-from bot.telegram.services import BotContext, Services
+from bot.telegram.services import BotContext, Services, background_done
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,16 @@ def build_application(
     engine: Engine,
     *,
     application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
-    rate_limiter: bool = True,
+    rate_limiter: bool | SendLimiter = True,
     clock: Clock = utc_now,
     dispatch_every: float | None = 5.0,
+    renders: RenderPool | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The application, built but not started: tests drive it, `run` runs it."""
+    """The application, built but not started: tests drive it, `run` runs it.
+
+    Its render pool (`bot_data["services"].renders`) starts worker processes on the first
+    chart or PDF: whoever runs the application closes it (`close_renders`) once stopped.
+    """
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -80,9 +86,14 @@ def build_application(
         .post_init(_post_init)
     )
     # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
-    builder = builder.request(RetryingRequest())
+    builder = builder.request(RetryingRequest()).get_updates_request(
+        RetryingRequest(connection_pool_size=1)
+    )
+    # Sends paced under Telegram's limits, edits and button answers at once; 429s retried
+    # (limiter.py). The reminder dispatcher paces through it too: one pacing layer.
+    limiter = rate_limiter if isinstance(rate_limiter, SendLimiter) else SendLimiter()
     if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     app = builder.build()
     conversations = Conversations(
         storage,
@@ -98,9 +109,14 @@ def build_application(
         worker=f"{socket.gethostname()}:{os.getpid()}",
         clock=clock,
         lease=timedelta(seconds=settings.reminder_lease_seconds),
+        paced_by=limiter.chat_delay if rate_limiter else None,
     )
     app.bot_data["services"] = Services(
-        settings=settings, conversations=conversations, reminders=reminders, dispatcher=dispatcher
+        settings=settings,
+        conversations=conversations,
+        reminders=reminders,
+        dispatcher=dispatcher,
+        renders=renders or RenderPool(),
     )
     # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
     if dispatch_every is not None and app.job_queue is not None:
@@ -108,6 +124,10 @@ def build_application(
             dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
         )
 
+    # What handlers send replies to the update: not held to the chat's pace (limiter.py);
+    # first, the chat's earlier messages still on their way from a task (services.send_later).
+    app.add_handler(TypeHandler(Update, _replying), group=once.BEFORE - 1)
+    app.add_handler(TypeHandler(Update, _replied), group=once.AFTER + 1)
     # An update delivered again after a crash goes no further; the others are recorded once
     # handled (bot/telegram/once.py).
     app.add_handler(TypeHandler(Update, once.skip_handled), group=once.BEFORE)
@@ -159,6 +179,21 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     logger.info("commands and descriptions registered")
 
 
+async def _replying(update: Update, context: BotContext) -> None:
+    await background_done(context)
+    replying()
+
+
+async def _replied(update: Update, context: BotContext) -> None:
+    not_replying()
+
+
 def is_private_update(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type == "private"
+
+
+def close_renders(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Stop the application's chart and PDF workers, if any were started."""
+    services: Services = app.bot_data["services"]
+    services.renders.close()

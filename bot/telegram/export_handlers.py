@@ -1,22 +1,29 @@
 """/export and the summary's charts: files and pictures made off the event loop.
 
-Callback data: e|pdf, e|md, e|json, e|ics. PDF and charts load matplotlib and fpdf2 on first use
-only (start-up stays fast) and run in a worker thread, so other users are not kept waiting.
+Callback data: e|pdf, e|md, e|json, e|ics. The PDF and the charts are drawn in worker processes
+(bot/export/pool.py): the bot never loads matplotlib or fpdf2, and other users are not kept
+waiting; if a drawing fails or takes too long, the user is told so and carries on. The light
+formats (Markdown, JSON, calendar) are written in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import logging
 
 from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.conversations import Session
-from bot.export import FORMATS, ExportError, export, report_content
+from bot.export import FORMATS, ExportError, export, report_content, report_parts
+from bot.export.content import ReportContent
+from bot.export.pool import RenderFailed
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.limiter import not_replying
 from bot.telegram.render import choice_keyboard
-from bot.telegram.services import BotContext
+from bot.telegram.services import BotContext, send_later
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +56,40 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
         await context.bot.send_message(chat.id, texts.ui("errors.stale"))
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    # Made and sent in a task of its own: a PDF takes a second in a worker process, and the
+    # next users' updates are handled meanwhile (errors still reach the error handler).
+    send_later(update, context, _send_export(update, context, fmt))
+
+
+async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
+    not_replying()  # a task of its own: paced one message a second, like any other
+    services = context.services
+    session = services.session(update)
+    texts = services.texts(session.user.lang)
+    chat = update.effective_chat
+    assert chat is not None
     reminders = services.reminders
+    what = functools.partial(
+        report_parts if fmt == "pdf" else export,
+        fmt,
+        storage=services.conversations.storage,
+        engine=services.conversations.engine,
+        user=session.user,
+        today=reminders.today(session.user),
+        reminders=reminders.for_export(session),
+    )
     try:
-        name, data = await asyncio.to_thread(
-            export,
-            fmt,
-            storage=services.conversations.storage,
-            engine=services.conversations.engine,
-            user=session.user,
-            today=reminders.today(session.user),
-            reminders=reminders.for_export(session),
-        )
+        name, made = await asyncio.to_thread(what)
+        if isinstance(made, ReportContent):  # the PDF: drawn in a worker process
+            data = await services.renders.report(fmt, made, now=dt.datetime.now(dt.UTC))
+        else:
+            assert isinstance(made, bytes)
+            data = made
     except ExportError:
         await context.bot.send_message(chat.id, texts.ui("export.chat.nothing"))
+        return
+    except RenderFailed:
+        await context.bot.send_message(chat.id, texts.ui("export.chat.render_failed"))
         return
     await context.bot.send_document(
         chat.id, data, filename=name, caption=texts.ui(f"export.chat.captions.{fmt}")
@@ -70,8 +98,6 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
 
 async def send_charts(update: Update, context: BotContext, session: Session) -> None:
     """The summary's charts as photos with captions (readiness, five shares, grid)."""
-    from bot.export.pictures import summary_pictures  # loads matplotlib: only when needed
-
     services = context.services
     chat = update.effective_chat
     assert chat is not None
@@ -85,6 +111,12 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
     except ExportError:
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
-    pictures = await asyncio.to_thread(summary_pictures, content)
+    try:
+        pictures = await services.renders.charts(content)
+    except RenderFailed:
+        await context.bot.send_message(
+            chat.id, services.texts(session.user.lang).ui("export.chat.charts_failed")
+        )
+        return
     for png, caption in pictures:
         await context.bot.send_photo(chat.id, png, caption=caption)

@@ -309,9 +309,12 @@ async def show(
                 chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
             )
         elif isinstance(view, ShowSummary):
-            await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+            # No "typing..." first: the summary is written in a few milliseconds, the action
+            # would be one more call the user never sees.
             for part in render.split(render_summary(view.summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
+            # Drawn in a worker process (no GIL held here); awaited, so that the review and
+            # the reminder offers (apply) come after them.
             await export_handlers.send_charts(update, context, session)
     if source is not None and not source_done:
         await _strip_source_keyboard(update)

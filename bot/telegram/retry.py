@@ -1,9 +1,9 @@
 """Bot API requests that Telegram certainly did not act on are sent again, with backoff.
 
-PTB's AIORateLimiter (app.py) waits and retries a 429 (RetryAfter) only. Any other failure of a
+The rate limiter (limiter.py) waits and retries a 429 (RetryAfter) only. Any other failure of a
 send reaches the handler, whose reply is then lost and replaced by the error handler's apology.
-This request class, below the rate limiter, sends a request again when its failure proves that
-Telegram did nothing with it:
+This request class (the aiohttp transport of transport.py), below the rate limiter, sends a
+request again when its failure proves that Telegram did nothing with it:
 
 * 502 Bad Gateway and 503 Service Unavailable: Telegram's front end could not hand the request
   to the Bot API server (what a Telegram restart looks like);
@@ -24,20 +24,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from telegram.error import BadRequest, NetworkError, RetryAfter
-from telegram.request import HTTPXRequest, RequestData
+from telegram.request import RequestData
+
+from bot.telegram.transport import NOT_SENT, AiohttpRequest
 
 logger = logging.getLogger(__name__)
 
 #: Answers that mean the request never reached the Bot API server.
 RETRY_STATUSES = frozenset({502, 503})
-#: httpx failures that happen before the request is sent.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
-class RetryingRequest(HTTPXRequest):
-    """HTTPXRequest that repeats a request Telegram did not act on, up to `retries` times.
+class RetryingRequest(AiohttpRequest):
+    """The Bot API transport that repeats a request Telegram did not act on, `retries` times.
 
     Waits `backoff`, then twice as long each time (0.5, 1, 2 s by default: a Telegram restart
     lasts seconds; the user waits at most 3.5 s more for a reply).
@@ -63,7 +62,7 @@ class RetryingRequest(HTTPXRequest):
                     url, method, request_data, *args, **kwargs
                 )
             except NetworkError as exc:
-                if attempt == self.retries or not isinstance(exc.__cause__, _NOT_SENT):
+                if attempt == self.retries or not isinstance(exc.__cause__, NOT_SENT):
                     raise
                 reason = f"no connection ({type(exc.__cause__).__name__})"
             else:

@@ -13,7 +13,7 @@ from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.logging_setup import configure_logging
 from bot.storage.factory import open_storage
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, close_renders
 from bot.telegram.web import WebServer
 
 logger = logging.getLogger(__name__)
@@ -29,8 +29,6 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
         )
         async with app:
-            if app.post_init is not None:  # run_polling would call it; we start by hand
-                await app.post_init(app)
             await app.start()
             web: WebServer | None = None
             try:
@@ -57,6 +55,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     assert app.updater is not None
                     await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
                     logger.info("polling mode: asking Telegram for updates")
+                # The command menu and descriptions (12 calls) once updates flow already:
+                # the first user is not kept waiting for them. run_polling would call this
+                # hook; we start by hand.
+                if app.post_init is not None:
+                    await app.post_init(app)
                 await stop.wait()
                 logger.info("stopping: finishing the updates in progress")
             finally:
@@ -67,6 +70,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 if web is not None:
                     await web.stop()
                 await app.stop()
+                close_renders(app)
     finally:
         storage.close()
     logger.info("stopped cleanly")

@@ -1,0 +1,163 @@
+"""Charts and PDFs drawn in worker processes, so the bot process never loads matplotlib or fpdf2.
+
+Drawing the summary's charts (about 250 ms of CPU) or a PDF (about 1 s) in a thread of the bot
+would hold the GIL, and every other user's update would wait meanwhile; it would also leave
+matplotlib, numpy, Pillow and fpdf2 mapped in the bot for good (+70 MB). `RenderPool` sends the
+gathered `ReportContent` (a plain, picklable value) to a small pool of processes instead:
+
+* started on the first render, not before (start-up stays light);
+* a worker that dies (killed, out of memory) is replaced and the render tried once more;
+* drawings wait their turn (one per worker at a time, first come first served); one that takes
+  longer than `timeout` seconds once a worker has it is given up: the pool's processes are
+  killed (a new pool starts with the next drawing) and `RenderFailed` tells the handler, which
+  apologises to the user; the conversation goes on.
+
+Processes are started with "spawn": nothing of the bot's state (sockets, the database
+connection, threads) is copied into them. They run at a lower priority (nice 5): on a busy
+machine, other users' updates get the CPU before a drawing does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from bot.errors import AllianceBotError
+from bot.export.content import ReportContent
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS = 2
+DEFAULT_TIMEOUT = 60.0  # seconds: a PDF takes about 1 s, 2 s the first time in a worker
+
+
+class RenderFailed(AllianceBotError):
+    """A chart or a document could not be drawn in time (or its worker kept dying)."""
+
+
+# ---- what runs in a worker ------------------------------------------------------------------
+
+
+def draw_charts(content: ReportContent) -> list[tuple[bytes, str]]:
+    """The summary's charts as (PNG, caption); in a worker process."""
+    from bot.export.pictures import summary_pictures
+
+    return summary_pictures(content)
+
+
+def draw_report(fmt: str, content: ReportContent, now: dt.datetime) -> bytes:
+    """One report format (a PDF, in practice); in a worker process."""
+    from bot.export import render
+
+    return render(fmt, content, now=now)
+
+
+def lower_priority() -> None:
+    """Run in each worker as it starts: drawings yield the CPU to the bot's updates."""
+    import os
+
+    os.nice(5)
+
+
+def worker_pid() -> int:
+    """The worker's process id (tests and benchmarks look at the worker from outside)."""
+    import os
+
+    return os.getpid()
+
+
+# ---- the bot's side -------------------------------------------------------------------------
+
+
+class RenderPool:
+    """A lazily started pool of `workers` processes; see the module docstring."""
+
+    def __init__(
+        self, *, workers: int = DEFAULT_WORKERS, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        if workers < 1 or timeout <= 0:
+            raise ValueError("a render pool needs a worker and a positive time-out")
+        self.workers = workers
+        self.timeout = timeout
+        self._executor: ProcessPoolExecutor | None = None
+        self._turns = asyncio.Semaphore(workers)  # one drawing per worker at a time
+
+    async def charts(self, content: ReportContent) -> list[tuple[bytes, str]]:
+        """The summary's charts with their captions.
+
+        Raises:
+            RenderFailed: not drawn within the time-out, or the worker died twice.
+        """
+        return await self._run(draw_charts, content)
+
+    async def report(self, fmt: str, content: ReportContent, *, now: dt.datetime) -> bytes:
+        """A report file ("pdf", "md" or "ics").
+
+        Raises:
+            RenderFailed: not drawn within the time-out, or the worker died twice.
+        """
+        return await self._run(draw_report, fmt, content, now)
+
+    async def pids(self) -> set[int]:
+        """The process ids of the running workers (starting the pool if needed)."""
+        executor = self._running()
+        futures = [executor.submit(worker_pid) for _ in range(self.workers * 4)]
+        return set(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+
+    def close(self) -> None:
+        """Stop the workers (a render asked for later starts them again)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        async with self._turns:  # the time-out counts from here: waiting is not drawing
+            return await self._draw(function, *args)
+
+    async def _draw(self, function: Callable[..., T], *args: Any) -> T:
+        for attempt in (1, 2):
+            executor = self._running()
+            try:
+                future = asyncio.wrap_future(executor.submit(function, *args))
+                return await asyncio.wait_for(future, self.timeout)
+            except BrokenProcessPool:
+                self._discard(executor)
+                logger.warning("render worker died (%s, attempt %s)", function.__name__, attempt)
+            except TimeoutError:
+                self._discard(executor, kill=True)
+                logger.error(
+                    "render %s took longer than %.1f s: workers stopped",
+                    function.__name__,
+                    self.timeout,
+                )
+                raise RenderFailed(
+                    f"{function.__name__} took longer than {self.timeout} s"
+                ) from None
+        raise RenderFailed(f"{function.__name__}: the render worker died twice")
+
+    def _running(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_priority,
+            )
+        return self._executor
+
+    def _discard(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        """Forget a broken or stuck pool; the next render starts a new one."""
+        if self._executor is executor:
+            self._executor = None
+        if kill:
+            processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
