@@ -20,6 +20,8 @@ from bot.report import Plain, render_summary
 class TerminalChat:
     """One user's chat session between a text stream and the conversations service."""
 
+    session: Session  # opened by run()
+
     def __init__(
         self,
         conversations: Conversations,
@@ -32,17 +34,19 @@ class TerminalChat:
         self.conversations = conversations
         self.read_line = read_line
         self.out = out
-        self.session: Session = conversations.open(user_key, lang=lang)
-        if lang is not None and self.session.user.lang != lang:
-            conversations.set_language(self.session, lang)
+        self.user_key = user_key
+        self.lang = lang
         self.menu: Menu | None = None
 
     @property
     def texts(self) -> Texts:
         return self.conversations.engine.texts(self.session.user.lang)
 
-    def run(self) -> int:
+    async def run(self) -> int:
         """Chat until /quit or end of input. Returns the exit status."""
+        self.session = await self.conversations.open(self.user_key, lang=self.lang)
+        if self.lang is not None and self.session.user.lang != self.lang:
+            await self.conversations.set_language(self.session, self.lang)
         engine = self.conversations.engine
         today = self.conversations.today(self.session.user)
         self.show(
@@ -58,10 +62,10 @@ class TerminalChat:
             if line in ("/quit", "/exit", "/q"):
                 break
             if line == "/delete":
-                self.conversations.delete(self.session)
+                await self.conversations.delete(self.session)
                 self.say(self.texts.ui("cli.deleted"))
                 return 0
-            self.show(self.conversations.handle(self.session, self.parse(line)))
+            self.show(await self.conversations.handle(self.session, self.parse(line)))
         self.say(self.texts.ui("cli.bye"))
         return 0
 

@@ -7,6 +7,7 @@ Formats and their contents: docs/exports.md.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import unicodedata
@@ -43,7 +44,7 @@ class ExportError(AllianceBotError):
     """An export cannot be made: unknown format, or no conversation to report on."""
 
 
-def export(
+async def export(
     fmt: str,
     *,
     storage: Storage,
@@ -75,8 +76,8 @@ def export(
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     moment = now or dt.datetime.now(dt.UTC)
-    conversation = storage.active_conversation(user.id)
-    answers = storage.current_answers(conversation.id) if conversation is not None else {}
+    conversation = await storage.active_conversation(user.id)
+    answers = await storage.current_answers(conversation.id) if conversation is not None else {}
     company = answers.get("company")
     name = filename(
         company if isinstance(company, str) else None,
@@ -87,14 +88,15 @@ def export(
     if fmt == "json":
         from bot.export.jsondata import to_json, user_data
 
-        return name, to_json(user_data(storage, user, now=moment))
-    content = report_content(
+        return name, to_json(await user_data(storage, user, now=moment))
+    content = await report_content(
         storage=storage, engine=engine, user=user, today=today, reminders=reminders
     )
-    return name, render(fmt, content, now=moment)
+    # A PDF takes a while (and loads fpdf2 the first time): off the event loop.
+    return name, await asyncio.to_thread(render, fmt, content, now=moment)
 
 
-def report_content(
+async def report_content(
     *,
     storage: Storage,
     engine: Engine,
@@ -107,13 +109,13 @@ def report_content(
     Raises:
         ExportError: the user has no active conversation.
     """
-    conversation = storage.active_conversation(user.id)
+    conversation = await storage.active_conversation(user.id)
     if conversation is None:
         raise ExportError("this user has no active conversation to report on")
     return build_content(
         engine,
         State.load(conversation.state),
-        storage.current_answers(conversation.id),
+        await storage.current_answers(conversation.id),
         lang=user.lang,
         tz=user.tz,
         today=today,

@@ -13,11 +13,11 @@ from typing import Any
 
 from bot.conversations import Session
 from bot.dialogue.diagnosis import NextStep
-from bot.dialogue.engine import Engine
+from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE, Question
 from bot.reminders import Kind, planner
 from bot.reminders import texts as reminder_texts
-from bot.storage.base import AnswerWrite, Reminder, Storage, User
+from bot.storage.base import AnswerWrite, NewReminder, Reminder, Storage, User
 
 Clock = Callable[[], dt.datetime]
 SNOOZE_ACTIONS = ("d1", "w1", "m1")
@@ -53,7 +53,7 @@ class Reminders:
         }
         return next((s for s in steps if s.key in covering), None)
 
-    def schedule_step(self, session: Session, key: str, choice: str) -> Reminder | None:
+    async def schedule_step(self, session: Session, key: str, choice: str) -> Reminder | None:
         """A reminder for one next step: `choice` is one of planner.CHOICES or an ISO date."""
         step = next((s for s in self.next_steps(session) if s.key == key), None)
         if step is None:
@@ -63,57 +63,62 @@ class Reminders:
             due = planner.due_for(choice, now, tz, self.hour, step.due)
         else:
             due = planner.on_date(dt.date.fromisoformat(choice), now, tz, self.hour)
-        return self._add(session, planner.for_next_step(step, due))
+        return await self._add(session, planner.for_next_step(step, due))
 
-    def schedule_all_steps(self, session: Session) -> int:
+    async def schedule_all_steps(self, session: Session) -> int:
         now, tz = self.clock(), session.user.tz
         steps = self.next_steps(session)
         for step in steps:
             due = planner.due_for("sug", now, tz, self.hour, step.due)
-            self._add(session, planner.for_next_step(step, due))
+            await self._add(session, planner.for_next_step(step, due))
         return len(steps)
 
     def preparation(self, session: Session) -> tuple[list[dt.date], list[planner.Plan]]:
         return planner.preparation(session.answers, self.clock(), session.user.tz, self.hour)
 
-    def schedule_preparation(self, session: Session) -> int:
+    async def schedule_preparation(self, session: Session) -> int:
         _, plans = self.preparation(session)
         for plan in plans:
-            self._add(session, plan)
+            await self._add(session, plan)
         return len(plans)
 
-    def on_finished(self, session: Session) -> Reminder:
+    async def on_finished(self, session: Session) -> Reminder:
         """The checklist is complete: no more nudges; the first periodic review is scheduled."""
-        self.storage.cancel_reminders(session.user.id, kinds=[Kind.NUDGE])
-        return self.schedule_review(session, number=1)
+        await self.storage.cancel_reminders(session.user.id, kinds=[Kind.NUDGE])
+        return await self.schedule_review(session, number=1)
 
-    def schedule_review(self, session: Session, *, number: int) -> Reminder:
+    async def schedule_review(self, session: Session, *, number: int) -> Reminder:
         plan = planner.next_review(
             session.answers, self.today(session.user), number, session.user.tz, self.hour
         )
-        return self._add(session, plan)
+        return await self._add(session, plan)
 
-    def touch(self, session: Session) -> None:
-        """The manager is active on an unfinished checklist: move the two nudges later."""
-        if session.state.at == DONE:
-            return
-        for plan in planner.nudge_plans(self.clock(), session.user.tz, self.hour):
-            self._add(session, plan)
+    def nudges(self, user: User, state: State) -> list[NewReminder]:
+        """The manager is active on an unfinished checklist: the two nudges, moved later (to
+        be written with the step, see Conversations.handle)."""
+        if state.at == DONE:
+            return []
+        plans = planner.nudge_plans(self.clock(), user.tz, self.hour)
+        return [NewReminder(p.kind, p.ref, p.due_at, p.payload) for p in plans]
 
     # Acting on a reminder ----------------------------------------------------------------------
-    def get(self, user: User, reminder_id: int) -> Reminder | None:
-        return self.storage.get_reminder(reminder_id, user_id=user.id)
+    async def get(self, user: User, reminder_id: int) -> Reminder | None:
+        return await self.storage.get_reminder(reminder_id, user_id=user.id)
 
-    def pending(self, user: User) -> list[Reminder]:
-        return self.storage.pending_reminders(user.id)
+    async def pending(self, user: User) -> list[Reminder]:
+        return await self.storage.pending_reminders(user.id)
 
-    def close(self, user: User, reminder_id: int, status: str) -> Reminder | None:
+    async def close(self, user: User, reminder_id: int, status: str) -> Reminder | None:
         """Done or stopped/cancelled by the manager."""
         if status == "done":
-            return self.storage.set_reminder_status(reminder_id, user_id=user.id, status="done")
-        return self.storage.set_reminder_status(reminder_id, user_id=user.id, status="cancelled")
+            return await self.storage.set_reminder_status(
+                reminder_id, user_id=user.id, status="done"
+            )
+        return await self.storage.set_reminder_status(
+            reminder_id, user_id=user.id, status="cancelled"
+        )
 
-    def snooze(self, user: User, reminder_id: int, action: str) -> Reminder | None:
+    async def snooze(self, user: User, reminder_id: int, action: str) -> Reminder | None:
         now = self.clock()
         if action == "d1":
             due = planner.due_for("d1", now, user.tz, self.hour, now.date())
@@ -121,23 +126,23 @@ class Reminders:
             due = planner.due_for("w1", now, user.tz, self.hour, now.date())
         else:
             due = planner.due_for("m1", now, user.tz, self.hour, now.date())
-        return self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
+        return await self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
 
-    def move_to(self, user: User, reminder_id: int, day: dt.date) -> Reminder | None:
+    async def move_to(self, user: User, reminder_id: int, day: dt.date) -> Reminder | None:
         due = planner.on_date(day, self.clock(), user.tz, self.hour)
-        return self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
+        return await self.storage.reschedule(reminder_id, user_id=user.id, due_at=due)
 
-    def for_export(self, session: Session) -> list[tuple[dt.datetime, str]]:
+    async def for_export(self, session: Session) -> list[tuple[dt.datetime, str]]:
         """Pending reminders as (due time, one line), for the reports and the calendar."""
         texts = self.engine.texts(session.user.lang)
         dialogue = self.engine.dialogue
         return [
             (r.due_at, reminder_texts.short(r, dialogue, texts, session.answers))
-            for r in self.pending(session.user)
+            for r in await self.pending(session.user)
         ]
 
     # Follow-up questionnaires ------------------------------------------------------------------
-    def record_followup(
+    async def record_followup(
         self, session: Session, reminder: Reminder, question: Question, value: Any
     ) -> None:
         """Store a follow-up answer with the project (answer history included)."""
@@ -147,7 +152,7 @@ class Reminders:
             target = next(
                 (
                     c
-                    for c in self.storage.conversations(session.user.id)
+                    for c in await self.storage.conversations(session.user.id)
                     if c.id == reminder.conversation_id
                 ),
                 None,
@@ -155,7 +160,7 @@ class Reminders:
             if target is None:
                 return
             conversation = target
-        version = self.storage.save_step(
+        version = await self.storage.save_step(
             conversation.id,
             expected_version=conversation.version,
             state=conversation.state,
@@ -165,17 +170,17 @@ class Reminders:
             session.conversation = replace(conversation, version=version)
             session.answers[key] = value
 
-    def followup_answers(self, session: Session, reminder: Reminder) -> dict[str, Any]:
+    async def followup_answers(self, session: Session, reminder: Reminder) -> dict[str, Any]:
         if reminder.conversation_id in (None, session.conversation.id):
             return session.answers
-        return self.storage.current_answers(reminder.conversation_id)
+        return await self.storage.current_answers(reminder.conversation_id)
 
     # Helpers -----------------------------------------------------------------------------------
     def today(self, user: User) -> dt.date:
         return planner.local_date(self.clock(), user.tz)
 
-    def _add(self, session: Session, plan: planner.Plan) -> Reminder:
-        return self.storage.add_reminder(
+    async def _add(self, session: Session, plan: planner.Plan) -> Reminder:
+        return await self.storage.add_reminder(
             session.user.id,
             kind=plan.kind,
             ref=plan.ref,

@@ -1,12 +1,14 @@
-"""The storage interface every backend implements, and the records it returns.
+"""The storage interface, and the records it returns.
 
-All methods are synchronous: SQLite answers in microseconds and the bot processes one update at a
-time, so a thread hop would cost more than it saves. Every method that writes commits before it
-returns: once it has returned, the data survives a crash.
+Every method is a coroutine: a database that is slow or locked makes the update that waits for
+it wait, never the event loop (other users, the reminders, /healthz). Every method runs in ONE
+transaction, and every method that writes commits before it returns: once it has returned, the
+data survives a crash. An update costs one read (`load`) and at most one write (`save_step`,
+which also records the update and any reminders it schedules).
 
 Every datetime returned is aware and in UTC; datetimes passed in must be aware. Database failures
 raise bot.errors.StorageError (or its subclasses StaleConversation and DuplicateUpdate).
-Open a backend with bot.storage.factory.open_storage, call migrate(), and close() at the end.
+Open the storage with bot.storage.factory.open_storage, await migrate(), and close() at the end.
 """
 
 from __future__ import annotations
@@ -63,12 +65,26 @@ class AnswerWrite:
 
 
 @dataclass(frozen=True)
-class StepResult:
-    version: int
-    answers: dict[str, JSON] = field(default_factory=dict)  # current answers after the step
+class Snapshot:
+    """What one update needs to know, read in one transaction by Storage.load."""
+
+    user: User | None
+    conversation: Conversation | None  # the user's active one
+    answers: dict[str, JSON]  # the conversation's current answers (empty without one)
+    processed: bool  # the update was processed before
 
 
-# --- Reminders: records (owner: reminders) ---
+@dataclass(frozen=True)
+class NewReminder:
+    """A reminder to schedule together with a step (see Storage.add_reminder)."""
+
+    kind: str
+    ref: str
+    due_at: datetime
+    payload: dict[str, JSON] = field(default_factory=dict)
+
+
+# Reminders
 
 # A reminder's life: pending -> sent (mark_sent) or failed (mark_failed: the dispatcher gave
 # up). The user may close any reminder not closed yet as done or cancelled (final), and
@@ -140,29 +156,47 @@ def check_claim(now: datetime, worker: str, lease: timedelta, limit: int) -> Non
     check_limit(limit)
 
 
-# --- end reminders: records ---
-
-
 class Storage(abc.ABC):
-    """What the bot needs from a database. Both backends pass tests/test_storage_contract.py."""
+    """What the bot needs from a database (tests/test_storage_contract.py, on both)."""
 
     @abc.abstractmethod
-    def migrate(self) -> None:
+    async def migrate(self) -> None:
         """Bring the schema to the latest migration (idempotent)."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at; None for a database never migrated."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # One update
+    @abc.abstractmethod
+    async def load(self, key: str, update_id: int | None = None) -> Snapshot:
+        """The user with this key, their active conversation and its current answers, and
+        whether update_id was processed before: one read, one transaction."""
+
+    @abc.abstractmethod
+    async def open_user(
+        self, key: str, *, lang: str, tz: str, dialogue_id: str, state: dict[str, JSON]
+    ) -> tuple[User, Conversation, bool]:
+        """The user with this key and their active conversation, in one transaction, creating
+        the user (with lang and tz) and a first conversation (with state) if missing.
+
+        Returns:
+            (user, conversation, True if the conversation was created here).
+        """
 
     # Users
     @abc.abstractmethod
-    def get_user(self, key: str) -> User | None: ...
+    async def get_user(self, key: str) -> User | None: ...
 
     @abc.abstractmethod
-    def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
+    async def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
         """Return the user with this key, creating it with lang and tz if new."""
 
     @abc.abstractmethod
-    def update_user(
+    async def update_user(
         self,
         user_id: int,
         *,
@@ -179,7 +213,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def delete_user(self, user_id: int) -> None:
+    async def delete_user(self, user_id: int) -> None:
         """Erase the user and everything of theirs (conversations, answers, history, updates,
         reminders).
 
@@ -189,34 +223,41 @@ class Storage(abc.ABC):
 
     # Conversations
     @abc.abstractmethod
-    def active_conversation(self, user_id: int) -> Conversation | None: ...
+    async def active_conversation(self, user_id: int) -> Conversation | None: ...
 
     @abc.abstractmethod
-    def start_conversation(
-        self, user_id: int, dialogue_id: str, state: dict[str, JSON]
+    async def start_conversation(
+        self,
+        user_id: int,
+        dialogue_id: str,
+        state: dict[str, JSON],
+        *,
+        update_id: int | None = None,
     ) -> Conversation:
         """Create a new active conversation (version 1); any earlier active one becomes
         inactive (archived), and its version is bumped so a step still in flight on it fails
-        with StaleConversation.
+        with StaleConversation. update_id, if given, is recorded as processed in the same
+        transaction.
 
         Raises:
             StorageError: no user has this id.
+            DuplicateUpdate: update_id was already processed (nothing is written).
         """
 
     @abc.abstractmethod
-    def conversations(self, user_id: int) -> list[Conversation]:
+    async def conversations(self, user_id: int) -> list[Conversation]:
         """All of the user's conversations, oldest first."""
 
     @abc.abstractmethod
-    def current_answers(self, conversation_id: int) -> dict[str, JSON]:
+    async def current_answers(self, conversation_id: int) -> dict[str, JSON]:
         """question_id -> value of the answers not superseded, in the order they were given."""
 
     @abc.abstractmethod
-    def answer_history(self, conversation_id: int) -> list[Answer]:
+    async def answer_history(self, conversation_id: int) -> list[Answer]:
         """Every answer ever recorded, superseded ones included, in the order given."""
 
     @abc.abstractmethod
-    def save_step(
+    async def save_step(
         self,
         conversation_id: int,
         *,
@@ -225,9 +266,12 @@ class Storage(abc.ABC):
         answers: Sequence[AnswerWrite] = (),
         update_id: int | None = None,
         finished: bool = False,
+        reminders: Sequence[NewReminder] = (),
     ) -> int:
         """In ONE transaction: record answers (superseding earlier values of the same questions),
-        store the new state, mark update_id processed; return the new version.
+        store the new state, mark update_id processed, schedule reminders (for the
+        conversation's user, about this conversation, as add_reminder does); return the new
+        version.
 
         finished=True sets finished_at if it is not set yet (the conversation stays active);
         finished=False leaves it as it is. update_id is recorded with the conversation's user,
@@ -240,23 +284,27 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def is_processed(self, update_id: int) -> bool: ...
+    async def is_processed(self, update_id: int) -> bool: ...
 
     @abc.abstractmethod
-    def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
+    async def prune_processed(self, before: datetime) -> int:
+        """Forget the updates processed before `before`; return how many were forgotten."""
+
+    @abc.abstractmethod
+    async def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
         """Record an update that changed nothing; False if it was already recorded.
 
         Give user_id when the update came from a known user, so delete_user erases it too.
         """
 
-    # --- Reminders (owner: reminders) ---
+    # Reminders
     #
     # The user-facing methods take the user's id and touch only that user's reminders: a
     # reminder id from another user reads as absent. The dispatcher's methods (claim_due,
     # mark_sent, retry_later, mark_failed) act only while the caller still holds the claim.
 
     @abc.abstractmethod
-    def add_reminder(
+    async def add_reminder(
         self,
         user_id: int,
         *,
@@ -282,20 +330,26 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
+    async def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
         """The user's reminder with this id; None if there is none or it is someone else's."""
 
     @abc.abstractmethod
-    def pending_reminders(self, user_id: int) -> list[Reminder]:
+    async def pending_reminders(self, user_id: int) -> list[Reminder]:
         """The user's pending reminders, soonest first (then by id)."""
 
     @abc.abstractmethod
-    def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+    async def user_reminders(self, user_id: int) -> list[Reminder]:
+        """Every reminder of the user, whatever its status, oldest first (by id)."""
+
+    @abc.abstractmethod
+    async def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
         """Every user's pending reminders with their user, soonest first, at most limit
         (for operators); blocked users' reminders included."""
 
     @abc.abstractmethod
-    def reschedule(self, reminder_id: int, *, user_id: int, due_at: datetime) -> Reminder | None:
+    async def reschedule(
+        self, reminder_id: int, *, user_id: int, due_at: datetime
+    ) -> Reminder | None:
         """Move the user's reminder to due_at and make it pending again (a snooze).
 
         Its attempts restart from 0 and any claim is released. A pending reminder with the same
@@ -310,7 +364,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_reminder_status(
+    async def set_reminder_status(
         self, reminder_id: int, *, user_id: int, status: ClosingStatus
     ) -> Reminder | None:
         """Close the user's reminder as "done" or "cancelled", releasing any claim.
@@ -325,12 +379,12 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+    async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
         """Cancel the user's pending reminders (only those of these kinds, if given), releasing
         their claims; return how many were cancelled."""
 
     @abc.abstractmethod
-    def claim_due(
+    async def claim_due(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
     ) -> list[Reminder]:
         """Claim about limit due reminders for worker until now + lease, whole users at a time,
@@ -361,7 +415,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+    async def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
         """Record that worker sent the reminder: status "sent", sent_at now, claim released.
 
         Returns:
@@ -371,7 +425,7 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+    async def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
         """Give the reminder back after a failed attempt: attempts + 1, due at due_at, claim
         released, still pending. False, changing nothing, if worker no longer holds the claim.
 
@@ -380,8 +434,6 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+    async def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
         """Give up on the reminder: status "failed", attempts + 1, claim released. False,
         changing nothing, if worker no longer holds the claim."""
-
-    # --- end reminders ---

@@ -157,8 +157,3 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
                 texts.ui("telegram.short_description"), language_code=language_code
             )
     logger.info("commands and descriptions registered")
-
-
-def is_private_update(update: Update) -> bool:
-    chat = update.effective_chat
-    return chat is not None and chat.type == "private"

@@ -1,7 +1,7 @@
 """/export and the summary's charts: files and pictures made off the event loop.
 
 Callback data: e|pdf, e|md, e|json, e|ics. PDF and charts load matplotlib and fpdf2 on first use
-only (start-up stays fast) and run in a worker thread, so other users are not kept waiting.
+only (start-up stays fast) and are drawn in a worker thread, so other users are not kept waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 async def export_menu(update: Update, context: BotContext) -> None:
     """/export: the formats as buttons."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     keyboard = choice_keyboard(
         [(texts.ui(f"export.chat.buttons.{fmt}"), encode("e", fmt)) for fmt in FORMATS]
@@ -38,7 +38,7 @@ async def export_menu(update: Update, context: BotContext) -> None:
 async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     """A format was chosen: "sending a document", then the file."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     chat = update.effective_chat
     assert chat is not None
@@ -48,14 +48,13 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
     reminders = services.reminders
     try:
-        name, data = await asyncio.to_thread(
-            export,
+        name, data = await export(
             fmt,
             storage=services.conversations.storage,
             engine=services.conversations.engine,
             user=session.user,
             today=reminders.today(session.user),
-            reminders=reminders.for_export(session),
+            reminders=await reminders.for_export(session),
         )
     except ExportError:
         await context.bot.send_message(chat.id, texts.ui("export.chat.nothing"))
@@ -73,7 +72,7 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
     chat = update.effective_chat
     assert chat is not None
     try:
-        content = report_content(
+        content = await report_content(
             storage=services.conversations.storage,
             engine=services.conversations.engine,
             user=session.user,

@@ -31,14 +31,17 @@ logger = logging.getLogger(__name__)
 
 _MENU_TARGETS = {"edit": EDIT, "restart": RESTART, EDIT: EDIT, RESTART: RESTART}
 PROMPT = "prompt"  # chat_data key: (message id, question id) of the question shown last
+NUDGED = "nudged"  # chat_data key: the day the nudges were last moved
 
 
 async def start(update: Update, context: BotContext) -> None:
     """/start: welcome (or welcome back) and the question where the user stands."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     if session.user.blocked_at is not None:  # they came back: reminders may reach them again
-        session.user = services.conversations.storage.update_user(session.user.id, unblock=True)
+        session.user = await services.conversations.storage.update_user(
+            session.user.id, unblock=True
+        )
     reminder_handlers.clear_awaiting(context)
     fresh = session.fresh or not session.answers
     views = services.conversations.engine.resume(
@@ -69,7 +72,7 @@ async def text(update: Update, context: BotContext) -> None:
 async def not_text(update: Update, context: BotContext) -> None:
     """A photo, sticker, voice note, ... where an answer is expected: say so, ask again."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     views: tuple[View, ...] = (Say(texts.ui("telegram.media"), kind="error"),)
     views += services.conversations.engine.current(
@@ -81,7 +84,7 @@ async def not_text(update: Update, context: BotContext) -> None:
 async def edited(update: Update, context: BotContext) -> None:
     """An edited message changes nothing recorded: point to /edit."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     assert update.edited_message is not None
     await update.edited_message.reply_text(texts.ui("telegram.edited"))
@@ -121,7 +124,7 @@ async def callback(update: Update, context: BotContext) -> None:
     elif kind == "m":
         await apply(update, context, Pick(_MENU_TARGETS.get(fields[0], ""), fields[1]))
     elif kind == "w":
-        session = services.session(update)
+        session = await services.session(update)
         texts = services.texts(session.user.lang)
         qid = fields[0]
         known = qid in services.conversations.engine.dialogue.questions
@@ -154,12 +157,21 @@ async def callback(update: Update, context: BotContext) -> None:
 async def apply(update: Update, context: BotContext, event: Input) -> None:
     """Run one input through the core, committed before anything is shown."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
+    # The "unfinished checklist" nudges move later, at most once a day per user, in the same
+    # transaction as the answer.
+    today = _today(context, session)
+    nudge = _chat_data(context).get(NUDGED) != today
+    extra = services.reminders.nudges if nudge else None
     try:
-        views = services.conversations.handle(session, event, update_id=update.update_id)
+        views = await services.conversations.handle(
+            session, event, update_id=update.update_id, extra=extra
+        )
     except DuplicateUpdate:
         logger.info("update %s already processed; ignored", update.update_id)
         return
+    if session.scheduled:
+        _chat_data(context)[NUDGED] = today
     try:
         await show(update, context, session, views)
     except Exception:
@@ -171,15 +183,13 @@ async def apply(update: Update, context: BotContext, event: Input) -> None:
             await reminder_handlers.offer_todo(update, context, session, question_id)
     if session.just_finished:
         await reminder_handlers.after_finish(update, context, session)
-    else:
-        _keep_nudges_ahead(context, session)
 
 
 # /language, /mydata, /delete ---------------------------------------------------------------------
 async def language(update: Update, context: BotContext) -> None:
     """/language: choose French or English."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     options = (Option("fr", "Français"), Option("en", "English"))
     keyboard = render.choice_keyboard([(o.label, encode("l", o.value)) for o in options])
@@ -191,10 +201,10 @@ async def language(update: Update, context: BotContext) -> None:
 
 async def set_language(update: Update, context: BotContext, lang: str) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     if lang not in services.conversations.engine.dialogue.texts:
         lang = session.user.lang
-    services.conversations.set_language(session, lang)
+    await services.conversations.set_language(session, lang)
     texts = services.texts(lang)
     await _strip_source_keyboard(update)
     views: tuple[View, ...] = (Say(texts.ui("telegram.language.set")),)
@@ -209,11 +219,11 @@ async def mydata(update: Update, context: BotContext) -> None:
     from bot.export.jsondata import to_json, user_data  # only when asked for
 
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     assert update.effective_chat is not None
     await context.bot.send_chat_action(update.effective_chat.id, ChatAction.UPLOAD_DOCUMENT)
-    payload = to_json(user_data(services.conversations.storage, session.user))
+    payload = to_json(await user_data(services.conversations.storage, session.user))
     await context.bot.send_document(
         update.effective_chat.id,
         payload,
@@ -225,7 +235,7 @@ async def mydata(update: Update, context: BotContext) -> None:
 async def delete(update: Update, context: BotContext) -> None:
     """/delete: ask for confirmation before erasing everything."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     keyboard = render.choice_keyboard(
         [
@@ -241,14 +251,15 @@ async def delete(update: Update, context: BotContext) -> None:
 
 async def confirm_delete(update: Update, context: BotContext, confirmed: bool) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     await _strip_source_keyboard(update)
     assert update.effective_chat is not None
     if not confirmed:
         await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.kept"))
         return
-    services.conversations.delete(session)
+    await services.conversations.delete(session)
+    services.forget(update)  # the update is then recorded without its erased sender
     _chat_data(context).clear()
     await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.done"))
 
@@ -337,15 +348,6 @@ async def _strip_source_keyboard(update: Update) -> None:
         logger.debug("could not remove a keyboard: %s", exc)
 
 
-def _keep_nudges_ahead(context: BotContext, session: Session) -> None:
-    """Move the "unfinished checklist" nudges later, at most once a day per user."""
-    today = _today(context, session)
-    data = _chat_data(context)
-    if data.get("nudged") != today:
-        context.services.reminders.touch(session)
-        data["nudged"] = today
-
-
 def _chat_data(context: BotContext) -> dict[Any, Any]:
     assert context.chat_data is not None  # every handler here runs in a chat
     return context.chat_data
@@ -361,9 +363,10 @@ async def on_error(update: object, context: BotContext) -> None:
     error = context.error
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
         services = context.services
-        user = services.conversations.storage.get_user(f"tg:{update.effective_user.id}")
+        storage = services.conversations.storage
+        user = await storage.get_user(f"tg:{update.effective_user.id}")
         if user is not None:
-            services.conversations.storage.update_user(user.id, blocked_at=dt.datetime.now(dt.UTC))
+            await storage.update_user(user.id, blocked_at=dt.datetime.now(dt.UTC))
         logger.info("user blocked the bot; no more messages to them")
         return
     logger.error("error while handling an update", exc_info=error)
@@ -373,7 +376,7 @@ async def on_error(update: object, context: BotContext) -> None:
         return
     try:
         services = context.services
-        session = services.session(update)
+        session = await services.session(update)
         texts = services.texts(session.user.lang)
         views: tuple[View, ...] = (Say(texts.ui("telegram.error"), kind="error"),)
         views += services.conversations.engine.current(

@@ -76,7 +76,7 @@ async def after_finish(update: Update, context: BotContext, session: Session) ->
     services = context.services
     reminders = services.reminders
     texts = services.texts(session.user.lang)
-    review = reminders.on_finished(session)
+    review = await reminders.on_finished(session)
     await _say(
         context,
         update,
@@ -182,11 +182,11 @@ async def offer_todo(update: Update, context: BotContext, session: Session, qid:
 
 async def on_offer(update: Update, context: BotContext, choice: str) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     await _strip_keyboard(update)
     if choice == "all":
-        count = services.reminders.schedule_all_steps(session)
+        count = await services.reminders.schedule_all_steps(session)
         await _say(context, update, escape(texts.ui("reminders.all_scheduled", count=count)))
     elif choice == "pick":
         await offer_step(update, context, session, "")
@@ -199,7 +199,7 @@ async def on_step(
 ) -> None:
     """One next step's reminder was chosen; offer the following step when going one by one."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     if choice == "date":
         _chat_data(context)[AWAITING] = ("step" if chain else "todo", key)
@@ -207,7 +207,7 @@ async def on_step(
         await _say(context, update, escape(texts.ui("reminders.ask_date")))
         return
     if choice in CHOICES:
-        reminder = services.reminders.schedule_step(session, key, choice)
+        reminder = await services.reminders.schedule_step(session, key, choice)
         note = _scheduled_text(reminder, session, texts)
     else:
         note = texts.ui("reminders.skipped")
@@ -218,11 +218,11 @@ async def on_step(
 
 async def on_preparation(update: Update, context: BotContext, yes: bool) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     await _strip_keyboard(update)
     if yes:
-        count = services.reminders.schedule_preparation(session)
+        count = await services.reminders.schedule_preparation(session)
         await _say(context, update, escape(texts.ui("reminders.plan_done", count=count)))
     else:
         await _say(context, update, escape(texts.ui("reminders.offer_done")))
@@ -233,7 +233,8 @@ async def _own_reminder(
     update: Update, context: BotContext, session: Session, rid: str
 ) -> Reminder | None:
     """The user's reminder with this id (never another user's), or say it is gone."""
-    reminder = context.services.reminders.get(session.user, int(rid)) if rid.isdigit() else None
+    reminders = context.services.reminders
+    reminder = await reminders.get(session.user, int(rid)) if rid.isdigit() else None
     if reminder is None:
         texts = context.services.texts(session.user.lang)
         await _strip_keyboard(update)
@@ -243,7 +244,7 @@ async def _own_reminder(
 
 async def on_reminder(update: Update, context: BotContext, rid: str, action: str) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     reminders = services.reminders
     reminder = await _own_reminder(update, context, session, rid)
@@ -251,7 +252,7 @@ async def on_reminder(update: Update, context: BotContext, rid: str, action: str
         return
     ui = texts.ui
     if action in ("done", "stop", "cancel"):
-        closed = reminders.close(session.user, reminder.id, action)
+        closed = await reminders.close(session.user, reminder.id, action)
         key = {"done": "reminders.done", "stop": "reminders.stopped"}.get(
             action, "reminders.cancelled"
         )
@@ -259,7 +260,7 @@ async def on_reminder(update: Update, context: BotContext, rid: str, action: str
         if closed is not None and closed.kind == Kind.REVIEW and action == "done":
             await _next_review(update, context, session, closed)
     elif action in ("d1", "w1", "m1"):
-        moved = reminders.snooze(session.user, reminder.id, action)
+        moved = await reminders.snooze(session.user, reminder.id, action)
         when = reminder_views.when_text(moved.due_at, session.user.tz, texts) if moved else ""
         await _append_to_source(update, ui("reminders.snoozed", when=when))
     elif action == "move":
@@ -284,30 +285,30 @@ async def on_followup(
     update: Update, context: BotContext, rid: str, question_id: str, value: str
 ) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     reminders = services.reminders
     reminder = await _own_reminder(update, context, session, rid)
     if reminder is None:
         return
     dialogue = services.conversations.engine.dialogue
-    answers = reminders.followup_answers(session, reminder)
+    answers = await reminders.followup_answers(session, reminder)
     question = reminder_views.next_followup_question(dialogue, reminder, answers)
     if question is None or question.id != question_id or value not in question.choices:
         await _strip_keyboard(update)
         await _say(context, update, escape(texts.ui("errors.stale")))
         return
     answer: Any = int(value) if question.type == "scale" else value
-    reminders.record_followup(session, reminder, question, answer)
+    await reminders.record_followup(session, reminder, question, answer)
     shown = display(question, answer, texts)
     await _append_to_source(update, texts.ui("reminders.followup_answered", answer=shown))
-    answers = reminders.followup_answers(session, reminder)
+    answers = await reminders.followup_answers(session, reminder)
     following = reminder_views.next_followup_question(dialogue, reminder, answers)
     if following is not None:
         text, keyboard = reminder_views.followup_question(reminder, following, texts)
         await _say(context, update, text, keyboard)
         return
-    reminders.close(session.user, reminder.id, "done")
+    await reminders.close(session.user, reminder.id, "done")
     followup = reminder_views.FOLLOWUP_KINDS[reminder.kind]
     await _say(context, update, escape(texts.get(f"followups.{followup}.done")))
     if reminder.kind == Kind.REVIEW:
@@ -323,7 +324,7 @@ async def _next_review(
     announce: bool = True,
 ) -> None:
     number = int(str(reminder.payload.get("number", 1))) + 1
-    review = context.services.reminders.schedule_review(session, number=number)
+    review = await context.services.reminders.schedule_review(session, number=number)
     if announce:
         texts = context.services.texts(session.user.lang)
         when = reminder_views.when_text(review.due_at, session.user.tz, texts)
@@ -334,9 +335,9 @@ async def _next_review(
 async def list_reminders(update: Update, context: BotContext) -> None:
     """/reminders: what is pending, in the user's time zone, each with move and cancel."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
-    pending = services.reminders.pending(session.user)
+    pending = await services.reminders.pending(session.user)
     ui = texts.ui
     if not pending:
         await _say(context, update, escape(ui("reminders.list_empty")))
@@ -366,7 +367,7 @@ async def list_reminders(update: Update, context: BotContext) -> None:
 async def timezone(update: Update, context: BotContext) -> None:
     """/timezone [city or offset]: show or set the time zone reminders use."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     assert update.message is not None
     assert update.message.text is not None
@@ -396,14 +397,14 @@ async def set_timezone(update: Update, context: BotContext, session: Session, ty
         await _say(context, update, escape(texts.ui("reminders.timezone_unknown")))
         return
     _chat_data(context).pop(AWAITING, None)
-    session.user = services.conversations.storage.update_user(session.user.id, tz=zone)
+    session.user = await services.conversations.storage.update_user(session.user.id, tz=zone)
     hour = services.settings.reminder_hour
     await _strip_keyboard(update)
     await _say(context, update, escape(texts.ui("reminders.timezone_set", tz=zone, hour=hour)))
 
 
 async def on_timezone_button(update: Update, context: BotContext, zone: str) -> None:
-    session = context.services.session(update)
+    session = await context.services.session(update)
     await set_timezone(update, context, session, zone)
 
 
@@ -414,7 +415,7 @@ async def typed_while_awaiting(update: Update, context: BotContext) -> bool:
         return False
     what, ref = awaiting
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     text = update.message.text
     if what == "timezone":
         await set_timezone(update, context, session, text)
@@ -434,14 +435,14 @@ async def typed_while_awaiting(update: Update, context: BotContext) -> bool:
     _chat_data(context).pop(AWAITING, None)
     reminders = services.reminders
     if what == "move":
-        moved = reminders.move_to(session.user, int(ref), day)
+        moved = await reminders.move_to(session.user, int(ref), day)
         if moved is None:
             await _say(context, update, escape(texts.ui("reminders.gone")))
             return True
         when = reminder_views.when_text(moved.due_at, session.user.tz, texts)
         await _say(context, update, escape(texts.ui("reminders.moved", when=when)))
     else:
-        reminder = reminders.schedule_step(session, ref, day.isoformat())
+        reminder = await reminders.schedule_step(session, ref, day.isoformat())
         await _say(context, update, escape(_scheduled_text(reminder, session, texts)))
         if what == "step":
             await offer_step(update, context, session, ref)

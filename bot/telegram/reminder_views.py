@@ -120,20 +120,20 @@ def make_renderer(storage: Storage, dialogue: Dialogue) -> RenderFn:
     """The dispatcher's render function: a due reminder as the message to send, or None when
     there is nothing left to say (a Telegram-less user, a finished checklist for a nudge, ...)."""
 
-    def render(reminder: Reminder, user: User) -> Outgoing | None:
+    async def render(reminder: Reminder, user: User) -> Outgoing | None:
         if not user.key.startswith("tg:"):
             return None
         answers: Mapping[str, Any] = {}
         if reminder.conversation_id is not None:
+            conversations = await storage.conversations(user.id)
             conversation = next(
-                (c for c in storage.conversations(user.id) if c.id == reminder.conversation_id),
-                None,
+                (c for c in conversations if c.id == reminder.conversation_id), None
             )
             if conversation is None:
                 return None
             if reminder.kind == Kind.NUDGE and conversation.state.get("at") == DONE:
                 return None
-            answers = storage.current_answers(conversation.id)
+            answers = await storage.current_answers(conversation.id)
         texts = dialogue.texts.get(user.lang) or dialogue.texts["fr"]
         message = reminder_message(reminder, dialogue, texts, answers)
         if message is None:
