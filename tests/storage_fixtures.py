@@ -70,6 +70,13 @@ class StorageBackend:
         self._opened.append(storage)
         return storage
 
+    def create(self) -> None:
+        """Create the empty database (the SQLite file, the PostgreSQL schema) for raw SQL."""
+        if self.name == "sqlite":
+            self.open()
+        else:
+            self.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
     def execute(self, statement: str) -> list[tuple[Any, ...]]:
         """Run one SQL statement outside the storage; rows if it returns any."""
         with closing(self._raw()) as conn:

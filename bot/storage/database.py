@@ -444,8 +444,8 @@ class SqlStorage(Storage):
                 schema = (await conn.execute(text("SELECT current_schema()"))).scalar()
                 if schema is None:  # the search path names a schema not created yet
                     path = (await conn.execute(text("SHOW search_path"))).scalar()
-                    first = str(path).split(",")[0].strip().strip('"')
-                    await conn.execute(text(f'CREATE SCHEMA "{first}"'))
+                    first = str(path).split(",")[0].strip().strip('"').replace('"', '""')
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
             await conn.run_sync(migrations.upgrade)
 
         await self._write(work)
