@@ -55,7 +55,7 @@ async def webhook_bot(
 ) -> AsyncIterator[WebhookBot]:
     """Start the application and its webhook server; stop both on exit."""
     storage = open_storage(database_url)
-    storage.migrate()
+    await storage.migrate()
     settings = make_settings(emulator, database_url, dialogues)
     app = build_application(
         settings,
@@ -85,7 +85,7 @@ async def webhook_bot(
                 await server.stop()
                 await app.stop()
     finally:
-        storage.close()
+        await storage.close()
 
 
 def _watch_overlaps(bot: WebhookBot) -> None:
@@ -135,14 +135,14 @@ def keyboard_message(emulator: BotApiEmulator, chat_id: int, data: str) -> int |
     return None
 
 
-def answers_of(storage: Storage, key: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+async def answers_of(storage: Storage, key: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """(current answers, the full history as (question, value)) of the user's active project."""
-    user = storage.get_user(key)
+    user = await storage.get_user(key)
     assert user is not None, f"no user {key}"
-    conversation = storage.active_conversation(user.id)
+    conversation = await storage.active_conversation(user.id)
     assert conversation is not None
-    history = [(a.question_id, a.value) for a in storage.answer_history(conversation.id)]
-    return storage.current_answers(conversation.id), history
+    history = [(a.question_id, a.value) for a in await storage.answer_history(conversation.id)]
+    return await storage.current_answers(conversation.id), history
 
 
 async def gather_in_order(*coroutines: Any) -> list[Any]:

@@ -40,7 +40,7 @@ async def running_bot(
     """The bot, started on this database, polling the emulator; stopped on exit."""
     settings = make_settings(emulator, database_url, dialogues)
     storage = open_storage(database_url)
-    storage.migrate()
+    await storage.migrate()
     engine = Engine(load_dialogue(dialogues))
     extra = {"clock": clock} if clock is not None else {}
     extra["dispatch_every"] = None  # tests tick the dispatcher themselves
@@ -51,7 +51,7 @@ async def running_bot(
         async with BotHarness(emulator, app, raise_bot_errors=raise_errors) as harness:
             yield harness
     finally:
-        storage.close()
+        await storage.close()
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ async def test_a_thousand_requests_without_the_right_secret_are_all_refused(
             statuses += await asyncio.gather(*(_post(bot, update, h) for h in chunk))
         assert statuses == [403] * 1000
         assert bot.processed == []  # none reached the application
-        assert bot.storage.get_user("tg:9500") is None
+        assert await bot.storage.get_user("tg:9500") is None
         assert emulator.calls[calls_before:] == []  # nothing was sent to anyone
         # Every refusal went through the constant-time comparison, secret against secret.
         assert len(compared) == 1000
@@ -211,15 +211,16 @@ async def finish_mini(user, company):
     await user.send("3")
 
 
-def snapshot(storage, key):
-    user = storage.get_user(key)
-    conversations = storage.conversations(user.id)
+async def snapshot(storage, key):
+    user = await storage.get_user(key)
+    conversations = await storage.conversations(user.id)
     return {
         "user": user,
         "conversations": conversations,
-        "answers": [storage.answer_history(c.id) for c in conversations],
+        "answers": [await storage.answer_history(c.id) for c in conversations],
         "reminders": sorted(
-            (r.id, r.status, r.due_at, r.attempts) for r in storage.pending_reminders(user.id)
+            (r.id, r.status, r.due_at, r.attempts)
+            for r in await storage.pending_reminders(user.id)
         ),
     }
 
@@ -233,7 +234,7 @@ def exported_text(document) -> str:
 
 async def finish_real(bot, database_url, user_id, company):
     """A manager who went through the real checklist and accepted every reminder offered."""
-    nearly_done(database_url, user_id, lang="en")
+    await nearly_done(database_url, user_id, lang="en")
     user = bot.user(id=user_id, language_code="en")
     await user.send("/start")
     await user.tap("Yes")
@@ -249,12 +250,12 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
     async with running_bot(emulator, database_url, DEFAULT_DIR) as bot:
         storage = bot.application.bot_data["services"].conversations.storage
         await finish_real(bot, database_url, VICTIM, MARK)
-        before = snapshot(storage, f"tg:{VICTIM}")
+        before = await snapshot(storage, f"tg:{VICTIM}")
         reminder_ids = [rid for rid, *_ in before["reminders"]]
         assert len(reminder_ids) >= 3
         victim_calls = len([c for c in emulator.calls if c.chat_id == VICTIM])
 
-        nearly_done(database_url, ATTACKER, lang="en")  # her own project, all but finished
+        await nearly_done(database_url, ATTACKER, lang="en")  # her own project, all but finished
         eve = bot.user(id=ATTACKER, language_code="en")
         await eve.send("/start")
         some = [reminder_ids[0], reminder_ids[len(reminder_ids) // 2], reminder_ids[-1]]
@@ -287,8 +288,8 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
         assert "Eve Corp 2" in exported_text(documents[-1])
         await eve.send("/delete")
         await eve.tap_data("x|yes")
-        after = snapshot(storage, f"tg:{VICTIM}")
-        assert storage.get_user(f"tg:{ATTACKER}") is None
+        after = await snapshot(storage, f"tg:{VICTIM}")
+        assert await storage.get_user(f"tg:{ATTACKER}") is None
     assert after == before  # not one row of the victim changed
     assert len([c for c in emulator.calls if c.chat_id == VICTIM]) == victim_calls
 
@@ -334,10 +335,10 @@ async def test_delete_leaves_nothing_and_mydata_held_everything(
         await ana.send(SECRET_ANSWER + " bis")
         await ana.send("/mydata")
         exported = json.loads(ana.last_document().data)
-        user = storage.get_user(key)
-        conversations = storage.conversations(user.id)
+        user = await storage.get_user(key)
+        conversations = await storage.conversations(user.id)
         conversation_ids = {c.id for c in conversations}
-        reminders = storage.pending_reminders(user.id)
+        reminders = await storage.pending_reminders(user.id)
         reminder_ids = {r.id for r in reminders}
         before = rows_about(path, user.id, key, conversation_ids, reminder_ids)
         # /mydata held everything stored about her: every row above is in the JSON.
@@ -364,10 +365,10 @@ async def test_delete_leaves_nothing_and_mydata_held_everything(
                 assert key.encode() not in data, file.name
     storage = open_storage(database_url)
     try:
-        assert storage.get_user(key) is None
-        assert storage.all_pending() == []
+        assert await storage.get_user(key) is None
+        assert await storage.all_pending() == []
     finally:
-        storage.close()
+        await storage.close()
 
 
 @pytest.mark.xfail(
@@ -380,9 +381,11 @@ async def test_mydata_holds_the_reminders_already_sent_too(emulator, database_ur
         storage = bot.application.bot_data["services"].conversations.storage
         ana = bot.user(id=9801, language_code="en")
         await ana.send("/start")
-        user = storage.get_user("tg:9801")
-        reminder = storage.add_reminder(user.id, kind="todo", ref="kind", due_at=user.created_at)
-        storage.set_reminder_status(reminder.id, user_id=user.id, status="done")
+        user = await storage.get_user("tg:9801")
+        reminder = await storage.add_reminder(
+            user.id, kind="todo", ref="kind", due_at=user.created_at
+        )
+        await storage.set_reminder_status(reminder.id, user_id=user.id, status="done")
         await ana.send("/mydata")
         exported = json.loads(ana.last_document().data)
     assert reminder.id in {r["id"] for r in exported["reminders"]}

@@ -14,8 +14,8 @@ import time_machine
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage.base import Answer, AnswerWrite
-from bot.storage.factory import open_storage
 from bot.storage.database import SqlStorage, postgres_storage, sqlite_storage
+from bot.storage.factory import open_storage
 from tests.storage_fixtures import PG_URL
 
 # Runs a test that uses storage/storage_backend on PostgreSQL only.
@@ -667,7 +667,7 @@ async def test_sqlite_in_memory():
 async def _backend_pid(storage: SqlStorage) -> int:
     """The server process of the storage's connection (it uses one at a time here)."""
     async with storage.engine.connect() as conn:
-        return (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
 
 
 @POSTGRES_ONLY

@@ -11,16 +11,16 @@ from tests.telegram_chat import answer_current, real_dialogue
 from tests.telegram_fixtures import running_bot
 
 
-def stored_answers(database_url, user_id):
+async def stored_answers(database_url, user_id):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{user_id}")
+        user = await storage.get_user(f"tg:{user_id}")
         if user is None:
             return None
-        conversation = storage.active_conversation(user.id)
-        return storage.current_answers(conversation.id) if conversation else {}
+        conversation = await storage.active_conversation(user.id)
+        return await storage.current_answers(conversation.id) if conversation else {}
     finally:
-        storage.close()
+        await storage.close()
 
 
 async def test_start_welcomes_and_asks_first_question(bot):
@@ -167,7 +167,7 @@ async def test_media_instead_of_an_answer(bot, database_url, payload):
     replies = ana.texts_since_last_send()
     assert any("que du texte" in r for r in replies)
     assert "Kind? (fr)" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 async def test_bad_typed_answers_are_re_asked_politely(bot, database_url):
@@ -179,7 +179,7 @@ async def test_bad_typed_answers_are_re_asked_politely(bot, database_url):
     await ana.send("Acme")
     await ana.send("Gamma")
     assert "not one of the choices" in " ".join(ana.texts_since_last_send())
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 async def test_old_button_says_already_answered_and_records_nothing(bot, database_url):
@@ -190,7 +190,7 @@ async def test_old_button_says_already_answered_and_records_nothing(bot, databas
     await ana.tap("Alpha-en")
     await ana.tap_data("a|kind|beta", message_id=kind.message_id)
     assert "already been answered" in " ".join(ana.texts_since_last_send())
-    assert stored_answers(database_url, ana.id)["kind"] == "alpha"
+    assert (await stored_answers(database_url, ana.id))["kind"] == "alpha"
     assert "Picks? (en)" in ana.last_text()
 
 
@@ -203,7 +203,7 @@ async def test_forged_callback_data_does_not_crash(bot, database_url, data):
     await ana.send("Acme")
     await ana.tap_data(data)
     assert ana.last_callback().answered
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     assert not bot.errors
 
 
@@ -218,10 +218,10 @@ async def test_double_tap_records_one_answer(bot, database_url):
     assert emu.callback_queries[first].answered
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{ana.id}")
-        history = storage.answer_history(storage.active_conversation(user.id).id)
+        user = await storage.get_user(f"tg:{ana.id}")
+        history = await storage.answer_history((await storage.active_conversation(user.id)).id)
     finally:
-        storage.close()
+        await storage.close()
     assert [a.value for a in history if a.question_id == "kind"] == ["alpha"]
 
 
@@ -232,7 +232,7 @@ async def test_edited_message_changes_nothing(bot, database_url):
     sent = bot.emulator.messages(ana.chat_id, from_bot=False)[-1]
     await ana.edit(sent.message_id, "Globex")
     assert "/edit" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 async def test_channel_posts_and_updates_without_user_are_ignored(bot):
@@ -255,7 +255,7 @@ async def test_group_chat_points_to_private_chat_and_records_nothing(bot, databa
     assert "https://t.me/alliance_test_bot?start=group" in json.dumps(reply.raw or {}) or (
         "t.me" in (reply.source or "")
     )
-    assert stored_answers(database_url, ana.id) is None
+    assert await stored_answers(database_url, ana.id) is None
 
 
 async def test_user_text_is_escaped(bot):
@@ -280,11 +280,11 @@ async def test_summary_back_skip_edit_restart_commands(bot, database_url):
     await ana.send("/edit")
     await ana.tap("Name-en")
     await ana.send("Acme 3")
-    assert stored_answers(database_url, ana.id) == {"company": "Acme 3"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme 3"}
     await ana.send("/restart")
     await ana.tap("Yes, start over")
     assert "Name? (en)" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {}
+    assert await stored_answers(database_url, ana.id) == {}
 
 
 async def test_restart_of_the_application_resumes_where_the_user_stopped(
@@ -302,7 +302,11 @@ async def test_restart_of_the_application_resumes_where_the_user_stopped(
         assert "Picks? (en)" in ana.last_text()
         await ana.send("1")
         assert "Level? (en)" in ana.last_text()
-    assert stored_answers(database_url, 777) == {"company": "Acme", "kind": "beta", "picks": ["x"]}
+    assert await stored_answers(database_url, 777) == {
+        "company": "Acme",
+        "kind": "beta",
+        "picks": ["x"],
+    }
 
 
 async def test_a_failed_reply_gets_an_apology_and_the_answer_is_kept(
@@ -314,7 +318,7 @@ async def test_a_failed_reply_gets_an_apology_and_the_answer_is_kept(
         bot.emulator.fail_next("sendMessage", 500, count=1)
         await ana.send("Acme")
         assert len(bot.errors) == 1
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     replies = " ".join(ana.texts_since_last_send())
     assert "Sorry" in replies
     assert "Kind? (en)" in ana.last_text()
@@ -326,11 +330,11 @@ async def test_delete_erases_everything_after_confirmation(bot, database_url):
     await ana.send("Acme")
     await ana.send("/delete")
     await ana.tap("No, keep it")
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     await ana.send("/delete")
     await ana.tap("Yes, erase all")
     assert "erased" in ana.last_text()
-    assert stored_answers(database_url, ana.id) is None
+    assert await stored_answers(database_url, ana.id) is None
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
@@ -350,7 +354,7 @@ async def test_whole_checklist_in_each_language(emulator, database_url, lang):
     assert texts.ui("summary.next_steps") in summary
     assert len(asked) >= 35
     assert len(asked) == len(set(asked))
-    answers = stored_answers(database_url, ana.id)
+    answers = await stored_answers(database_url, ana.id)
     assert set(asked) <= set(answers)
 
 

@@ -18,19 +18,19 @@ def clock():
     return NOW
 
 
-def pending(database_url, user_id):
+async def pending(database_url, user_id):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{user_id}")
-        return storage.pending_reminders(user.id)
+        user = await storage.get_user(f"tg:{user_id}")
+        return await storage.pending_reminders(user.id)
     finally:
-        storage.close()
+        await storage.close()
 
 
 @pytest.fixture
 async def finished(emulator, database_url):
     """A manager who just answered the last question of the real checklist."""
-    nearly_done(database_url, 4242)
+    await nearly_done(database_url, 4242)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=4242, language_code="fr")
         await ana.send("/start")
@@ -45,7 +45,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
     assert "Calendrier de préparation avec Martin & Fils" in replies
     assert "séance 1 : 11/01/2027" in replies
     assert "prochaines étapes" in replies
-    reviews = [r for r in pending(database_url, 4242) if r.kind == "review"]
+    reviews = [r for r in await pending(database_url, 4242) if r.kind == "review"]
     assert len(reviews) == 1
     local = reviews[0].due_at.astimezone(PARIS)
     assert (local.hour, local.minute) == (9, 0)
@@ -54,7 +54,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
 async def test_all_next_steps_on_their_date(finished, database_url):
     await finished.tap("Tous à leur date")
     assert "rappels programmés" in finished.last_text()
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert steps
     assert all(r.due_at.astimezone(PARIS).hour == 9 for r in steps)
     assert all(r.due_at > NOW for r in steps)
@@ -66,16 +66,18 @@ async def test_choose_step_by_step(finished, database_url):
     assert "Date suggérée" in first
     await finished.tap("+1 semaine")
     assert "Rappel programmé le" in " ".join(finished.texts_since_last_send())
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert len(steps) == 1
     assert steps[0].due_at.astimezone(PARIS).date() == dt.date(2026, 12, 3)
     await finished.tap("Autre date…")
     await finished.send("15/02/2027")
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert len(steps) == 2
     assert dt.date(2027, 2, 15) in {r.due_at.astimezone(PARIS).date() for r in steps}
     await finished.tap("Non merci")
-    assert len([r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]) == 2
+    assert (
+        len([r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]) == 2
+    )
 
 
 async def test_typed_date_must_be_valid_and_future(finished, database_url):
@@ -86,7 +88,7 @@ async def test_typed_date_must_be_valid_and_future(finished, database_url):
     await finished.send("01/01/2020")
     assert "déjà passée" in finished.last_text()
     await finished.send("dans 2 semaines")
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert steps[0].due_at.astimezone(PARIS).date() == dt.date(2026, 12, 10)
 
 
@@ -94,7 +96,7 @@ async def test_preparation_calendar(finished, database_url):
     message = [m for m in finished.messages() if "Calendrier de préparation" in m.readable][-1]
     await finished.tap_data("q|yes", message_id=message.message_id)
     assert "rappels de préparation programmés" in finished.last_text()
-    kinds = [r.kind for r in pending(database_url, 4242)]
+    kinds = [r.kind for r in await pending(database_url, 4242)]
     assert kinds.count("prep_eve") == 4
     assert kinds.count("checkin") == 4
     assert kinds.count("go_no_go") == 1
@@ -102,18 +104,18 @@ async def test_preparation_calendar(finished, database_url):
 
 async def test_reminders_list_cancel_and_move(finished, database_url):
     await finished.tap("Tous à leur date")
-    before = pending(database_url, 4242)
+    before = await pending(database_url, 4242)
     await finished.send("/reminders")
     listing = finished.last_text()
     assert "Vos rappels à venir (heure de Europe/Paris)" in listing
     assert "à 09:00" in listing
     await finished.tap("1. ✖ Annuler")
-    after = pending(database_url, 4242)
+    after = await pending(database_url, 4242)
     assert len(after) == len(before) - 1
     await finished.send("/reminders")
     await finished.tap("1. 📅 Déplacer")
     await finished.tap("+1 mois")
-    moved = pending(database_url, 4242)
+    moved = await pending(database_url, 4242)
     assert dt.date(2026, 12, 26) in {r.due_at.astimezone(PARIS).date() for r in moved}
 
 
@@ -128,9 +130,9 @@ async def test_timezone_command(finished, database_url):
     assert "America/Toronto" in finished.last_text()
     storage = open_storage(database_url)
     try:
-        assert storage.get_user("tg:4242").tz == "America/Toronto"
+        assert (await storage.get_user("tg:4242")).tz == "America/Toronto"
     finally:
-        storage.close()
+        await storage.close()
 
 
 async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url):
@@ -147,7 +149,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Decide: Start-en" in offer
     assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
     await ana.tap("+1 week")
-    todo = pending(database_url, 9090)
+    todo = await pending(database_url, 9090)
     assert [(r.kind, r.ref) for r in todo if r.kind == "todo"] == [("todo", "when_start")]
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
