@@ -1,4 +1,4 @@
-"""await export(): the one entry point, file names, errors, and a full checklist in every format."""
+"""export(): the one entry point, file names, errors, and a full checklist in every format."""
 
 import datetime as dt
 import io
@@ -39,10 +39,10 @@ REMINDERS = [(dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC), "Relancer le parten
 
 
 @pytest.fixture
-def storage(tmp_path):
-    opened = open_sqlite(tmp_path)
+async def storage(tmp_path):
+    opened = await open_sqlite(tmp_path)
     yield opened
-    opened.close()
+    await opened.close()
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_filename():
 
 async def test_every_format(storage, export_engine):
     answers = answers_for(export_engine, {"company": "Lumière & Fils"})
-    user = record(storage, export_engine, answers)
+    user = await record(storage, export_engine, answers)
     files = {}
     for fmt in FORMATS:
         name, data = await export(
@@ -97,14 +97,14 @@ async def test_every_format(storage, export_engine):
 
 
 async def test_english_user_gets_english_files(storage, export_engine):
-    user = record(storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en")
+    user = await record(storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en")
     name, data = await export("md", storage=storage, engine=export_engine, user=user, today=TODAY)
     assert name == "alliance-project-2026-11-26.md"
     assert data.decode().startswith("# Alliance report: 😀")
 
 
 async def test_unknown_format(storage, export_engine):
-    user = record(storage, export_engine, {"company": "Acme"})
+    user = await record(storage, export_engine, {"company": "Acme"})
     with pytest.raises(ExportError, match="unknown export format") as caught:
         await export("docx", storage=storage, engine=export_engine, user=user, today=TODAY)
     assert isinstance(caught.value, AllianceBotError)
@@ -127,7 +127,7 @@ async def test_the_data_export_needs_no_conversation(storage, export_engine):
 
 
 async def test_naive_reminders_are_refused(storage, export_engine):
-    user = record(storage, export_engine, {"company": "Acme"})
+    user = await record(storage, export_engine, {"company": "Acme"})
     naive = [(dt.datetime(2026, 12, 3, 8, 0), "x")]
     with pytest.raises(ValueError, match="aware"):
         await export(
@@ -156,7 +156,7 @@ async def full_checklist_in_every_format(storage, engine, **choices):
         for qid, text in answers.items()
         if text in texts
     )
-    user = record(storage, engine, answers)
+    user = await record(storage, engine, answers)
     sizes = {}
     for fmt in FORMATS:
         name, data = await export(

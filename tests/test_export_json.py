@@ -55,11 +55,11 @@ def when(text):
 @pytest.fixture
 async def database(tmp_path, export_engine):
     """Two users; the first has an archived project, edits, a removal, and is blocked."""
-    storage = open_sqlite(tmp_path)
+    storage = await open_sqlite(tmp_path)
     engine = export_engine
-    user = record(storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True)
+    user = await record(storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True)
     answers = answers_for(engine, {"company": f"Nouveau {EMOJI}", "partner": f"{CJK} {ARABIC}"})
-    user = record(storage, engine, answers, done=False)  # the first one is archived
+    user = await record(storage, engine, answers, done=False)  # the first one is archived
     conversation = await storage.active_conversation(user.id)
     version = await storage.save_step(
         conversation.id,
@@ -82,7 +82,7 @@ async def database(tmp_path, export_engine):
     await storage.add_reminder(
         user.id, kind="nudge", ref="nudge-1", due_at=dt.datetime(2026, 11, 29, 8, tzinfo=dt.UTC)
     )
-    other = record(storage, engine, {"company": "Someone else"}, key="tg:777")
+    other = await record(storage, engine, {"company": "Someone else"}, key="tg:777")
     await storage.add_reminder(
         other.id, kind="nudge", ref="nudge-1", due_at=dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
     )
@@ -183,7 +183,7 @@ async def test_json_is_utf8_and_keeps_every_script(database):
 
 
 async def test_a_user_without_conversations(schema, tmp_path):
-    storage = open_sqlite(tmp_path)
+    storage = await open_sqlite(tmp_path)
     try:
         user = await storage.get_or_create_user("cli:alice", lang="en", tz="UTC")
         data = await user_data(storage, user, now=NOW)
@@ -196,9 +196,9 @@ async def test_a_user_without_conversations(schema, tmp_path):
 
 
 async def test_maximum_length_answers_validate(schema, tmp_path, export_engine):
-    storage = open_sqlite(tmp_path)
+    storage = await open_sqlite(tmp_path)
     try:
-        user = record(storage, export_engine, answers_for(export_engine, text=longest_text))
+        user = await record(storage, export_engine, answers_for(export_engine, text=longest_text))
         data = await user_data(storage, user, now=NOW)
         validate(schema, data)
     finally:

@@ -247,7 +247,7 @@ async def test_a_database_of_the_earlier_runner_upgrades_keeping_every_row(stora
     history = await storage.answer_history(2)
     assert [a.value for a in history] == ["Acmé « SA »", "Acme", ["x", "z"]]
     statuses = [r.status for r in await storage.user_reminders(1)]
-    assert statuses == ["pending", "sent"]
+    assert statuses == ["sent", "pending"]  # soonest first
     # ... and goes on from them: ids are not reused, the indexes hold.
     step = await storage.save_step(
         2, expected_version=7, state={"at": "level"}, answers=[], update_id=103

@@ -150,6 +150,15 @@ def question_on_screen(user, texts, qid) -> bool:
     return bool(asking) and texts.question(qid) in asking[-1].readable
 
 
+async def anything_pending(storage, keys) -> bool:
+    """Whether any of these users has a pending reminder."""
+    for key in keys:
+        user = await storage.get_user(key)
+        if await storage.pending_reminders(user.id):
+            return True
+    return False
+
+
 async def conversation_state(storage, user_id) -> dict:
     user = await storage.get_user(f"tg:{user_id}")
     return (await storage.active_conversation(user.id)).state
@@ -301,7 +310,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
                 )
         texts = {r.id: f"Reminder {r.id}" for r in reminders}
 
-        def render(reminder, user):
+        async def render(reminder, user):
             return Outgoing(chat_id=int(user.key[3:]), text=texts[reminder.id])
 
         dispatcher = Dispatcher(
@@ -314,10 +323,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
         )
         emulator.active = True
         ticks = 0
-        while any(
-            await storage.pending_reminders((await storage.get_user(f"tg:{8100 + n}")).id)
-            for n in range(12)
-        ):
+        while await anything_pending(storage, [f"tg:{8100 + n}" for n in range(12)]):
             ticks += 1
             assert ticks <= 30, "reminders still pending after 30 ticks"
             await dispatcher.tick()
@@ -325,8 +331,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
             clock.now += dt.timedelta(hours=1)  # past any backoff
         emulator.active = False
         statuses = Counter(
-            r.status
-            for r in (await storage.get_reminder(r.id, user_id=r.user_id) for r in reminders)
+            [(await storage.get_reminder(r.id, user_id=r.user_id)).status for r in reminders]
         )
     assert statuses == {"sent": len(reminders)}
     received = Counter(m.readable for n in range(12) for m in emulator.messages(8100 + n))
@@ -342,6 +347,10 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
 
 
 # Item 6: a user who blocks the bot ---------------------------------------------------------
+async def to_ana(reminder, user):
+    return Outgoing(chat_id=8200, text="Reminder")
+
+
 async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
     emulator, database_url, mini_dialogues
 ):
@@ -367,7 +376,7 @@ async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
         dispatcher = Dispatcher(
             storage,
             bot.application.bot,
-            lambda r, u: Outgoing(chat_id=8200, text="Reminder"),
+            to_ana,
             worker="t",
             clock=clock,
             sleep=clock.sleep,

@@ -339,7 +339,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def user_reminders(self, user_id: int) -> list[Reminder]:
-        """Every reminder of the user, whatever its status, oldest first (by id)."""
+        """Every reminder of the user, whatever its status, soonest first (then by id)."""
 
     @abc.abstractmethod
     async def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:

@@ -197,7 +197,11 @@ _PENDING_OF_USER = (
     .where(reminders.c.user_id == _uid, _PENDING)
     .order_by(reminders.c.due_at, reminders.c.id)
 )
-_REMINDERS_OF_USER = select(reminders).where(reminders.c.user_id == _uid).order_by(reminders.c.id)
+_REMINDERS_OF_USER = (
+    select(reminders)
+    .where(reminders.c.user_id == _uid)
+    .order_by(reminders.c.due_at, reminders.c.id)
+)
 _ALL_PENDING = (
     select(reminders, users)
     .join(users, users.c.id == reminders.c.user_id)
