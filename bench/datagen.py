@@ -14,11 +14,11 @@ Stored update ids start at ``FIRST_STORED_UPDATE`` so they never collide with th
 from __future__ import annotations
 
 import asyncio
-
 import datetime as dt
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,8 @@ class Generated:
 
 
 def _migrate(storage: Any) -> None:
-    """Create the schema through the storage (then close it)."""
+    """Create the schema through the storage (then close it), on an event loop of its own: the
+    suite calls this from its own loop."""
 
     async def run() -> None:
         try:
@@ -54,7 +55,8 @@ def _migrate(storage: Any) -> None:
         finally:
             await storage.close()
 
-    asyncio.run(run())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def _json(value: Any) -> str:

@@ -32,8 +32,8 @@ async def seed(database_url: str, count: int, users: int) -> None:
     """Create ``users`` managers mid-checklist and ``count`` due reminders spread over them."""
     from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
     from bot.storage.base import AnswerWrite
-    from bot.storage.factory import open_storage
     from bot.storage.database import sqlite_storage
+    from bot.storage.factory import open_storage
 
     dialogue = load_dialogue(DEFAULT_DIR)
     snapshot = walk()[1][12]  # twelve answers: the partner's name is known
@@ -53,7 +53,9 @@ async def seed(database_url: str, count: int, users: int) -> None:
         now = dt.datetime.now(dt.UTC)
         conversations = []
         for index in range(users):
-            user = await storage.get_or_create_user(f"tg:{FIRST_USER + index}", lang="fr", tz="UTC")
+            user = await storage.get_or_create_user(
+                f"tg:{FIRST_USER + index}", lang="fr", tz="UTC"
+            )
             conversation = await storage.start_conversation(user.id, dialogue.id, snapshot.state)
             await storage.save_step(
                 conversation.id,

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Settings, load_settings
 from bot.errors import AllianceBotError, DialogueError
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 
 
 def build_parser() -> argparse.ArgumentParser:

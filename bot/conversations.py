@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.views import View
 from bot.errors import StaleConversation
-from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, Storage, User
+from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
+from bot.storage.database import Storage
 
 # What else a step schedules, given the state it leads to (written in the step's transaction).
 Extra = Callable[[User, State], Sequence[NewReminder]]

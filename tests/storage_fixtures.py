@@ -23,8 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from bot.storage.base import Storage
-from bot.storage.database import SqlStorage, postgres_storage, sqlite_storage
+from bot.storage.database import Storage, postgres_storage, sqlite_storage
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -58,13 +57,13 @@ class StorageBackend:
     """One empty test database and the means to open it and look inside it."""
 
     name: str  # "sqlite" or "postgres"
-    _open: Callable[[], SqlStorage]
+    _open: Callable[[], Storage]
     _raw: Callable[[], Any]  # a DB-API connection, autocommit, on the same database
-    _opened: list[SqlStorage] = field(default_factory=list)
+    _opened: list[Storage] = field(default_factory=list)
     path: str | None = None  # SQLite: the database file
     schema: str | None = None  # PostgreSQL: the schema holding the tables
 
-    def open(self) -> SqlStorage:
+    def open(self) -> Storage:
         """A new, unmigrated handle on this database (closed after the test)."""
         storage = self._open()
         self._opened.append(storage)

@@ -97,7 +97,9 @@ async def test_every_format(storage, export_engine):
 
 
 async def test_english_user_gets_english_files(storage, export_engine):
-    user = await record(storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en")
+    user = await record(
+        storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en"
+    )
     name, data = await export("md", storage=storage, engine=export_engine, user=user, today=TODAY)
     assert name == "alliance-project-2026-11-26.md"
     assert data.decode().startswith("# Alliance report: 😀")

@@ -57,7 +57,9 @@ async def database(tmp_path, export_engine):
     """Two users; the first has an archived project, edits, a removal, and is blocked."""
     storage = await open_sqlite(tmp_path)
     engine = export_engine
-    user = await record(storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True)
+    user = await record(
+        storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True
+    )
     answers = answers_for(engine, {"company": f"Nouveau {EMOJI}", "partner": f"{CJK} {ARABIC}"})
     user = await record(storage, engine, answers, done=False)  # the first one is archived
     conversation = await storage.active_conversation(user.id)

@@ -1,5 +1,5 @@
-"""Issue 7, items 5 and 6: Telegram answering 429, 5xx and too late, and a user who blocks the
-bot. The real application and dispatcher, through the Bot API emulator.
+"""Telegram answering 429, 5xx and too late, and a user who blocks the bot. The real
+application and dispatcher, through the Bot API emulator.
 
 What "every reply is eventually delivered" means here (docs/reliability.md):
 
@@ -346,7 +346,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
     print(f"\nfigures: {dict(figures)}, ticks {ticks}, reminders {len(reminders)}")
 
 
-# Item 6: a user who blocks the bot ---------------------------------------------------------
+# A user who blocks the bot ---------------------------------------------------------------
 async def to_ana(reminder, user):
     return Outgoing(chat_id=8200, text="Reminder")
 

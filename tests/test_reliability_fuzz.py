@@ -1,4 +1,4 @@
-"""Issue 7, item 9: property-based fuzzing of what users send.
+"""Property-based fuzzing of what users send.
 
 Two levels. The dialogue engine directly (fast: many examples, long walks), on the mini
 dialogue and on the real checklist. Then the whole Telegram application, through its webhook

@@ -1,5 +1,5 @@
-"""Issue 7, items 3 and 4: updates delivered twice and out of order, and a manager who taps
-thirty buttons in a second. The real application, through the Bot API emulator.
+"""Updates delivered twice and out of order, and a manager who taps thirty buttons in a second.
+The real application, through the Bot API emulator.
 
 Polling cannot deliver an old update_id again (the offset confirms it), so redelivery goes
 through the webhook (bot/telegram/web.py), as Telegram does when it got no 200 in time.
@@ -146,11 +146,14 @@ async def test_a_stream_of_one_users_updates_is_processed_one_at_a_time_in_order
             await asyncio.sleep(0.002)
         assert set(await asyncio.gather(*tasks)) == {200}
         assert not bot.overlaps, "two updates of one user were processed at the same time"
-        ids = [u["update_id"] for u in updates]
-        assert [i for i in bot.processed if i in ids] == ids
+        # In the order the server received them (the HTTP client may send them in another).
+        ids = {u["update_id"] for u in updates}
+        received = [i for i in bot.received if i in ids]
+        assert sorted(received) == sorted(ids)
+        assert [i for i in bot.processed if i in ids] == received
 
 
-# Item 4 ------------------------------------------------------------------------------------
+# Fast taps ---------------------------------------------------------------------------------
 @pytest.mark.expected_api_errors(
     # A tap on a keyboard the bot has since edited away (a stale snapshot in the update).
     r"^editMessageText 400 Bad Request: message is not modified",

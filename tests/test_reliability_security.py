@@ -1,10 +1,10 @@
-"""Issue 7, items 12 to 15: the webhook's secret, secrets in logs, one user's data out of
-another's reach, and erasure. The real application, through the Bot API emulator.
+"""The webhook's secret, secrets in logs, one user's data out of another's reach, and erasure.
+The real application, through the Bot API emulator.
 
-Item 13's suite-wide check (every log record and every Bot API call of the whole run searched
-for the token and the webhook secret, at DEBUG) lives in tests/limits_fixtures.py; the tests
-here prove that check works. Item 15's "the SQLite file is created readable by its owner only"
-is tests/test_storage_contract.py::test_sqlite_files_are_private.
+The suite-wide check of secrets in logs (every log record and every Bot API call of the whole
+run searched for the token and the webhook secret, at DEBUG) lives in tests/limits_fixtures.py;
+the tests here prove that check works. Erasure's "the SQLite file is created readable by its
+owner only" is tests/test_storage_contract.py::test_sqlite_files_are_private.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import string
 from pathlib import Path
 
 import pypdf
-import pytest
 
 import tests.limits_fixtures as limits
 from bot.dialogue.loader import DEFAULT_DIR
@@ -35,7 +34,7 @@ from tests.support.emulator import TgUser
 from tests.telegram_fixtures import TOKEN, running_bot
 
 
-# Item 12: the webhook's secret ----------------------------------------------------------------
+# The webhook's secret -------------------------------------------------------------------------
 def near_misses(rng: random.Random, count: int) -> list[dict[str, str]]:
     """Headers Telegram would never send: missing, empty, wrong, and one edit away."""
     secret = WEBHOOK_SECRET
@@ -123,7 +122,7 @@ def test_the_webhook_compares_the_secret_in_constant_time_before_anything_else()
     assert "==" not in source.split("compare_digest")[0]  # no ordinary comparison before it
 
 
-# Item 13: secrets never logged (the suite-wide check lives in tests/limits_fixtures.py) ----
+# Secrets never logged (the suite-wide check lives in tests/limits_fixtures.py) ------------
 def test_the_suite_logs_at_debug_with_every_record_searched():
     assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
     assert logging.getLogger("httpx").getEffectiveLevel() == logging.DEBUG
@@ -192,7 +191,7 @@ async def test_errors_replies_and_exports_never_show_the_token(
     assert CAPTURE.by_logger["httpx"] > httpx_records  # httpx's URL lines were searched
 
 
-# Item 14: one user cannot reach another's data ---------------------------------------------
+# One user cannot reach another's data ----------------------------------------------------
 VICTIM, ATTACKER = 9601, 9602
 MARK = "Victim-Zq7"  # in the victim's answers only
 
@@ -294,7 +293,7 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
     assert len([c for c in emulator.calls if c.chat_id == VICTIM]) == victim_calls
 
 
-# Item 15: erasure and the data-portability export -------------------------------------------
+# Erasure and the data-portability export --------------------------------------------------
 ERASED = 9701
 SECRET_ANSWER = "Erase-Me-Qx81"
 

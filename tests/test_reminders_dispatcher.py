@@ -30,7 +30,14 @@ from telegram.request import HTTPXRequest
 
 from bot.errors import StorageError
 from bot.reminders import operators
-from bot.reminders.dispatcher import Dispatcher, Outgoing, TickReport, backoff
+from bot.reminders.dispatcher import (
+    KEEP_PROCESSED,
+    PRUNE_EVERY,
+    Dispatcher,
+    Outgoing,
+    TickReport,
+    backoff,
+)
 from bot.storage.database import sqlite_storage
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
@@ -382,9 +389,7 @@ async def test_a_reminder_is_given_up_after_max_attempts(db, tg, emulator, fake)
     reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     emulator.fail_next("sendMessage", 500, count=100)
     d = dispatcher(db, tg, fake, max_attempts=4)
-    await run_until(
-        fake, [d], lambda: has_status(db, ana, reminder.id, "failed"), interval=10.0
-    )
+    await run_until(fake, [d], lambda: has_status(db, ana, reminder.id, "failed"), interval=10.0)
     assert len(sends(emulator)) == 4
     assert (await status(db, ana, reminder.id)).attempts == 4
     assert [backoff(n).total_seconds() for n in range(9)] == [
@@ -684,6 +689,22 @@ async def test_two_replicas_and_users_with_several_reminders(storage_backend, tg
 
 
 # ---- the operator command ----------------------------------------------------------------------
+
+
+async def test_a_tick_forgets_processed_updates_older_than_a_week_every_ten_minutes(db, tg, fake):
+    # Recorded now (real time): more than a week before the fake clock's 2030.
+    assert fake.now() - datetime.now(UTC) > KEEP_PROCESSED
+    await db.mark_processed(1)
+    d = dispatcher(db, tg, fake)
+    await d.tick()
+    assert not await db.is_processed(1)
+    await db.mark_processed(2)
+    fake.jump(PRUNE_EVERY / 2)
+    await d.tick()
+    assert await db.is_processed(2)  # pruned ten minutes ago: not yet again
+    fake.jump(PRUNE_EVERY / 2)
+    await d.tick()
+    assert not await db.is_processed(2)
 
 
 async def test_pending_report_lists_due_times_in_utc_and_local_time(db):

@@ -14,7 +14,7 @@ import time_machine
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage.base import Answer, AnswerWrite
-from bot.storage.database import SqlStorage, postgres_storage, sqlite_storage
+from bot.storage.database import Storage, postgres_storage, sqlite_storage
 from bot.storage.factory import open_storage
 from tests.storage_fixtures import PG_URL
 
@@ -379,6 +379,22 @@ async def test_mark_processed(storage):
     assert (await storage.active_conversation(user.id)).version == conversation.version
 
 
+async def test_pruning_forgets_only_the_updates_processed_before_the_limit(storage):
+    user = await make_user(storage)
+    conversation = await storage.start_conversation(user.id, "alliance", {})
+    with time_machine.travel(T0 - timedelta(days=8), tick=False):
+        await storage.mark_processed(1, user.id)
+        await storage.save_step(conversation.id, expected_version=1, state={}, update_id=2)
+    with time_machine.travel(T0 - timedelta(days=6), tick=False):
+        await storage.mark_processed(3)
+        await storage.save_step(conversation.id, expected_version=2, state={}, update_id=4)
+    assert await storage.prune_processed(T0 - timedelta(days=7)) == 2
+    assert [await storage.is_processed(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
+    assert await storage.prune_processed(T0 - timedelta(days=7)) == 0
+    with pytest.raises(ValueError, match="naive"):
+        await storage.prune_processed(datetime(2030, 1, 1))
+
+
 async def test_non_json_state_raises_before_writing(storage):
     user = await make_user(storage)
     conversation = await storage.start_conversation(user.id, "alliance", {})
@@ -664,7 +680,7 @@ async def test_sqlite_in_memory():
 # PostgreSQL specifics
 
 
-async def _backend_pid(storage: SqlStorage) -> int:
+async def _backend_pid(storage: Storage) -> int:
     """The server process of the storage's connection (it uses one at a time here)."""
     async with storage.engine.connect() as conn:
         return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
@@ -732,7 +748,7 @@ async def test_open_storage_sqlite_forms(tmp_path, monkeypatch):
     ]:
         storage = open_storage(url)
         try:
-            assert isinstance(storage, SqlStorage)
+            assert isinstance(storage, Storage)
             assert storage.dialect == "sqlite"
             assert expected.exists(), url
         finally:
@@ -769,7 +785,7 @@ async def test_open_storage_postgres(scheme, pg_admin):
     url = f"{scheme}{base}{separator}options=-csearch_path%3D{schema}"
     storage = open_storage(url)
     try:
-        assert isinstance(storage, SqlStorage)
+        assert isinstance(storage, Storage)
         assert storage.dialect == "postgresql"
         await storage.migrate()
         await make_user(storage)

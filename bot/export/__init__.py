@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from bot.dialogue.engine import Engine, State
 from bot.errors import AllianceBotError
 from bot.export.content import Reminder, ReportContent, build_content, uid_seed
-from bot.storage.base import Storage, User
+from bot.storage.base import User
+from bot.storage.database import Storage
 
 FORMATS = ("pdf", "md", "json", "ics")
 MIME_TYPES = {

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.storage.base import Answer, Conversation, Reminder, Storage, User
+from bot.storage.base import Answer, Conversation, Reminder, User
+from bot.storage.database import Storage
 
 FORMAT = "alliance-bot/user-data"
 VERSION = 1

@@ -47,7 +47,8 @@ from telegram.ext import CallbackContext
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import StorageError
-from bot.storage.base import Reminder, Storage, User
+from bot.storage.base import Reminder, User
+from bot.storage.database import Storage
 
 logger = logging.getLogger(__name__)
 

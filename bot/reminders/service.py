@@ -17,7 +17,8 @@ from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE, Question
 from bot.reminders import Kind, planner
 from bot.reminders import texts as reminder_texts
-from bot.storage.base import AnswerWrite, NewReminder, Reminder, Storage, User
+from bot.storage.base import AnswerWrite, NewReminder, Reminder, User
+from bot.storage.database import Storage
 
 Clock = Callable[[], dt.datetime]
 SNOOZE_ACTIONS = ("d1", "w1", "m1")

@@ -60,10 +60,10 @@ from bot.storage.base import (
     AnswerWrite,
     ClosingStatus,
     Conversation,
+    JSONObject,
     NewReminder,
     Reminder,
     Snapshot,
-    Storage,
     User,
     check_aware,
     check_claim,
@@ -76,6 +76,7 @@ from bot.storage.claims import whole_users
 from bot.storage.schema import answers, conversations, processed_updates, reminders, users
 
 T = TypeVar("T")
+Maker = Callable[[Any], T]  # a record from its row
 MEMORY = ":memory:"
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x616C6C69616E6365
@@ -371,15 +372,17 @@ class _Dialect:
 _DIALECTS = {"sqlite": _Dialect(sqlite.insert), "postgresql": _Dialect(postgresql.insert)}
 
 
-class SqlStorage(Storage):
-    """The storage on an SQLAlchemy async engine; open it with sqlite_storage or
-    postgres_storage (or bot.storage.factory.open_storage)."""
+class Storage:
+    """What the bot needs from a database, on an SQLAlchemy async engine: SQLite or PostgreSQL
+    (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
+    (or sqlite_storage, postgres_storage), await migrate(), and close() at the end."""
 
     def __init__(self, engine: AsyncEngine, *, serialise: bool = False) -> None:
         """Use engine; serialise=True runs one call at a time (a single shared connection)."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
+        self._name = "SQLite" if self._sqlite else "PostgreSQL"
         # SQLite: writes take the write lock at BEGIN (see the "begin" listener).
         self._writer = engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
         self._sql = _DIALECTS[self.dialect]
@@ -401,9 +404,14 @@ class SqlStorage(Storage):
         for attempt in (1, 2):
             committing = False
             try:
-                async with lock, engine.connect() as conn, conn.begin():
-                    result = await work(conn)
-                    committing = True
+                async with lock:
+                    conn = await self._connect(engine)
+                    try:
+                        async with conn.begin():
+                            result = await work(conn)
+                            committing = True
+                    finally:
+                        await conn.close()
                 return result
             except DBAPIError as exc:
                 lost = exc.connection_invalidated
@@ -411,18 +419,45 @@ class SqlStorage(Storage):
                     continue
                 if lost and committing:
                     raise StorageError(
-                        f"database connection lost during COMMIT, outcome unknown: {exc.orig}"
+                        f"{self._name} connection lost during COMMIT, outcome unknown: {exc.orig}"
                     ) from exc
-                raise StorageError(f"{self.dialect}: {exc.orig}") from exc
+                raise StorageError(f"{self._name}: {exc.orig}") from exc
             except (SQLAlchemyError, OSError) as exc:
-                raise StorageError(f"{self.dialect}: {exc}") from exc
+                raise StorageError(f"{self._name}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect(self, engine: AsyncEngine) -> AsyncConnection:
+        """A connection from the pool (a new one if the pool has none to give)."""
+        conn = engine.connect()
+        try:
+            await conn.start()
+        except (DBAPIError, OSError) as exc:
+            reason = exc.orig if isinstance(exc, DBAPIError) else exc
+            raise StorageError(f"cannot connect to {self._name}: {reason}") from exc
+        return conn
 
     async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await self._run(work, write=False)
 
     async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await self._run(work, write=True)
+
+    async def _one(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> T | None:
+        """The record of the row statement reads, if any."""
+
+        async def work(conn: AsyncConnection) -> T | None:
+            row = (await conn.execute(statement, params)).first()
+            return None if row is None else make(row)
+
+        return await self._read(work)
+
+    async def _all(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> list[T]:
+        """The records of every row statement reads, in its order."""
+
+        async def work(conn: AsyncConnection) -> list[T]:
+            return [make(row) for row in await conn.execute(statement, params)]
+
+        return await self._read(work)
 
     # Schema
 
@@ -463,7 +498,7 @@ class SqlStorage(Storage):
         except DBAPIError:
             return None
         except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"{self.dialect}: {exc}") from exc
+            raise StorageError(f"{self._name}: {exc}") from exc
 
     async def close(self) -> None:
         """Close every connection; later calls raise StorageError. Closing twice is harmless."""
@@ -473,6 +508,9 @@ class SqlStorage(Storage):
     # One update
 
     async def load(self, key: str, update_id: int | None = None) -> Snapshot:
+        """The user with this key, their active conversation and its current answers, and
+        whether update_id was processed before: one read, one transaction."""
+
         async def work(conn: AsyncConnection) -> Snapshot:
             params = {"b_key": key, "b_update": update_id}
             row = (await conn.execute(_LOAD, params)).first()
@@ -492,6 +530,12 @@ class SqlStorage(Storage):
     async def open_user(
         self, key: str, *, lang: str, tz: str, dialogue_id: str, state: dict[str, JSON]
     ) -> tuple[User, Conversation, bool]:
+        """The user with this key and their active conversation, in one transaction, creating
+        the user (with lang and tz) and a first conversation (with state) if missing.
+
+        Returns:
+            (user, conversation, True if the conversation was created here).
+        """
         encoded = _json(state)
 
         async def work(conn: AsyncConnection) -> tuple[User, Conversation, bool]:
@@ -507,14 +551,11 @@ class SqlStorage(Storage):
     # Users
 
     async def get_user(self, key: str) -> User | None:
-        async def work(conn: AsyncConnection) -> User | None:
-            row = (await conn.execute(_USER_BY_KEY, {"b_key": key})).first()
-            return None if row is None else _user(row)
-
-        return await self._read(work)
+        return await self._one(_USER_BY_KEY, {"b_key": key}, _user)
 
     async def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
         # Most updates come from known users: look before taking the write lock.
+        """Return the user with this key, creating it with lang and tz if new."""
         user = await self.get_user(key)
         if user is not None:
             return user
@@ -543,6 +584,12 @@ class SqlStorage(Storage):
         blocked_at: datetime | None = None,
         unblock: bool = False,
     ) -> User:
+        """Change the given fields; blocked_at sets the block time, unblock=True clears it.
+
+        Raises:
+            StorageError: no user has this id.
+            ValueError: blocked_at is naive, or given together with unblock=True.
+        """
         if blocked_at is not None and unblock:
             raise ValueError("update_user: blocked_at and unblock are exclusive")
         if blocked_at is not None:
@@ -573,6 +620,13 @@ class SqlStorage(Storage):
         return await self._write(work)
 
     async def delete_user(self, user_id: int) -> None:
+        """Erase the user and everything of theirs (conversations, answers, history, updates,
+        reminders).
+
+        An unknown id is not an error: erasing twice leaves the same result. Ids are never
+        reused, so the user's key may come back later as a new user with a new id.
+        """
+
         async def work(conn: AsyncConnection) -> None:
             # Conversations, answers, processed updates and reminders go with it (CASCADE).
             await conn.execute(_DELETE_USER, {"uid": user_id})
@@ -595,25 +649,25 @@ class SqlStorage(Storage):
             async with self._serial or contextlib.nullcontext(), engine.connect() as conn:
                 await work(conn)
         except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"{self.dialect}: {exc}") from exc
+            raise StorageError(f"{self._name}: {exc}") from exc
 
     # Conversations
 
     async def active_conversation(self, user_id: int) -> Conversation | None:
-        async def work(conn: AsyncConnection) -> Conversation | None:
-            row = (await conn.execute(_ACTIVE, {"uid": user_id})).first()
-            return None if row is None else _conversation(row)
-
-        return await self._read(work)
+        return await self._one(_ACTIVE, {"uid": user_id}, _conversation)
 
     async def start_conversation(
-        self,
-        user_id: int,
-        dialogue_id: str,
-        state: dict[str, JSON],
-        *,
-        update_id: int | None = None,
+        self, user_id: int, dialogue_id: str, state: JSONObject, *, update_id: int | None = None
     ) -> Conversation:
+        """Create a new active conversation (version 1); any earlier active one becomes
+        inactive (archived), and its version is bumped so a step still in flight on it fails
+        with StaleConversation. update_id, if given, is recorded as processed in the same
+        transaction.
+
+        Raises:
+            StorageError: no user has this id.
+            DuplicateUpdate: update_id was already processed (nothing is written).
+        """
         encoded = _json(state)
 
         async def work(conn: AsyncConnection) -> Conversation:
@@ -636,24 +690,21 @@ class SqlStorage(Storage):
         return _conversation(row)
 
     async def conversations(self, user_id: int) -> list[Conversation]:
-        async def work(conn: AsyncConnection) -> list[Conversation]:
-            rows = await conn.execute(_CONVERSATIONS, {"uid": user_id})
-            return [_conversation(row) for row in rows]
+        """All of the user's conversations, oldest first."""
 
-        return await self._read(work)
+        return await self._all(_CONVERSATIONS, {"uid": user_id}, _conversation)
 
     async def current_answers(self, conversation_id: int) -> dict[str, JSON]:
+        """question_id -> value of the answers not superseded, in the order they were given."""
+
         async def work(conn: AsyncConnection) -> dict[str, JSON]:
             return await _current_answers(conn, conversation_id)
 
         return await self._read(work)
 
     async def answer_history(self, conversation_id: int) -> list[Answer]:
-        async def work(conn: AsyncConnection) -> list[Answer]:
-            rows = await conn.execute(_HISTORY, {"cid": conversation_id})
-            return [Answer(row[0], row[1], json.loads(row[2]), row[3], row[4]) for row in rows]
-
-        return await self._read(work)
+        """Every answer ever recorded, superseded ones included, in the order given."""
+        return await self._all(_HISTORY, {"cid": conversation_id}, _answer)
 
     async def save_step(
         self,
@@ -667,6 +718,20 @@ class SqlStorage(Storage):
         reminders: Sequence[NewReminder] = (),
     ) -> int:
         # Encode and check first: a bad value fails before anything is written.
+        """In ONE transaction: record answers (superseding earlier values of the same questions),
+        store the new state, mark update_id processed, schedule reminders (for the
+        conversation's user, about this conversation, as add_reminder does); return the new
+        version.
+
+        finished=True sets finished_at if it is not set yet (the conversation stays active);
+        finished=False leaves it as it is. update_id is recorded with the conversation's user,
+        so delete_user erases it too.
+
+        Raises StaleConversation if the version moved or the conversation no longer exists,
+        DuplicateUpdate if update_id was already processed (checked first); in both cases
+        nothing is written. TypeError if state or a value is not JSON-serialisable (before
+        anything is written).
+        """
         encoded_state = _json(state)
         writes = [
             (answer.question_id, None if answer.value is None else _json(answer.value))
@@ -711,6 +776,11 @@ class SqlStorage(Storage):
         return await self._read(work)
 
     async def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
+        """Record an update that changed nothing; False if it was already recorded.
+
+        Give user_id when the update came from a known user, so delete_user erases it too.
+        """
+
         async def work(conn: AsyncConnection) -> bool:
             await self._record(conn, update_id, user_id)
             return True
@@ -726,6 +796,7 @@ class SqlStorage(Storage):
             raise DuplicateUpdate(f"update {update_id} was already processed")
 
     async def prune_processed(self, before: datetime) -> int:
+        """Forget the updates processed before `before`; return how many were forgotten."""
         check_aware(before)
 
         async def work(conn: AsyncConnection) -> int:
@@ -734,6 +805,10 @@ class SqlStorage(Storage):
         return await self._write(work)
 
     # Reminders
+    #
+    # The user-facing methods take the user's id and touch only that user's reminders: a
+    # reminder id from another user reads as absent. The dispatcher's methods (claim_due,
+    # mark_sent, retry_later, mark_failed) act only while the caller still holds the claim.
 
     def _reminder_params(self, plan: NewReminder) -> dict[str, Any]:
         check_reminder_key(plan.kind, plan.ref)
@@ -755,6 +830,20 @@ class SqlStorage(Storage):
         payload: dict[str, JSON] | None = None,
         conversation_id: int | None = None,
     ) -> Reminder:
+        """Schedule a pending reminder; if the user already has a pending one with this kind
+        and ref, move it instead (new due_at, payload and conversation) and return it.
+
+        Scheduling is thus idempotent. Moving a reminder to another due_at resets its attempts
+        and releases any claim on it (a dispatcher then cannot mark it sent); re-adding it with
+        the same due_at keeps the claim, so a reminder being sent is not sent twice. Only a
+        pending reminder is moved: once sent, done, cancelled or failed, a reminder is history
+        and the same kind and ref schedule a new one.
+
+        Raises:
+            ValueError: due_at is naive.
+            TypeError: payload is not JSON-serialisable (nothing is written).
+            StorageError: no user has this id, or the conversation is not one of the user's.
+        """
         plan = self._reminder_params(NewReminder(kind, ref, due_at, payload or {}))
 
         async def work(conn: AsyncConnection) -> Reminder:
@@ -770,30 +859,24 @@ class SqlStorage(Storage):
         return await self._write(work)
 
     async def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
-        async def work(conn: AsyncConnection) -> Reminder | None:
-            row = (
-                await conn.execute(_OWN_REMINDER, {"b_id": reminder_id, "uid": user_id})
-            ).first()
-            return None if row is None else _reminder(row)
+        """The user's reminder with this id; None if there is none or it is someone else's."""
 
-        return await self._read(work)
+        params = {"b_id": reminder_id, "uid": user_id}
+        return await self._one(_OWN_REMINDER, params, _reminder)
 
     async def pending_reminders(self, user_id: int) -> list[Reminder]:
-        async def work(conn: AsyncConnection) -> list[Reminder]:
-            return [
-                _reminder(row) for row in await conn.execute(_PENDING_OF_USER, {"uid": user_id})
-            ]
+        """The user's pending reminders, soonest first (then by id)."""
 
-        return await self._read(work)
+        return await self._all(_PENDING_OF_USER, {"uid": user_id}, _reminder)
 
     async def user_reminders(self, user_id: int) -> list[Reminder]:
-        async def work(conn: AsyncConnection) -> list[Reminder]:
-            rows = await conn.execute(_REMINDERS_OF_USER, {"uid": user_id})
-            return [_reminder(row) for row in rows]
+        """Every reminder of the user, whatever its status, soonest first (then by id)."""
 
-        return await self._read(work)
+        return await self._all(_REMINDERS_OF_USER, {"uid": user_id}, _reminder)
 
     async def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+        """Every user's pending reminders with their user, soonest first, at most limit
+        (for operators); blocked users' reminders included."""
         check_limit(limit)
 
         async def work(conn: AsyncConnection) -> list[tuple[Reminder, User]]:
@@ -806,33 +889,67 @@ class SqlStorage(Storage):
     async def reschedule(
         self, reminder_id: int, *, user_id: int, due_at: datetime
     ) -> Reminder | None:
+        """Move the user's reminder to due_at and make it pending again (a snooze).
+
+        Its attempts restart from 0 and any claim is released. A pending reminder with the same
+        kind and ref, if another one exists, is cancelled: the one moved replaces it. A done or
+        cancelled reminder does not change and is returned as it is (check its status).
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
         check_aware(due_at)
 
-        async def work(conn: AsyncConnection) -> Reminder | None:
-            current = await self._own_reminder(conn, reminder_id, user_id)
-            if current is None or current.status in CLOSED_STATUSES:
-                return current
+        async def move(conn: AsyncConnection, current: Reminder) -> Any:
             now = _utc_now()
             if current.status != "pending":
                 # It becomes pending again: it replaces a pending twin, as add_reminder would.
                 params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
                 await conn.execute(_CANCEL_TWIN, params)
-            params = {"b_id": reminder_id, "due": due_at, "now": now}
-            return _reminder((await conn.execute(_RESCHEDULE, params)).one())
+            return await conn.execute(
+                _RESCHEDULE, {"b_id": reminder_id, "due": due_at, "now": now}
+            )
 
-        return await self._write(work)
+        return await self._change_open_reminder(reminder_id, user_id, move)
 
     async def set_reminder_status(
         self, reminder_id: int, *, user_id: int, status: ClosingStatus
     ) -> Reminder | None:
+        """Close the user's reminder as "done" or "cancelled", releasing any claim.
+
+        A reminder already done or cancelled does not change and is returned as it is.
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: status is not "done" or "cancelled".
+        """
         check_closing_status(status)
+
+        async def close(conn: AsyncConnection, current: Reminder) -> Any:
+            params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
+            return await conn.execute(_CLOSE, params)
+
+        return await self._change_open_reminder(reminder_id, user_id, close)
+
+    async def _change_open_reminder(
+        self,
+        reminder_id: int,
+        user_id: int,
+        change: Callable[[AsyncConnection, Reminder], Awaitable[Any]],
+    ) -> Reminder | None:
+        """Apply change (a statement returning the reminder's new row) to the user's reminder
+        if it is not closed; the reminder as it then is, None if the user has no such one."""
 
         async def work(conn: AsyncConnection) -> Reminder | None:
             current = await self._own_reminder(conn, reminder_id, user_id)
             if current is None or current.status in CLOSED_STATUSES:
                 return current
-            params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
-            return _reminder((await conn.execute(_CLOSE, params)).one())
+            return _reminder((await change(conn, current)).one())
 
         return await self._write(work)
 
@@ -844,6 +961,8 @@ class SqlStorage(Storage):
         return None if row is None else _reminder(row)
 
     async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+        """Cancel the user's pending reminders (only those of these kinds, if given), releasing
+        their claims; return how many were cancelled."""
         chosen = check_kinds(kinds)
         if chosen == []:
             return 0
@@ -858,6 +977,32 @@ class SqlStorage(Storage):
     async def claim_due(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
     ) -> list[Reminder]:
+        """Claim about limit due reminders for worker until now + lease, whole users at a time,
+        in one transaction.
+
+        A reminder is claimable when it is pending, due (due_at <= now), unclaimed or its lease
+        has run out (claimed_until <= now), and its user has not blocked the bot (a blocked
+        user's reminders stay pending, unclaimed). Two workers, in this process or another
+        replica, never hold the same reminder at the same time.
+
+        Claims go by user, so that one worker alone sends to a chat and can space its messages:
+        a user's claimable reminders are all claimed together, and a user any of whose
+        reminders another worker holds under a live claim (claimed_until > now) is skipped
+        until that claim is released or runs out. Users come soonest first (by their soonest
+        claimable reminder), and are taken whole until limit reminders are reached, so a batch
+        may hold more than limit; never more than 2 * limit, though: a user whose reminders
+        would go past that is left for a later batch, unless they come first, in which case
+        only their 2 * limit soonest are claimed (this worker then claims the rest later).
+        Fewer than limit means nothing more was claimable (on PostgreSQL, a user whose row
+        another transaction holds locked, claiming or changing it, is skipped too), or the next
+        user has too many reminders to fit (the next call claims them first).
+
+        Returns:
+            The claimed reminders, soonest first, with claimed_by and claimed_until set.
+
+        Raises:
+            ValueError: now is naive, lease is not positive, or limit is below 1.
+        """
         check_claim(now, worker, lease, limit)
         params: dict[str, Any] = {"due_now": now, "worker": worker, "users": limit}
 
@@ -879,13 +1024,28 @@ class SqlStorage(Storage):
         return await self._write(work)
 
     async def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+        """Record that worker sent the reminder: status "sent", sent_at now, claim released.
+
+        Returns:
+            False, changing nothing, if worker no longer holds the claim (another worker took
+            over after the lease ran out, or the user moved, closed or cancelled it meanwhile).
+            A worker whose lease ran out but that nobody replaced still holds the claim.
+        """
         return await self._if_claimed(_MARK_SENT, reminder_id, worker, {})
 
     async def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+        """Give the reminder back after a failed attempt: attempts + 1, due at due_at, claim
+        released, still pending. False, changing nothing, if worker no longer holds the claim.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
         check_aware(due_at)
         return await self._if_claimed(_RETRY_LATER, reminder_id, worker, {"due": due_at})
 
     async def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+        """Give up on the reminder: status "failed", attempts + 1, claim released. False,
+        changing nothing, if worker no longer holds the claim."""
         return await self._if_claimed(_MARK_FAILED, reminder_id, worker, {})
 
     async def _if_claimed(
@@ -908,7 +1068,7 @@ def sqlite_storage(
     *,
     busy_timeout: float = 5.0,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
-) -> SqlStorage:
+) -> Storage:
     """The storage in one SQLite file (or ":memory:", private to this storage).
 
     A new file and its parent directories are created readable by their owner only (0600 and
@@ -964,12 +1124,12 @@ def sqlite_storage(
         if statement:
             connection.exec_driver_sql(statement)
 
-    return SqlStorage(engine, serialise=memory)
+    return Storage(engine, serialise=memory)
 
 
 def postgres_storage(
     conninfo: str, *, schema: str | None = None, connect_timeout: int = 5, pool_size: int = 5
-) -> SqlStorage:
+) -> Storage:
     """The storage in a PostgreSQL database (optionally in one schema of it).
 
     Args:
@@ -1004,7 +1164,7 @@ def postgres_storage(
     engine = create_async_engine(
         "postgresql+psycopg://", async_creator=connect, pool_size=pool_size
     )
-    return SqlStorage(engine)
+    return Storage(engine)
 
 
 # Rows to records
@@ -1036,34 +1196,20 @@ def _user(row: Any) -> User:
     return User(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
+def _from_row(make: Callable[..., T], width: int, json_column: int, row: Any) -> T:
+    """A record from the first `width` columns of row (in table order), one of them JSON."""
+    values = list(row[:width])
+    values[json_column] = json.loads(values[json_column])
+    return make(*values)
+
+
 def _conversation(row: Any) -> Conversation:
-    return Conversation(
-        id=row[0],
-        user_id=row[1],
-        dialogue_id=row[2],
-        state=json.loads(row[3]),
-        version=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        finished_at=row[7],
-        active=bool(row[8]),
-    )
+    return _from_row(Conversation, 9, 3, row)
 
 
 def _reminder(row: Any) -> Reminder:
-    return Reminder(
-        id=row[0],
-        user_id=row[1],
-        conversation_id=row[2],
-        kind=row[3],
-        ref=row[4],
-        payload=json.loads(row[5]),
-        due_at=row[6],
-        status=row[7],
-        attempts=row[8],
-        claimed_by=row[9],
-        claimed_until=row[10],
-        sent_at=row[11],
-        created_at=row[12],
-        updated_at=row[13],
-    )
+    return _from_row(Reminder, 14, 5, row)
+
+
+def _answer(row: Any) -> Answer:
+    return _from_row(Answer, 5, 2, row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.errors import ConfigError
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 
 _SQLITE_PREFIX = "sqlite://"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")

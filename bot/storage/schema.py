@@ -65,6 +65,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return moment.astimezone(UTC)
 
 
+def _unique_where(name: str, *columns: str, where: str, postgres_where: str = "") -> Index:
+    """A unique index over the rows where `where` holds (PostgreSQL: `postgres_where`, if it
+    is written otherwise there)."""
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=text(where),
+        postgresql_where=text(postgres_where or where),
+    )
+
+
 metadata = MetaData()
 
 users = Table(
@@ -94,13 +106,7 @@ conversations = Table(
     # Listing a user's conversations, and the cascade when a user is erased.
     Index("conversations_by_user", "user_id", "id"),
     # At most one active conversation per user; also the per-update lookup.
-    Index(
-        "conversations_active",
-        "user_id",
-        unique=True,
-        sqlite_where=text("active = 1"),
-        postgresql_where=text("active"),
-    ),
+    _unique_where("conversations_active", "user_id", where="active = 1", postgres_where="active"),
     sqlite_autoincrement=True,
 )
 
@@ -118,13 +124,8 @@ answers = Table(
     # History in order, and the cascade when a conversation is erased.
     Index("answers_by_conversation", "conversation_id", "id"),
     # At most one current answer per question; also the per-update lookup.
-    Index(
-        "answers_current",
-        "conversation_id",
-        "question_id",
-        unique=True,
-        sqlite_where=text("superseded_at IS NULL"),
-        postgresql_where=text("superseded_at IS NULL"),
+    _unique_where(
+        "answers_current", "conversation_id", "question_id", where="superseded_at IS NULL"
     ),
     sqlite_autoincrement=True,
 )
@@ -169,14 +170,6 @@ reminders = Table(
     # The cascade when a conversation is erased.
     Index("reminders_by_conversation", "conversation_id"),
     # Idempotent scheduling: one pending reminder per user, kind and ref.
-    Index(
-        "reminders_pending_key",
-        "user_id",
-        "kind",
-        "ref",
-        unique=True,
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
-    ),
+    _unique_where("reminders_pending_key", "user_id", "kind", "ref", where="status = 'pending'"),
     sqlite_autoincrement=True,
 )

@@ -27,7 +27,7 @@ from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest

@@ -19,7 +19,8 @@ from bot.dialogue.summary import format_date
 from bot.reminders import Kind
 from bot.reminders.dispatcher import Outgoing, RenderFn
 from bot.reminders.texts import FOLLOWUP_KINDS, body
-from bot.storage.base import Reminder, Storage, User
+from bot.storage.base import Reminder, User
+from bot.storage.database import Storage
 from bot.telegram.callbacks import encode
 from bot.telegram.render import escape
 

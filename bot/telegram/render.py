@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.dialogue.engine import CONFIRM
 from bot.dialogue.model import Texts
-from bot.dialogue.views import Answered, Ask, Menu, Option
+from bot.dialogue.views import Answered, Ask, Menu
 from bot.telegram.callbacks import encode
 
 MAX_TEXT = 4096
@@ -137,7 +137,3 @@ def _pieces(text: str, limit: int) -> list[str]:
                 line, line_prefix = line[cut:].lstrip(" "), "\n"
             pieces.append(line_prefix + line)
     return pieces
-
-
-def options_text(options: Sequence[Option]) -> str:
-    return ", ".join(o.label for o in options)

@@ -1,4 +1,4 @@
-"""Item 8: two replicas in webhook mode on one PostgreSQL; one is killed during a reminder burst.
+"""Two replicas in webhook mode on one PostgreSQL; one is killed during a reminder burst.
 
 Every reminder is sent: the survivor takes over the victim's claims once their lease runs out.
 Duplicates are bounded by the sends the victim had in flight (sent, not yet recorded) when it

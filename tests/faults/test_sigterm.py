@@ -1,4 +1,4 @@
-"""Item 2: SIGTERM while managers answer as fast as the bot replies.
+"""SIGTERM while managers answer as fast as the bot replies.
 
 The process finishes every update it took from Telegram, replies included, logs "stopped
 cleanly" and exits with 0. Updates it had not taken stay with Telegram and the next process

@@ -1,6 +1,6 @@
 """The schema's history, as Alembic migrations (versions/), shipped inside the package.
 
-`upgrade` runs them on a connection the storage opened (bot.storage.database.SqlStorage.migrate,
+`upgrade` runs them on a connection the storage opened (bot.storage.database.Storage.migrate,
 at start-up and by `alliance-bot migrate`), in the transaction it began, so the migrations are
 applied entirely or not at all. A migration, once released, is never edited: change the schema
 with a new one (`alembic revision` with script_location set to this folder, or by hand, after

@@ -22,8 +22,10 @@ LEGACY_TABLE = "schema_migrations"
 LEGACY_VERSIONS = {1, 2}  # 1: the checklist's tables, 2: reminders
 
 
-def _id() -> sa.Column[int]:
-    return sa.Column("id", Id, sa.Identity(always=True), primary_key=True)
+def _table(name: str, *columns: sa.schema.SchemaItem) -> None:
+    """A table whose ids are never reused (AUTOINCREMENT, an identity column)."""
+    primary = sa.Column("id", Id, sa.Identity(always=True), primary_key=True)
+    op.create_table(name, primary, *columns, sqlite_autoincrement=True)
 
 
 def _owner(table: str, *, nullable: bool = False) -> sa.Column[int]:
@@ -32,6 +34,18 @@ def _owner(table: str, *, nullable: bool = False) -> sa.Column[int]:
         Id,
         sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
         nullable=nullable,
+    )
+
+
+def _unique_where(name: str, table: str, columns: list[str], where: str, pg: str = "") -> None:
+    """A unique index over the rows where `where` holds (PostgreSQL: `pg`, if given)."""
+    op.create_index(
+        name,
+        table,
+        columns,
+        unique=True,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(pg or where),
     )
 
 
@@ -55,19 +69,16 @@ def upgrade() -> None:
 
 
 def _create_checklist_tables() -> None:
-    op.create_table(
+    _table(
         "users",
-        _id(),
         sa.Column("key", sa.Text, nullable=False, unique=True),
         sa.Column("lang", sa.Text, nullable=False),
         sa.Column("tz", sa.Text, nullable=False),
         sa.Column("created_at", UtcDateTime, nullable=False),
         sa.Column("blocked_at", UtcDateTime),
-        sqlite_autoincrement=True,
     )
-    op.create_table(
+    _table(
         "conversations",
-        _id(),
         _owner("users"),
         sa.Column("dialogue_id", sa.Text, nullable=False),
         sa.Column("state", sa.Text, nullable=False),
@@ -76,35 +87,20 @@ def _create_checklist_tables() -> None:
         sa.Column("updated_at", UtcDateTime, nullable=False),
         sa.Column("finished_at", UtcDateTime),
         sa.Column("active", sa.Boolean(create_constraint=True), nullable=False),
-        sqlite_autoincrement=True,
     )
     op.create_index("conversations_by_user", "conversations", ["user_id", "id"])
-    op.create_index(
-        "conversations_active",
-        "conversations",
-        ["user_id"],
-        unique=True,
-        sqlite_where=sa.text("active = 1"),
-        postgresql_where=sa.text("active"),
-    )
-    op.create_table(
+    _unique_where("conversations_active", "conversations", ["user_id"], "active = 1", "active")
+    _table(
         "answers",
-        _id(),
         _owner("conversations"),
         sa.Column("question_id", sa.Text, nullable=False),
         sa.Column("value", sa.Text, nullable=False),
         sa.Column("answered_at", UtcDateTime, nullable=False),
         sa.Column("superseded_at", UtcDateTime),
-        sqlite_autoincrement=True,
     )
     op.create_index("answers_by_conversation", "answers", ["conversation_id", "id"])
-    op.create_index(
-        "answers_current",
-        "answers",
-        ["conversation_id", "question_id"],
-        unique=True,
-        sqlite_where=sa.text("superseded_at IS NULL"),
-        postgresql_where=sa.text("superseded_at IS NULL"),
+    _unique_where(
+        "answers_current", "answers", ["conversation_id", "question_id"], "superseded_at IS NULL"
     )
     op.create_table(
         "processed_updates",
@@ -117,9 +113,8 @@ def _create_checklist_tables() -> None:
 
 def _create_reminders() -> None:
     statuses = "'pending', 'sent', 'done', 'cancelled', 'failed'"
-    op.create_table(
+    _table(
         "reminders",
-        _id(),
         _owner("users"),
         _owner("conversations", nullable=True),
         sa.Column("kind", sa.Text, nullable=False),
@@ -136,18 +131,12 @@ def _create_reminders() -> None:
         sa.CheckConstraint(f"status IN ({statuses})"),
         sa.CheckConstraint("attempts >= 0"),
         sa.CheckConstraint("(claimed_by IS NULL) = (claimed_until IS NULL)"),
-        sqlite_autoincrement=True,
     )
     op.create_index("reminders_due", "reminders", ["status", "due_at", "id"])
     op.create_index("reminders_by_user", "reminders", ["user_id", "status", "due_at", "id"])
     op.create_index("reminders_by_conversation", "reminders", ["conversation_id"])
-    op.create_index(
-        "reminders_pending_key",
-        "reminders",
-        ["user_id", "kind", "ref"],
-        unique=True,
-        sqlite_where=sa.text("status = 'pending'"),
-        postgresql_where=sa.text("status = 'pending'"),
+    _unique_where(
+        "reminders_pending_key", "reminders", ["user_id", "kind", "ref"], "status = 'pending'"
     )
 
 
