@@ -43,8 +43,6 @@ CATEGORIES = (
     ("/sniffio/", "HTTP client (httpx, httpcore, h11, anyio)"),
     ("/psycopg/", "PostgreSQL driver (psycopg)"),
     ("/sqlalchemy/", "SQLAlchemy Core"),
-    ("/aiosqlite/", "aiosqlite (SQLite's thread bridge)"),
-    ("/greenlet/", "SQLAlchemy Core"),
     ("/transitions/", "transitions"),
     ("/asyncio/", "asyncio event loop"),
     ("selectors.py", "asyncio event loop"),

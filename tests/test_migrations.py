@@ -51,7 +51,7 @@ async def test_a_current_schema_costs_one_query_at_start_up(storage_backend):
         if statement not in ("BEGIN", "BEGIN IMMEDIATE"):
             statements.append(statement)
 
-    event.listen(storage.engine.sync_engine, "before_cursor_execute", seen)
+    event.listen(storage.engine, "before_cursor_execute", seen)
     await storage.migrate()
     assert statements == ["SELECT version_num FROM alembic_version"]
 

@@ -643,7 +643,7 @@ async def test_sqlite_files_are_private(tmp_path):
 async def test_sqlite_connection_settings(tmp_path):
     storage = sqlite_storage(tmp_path / "bot.db")
     try:
-        async with storage.engine.connect() as conn:
+        with storage.engine.connect() as conn:
             for pragma, expected in [
                 ("journal_mode", "wal"),
                 ("foreign_keys", 1),
@@ -651,7 +651,7 @@ async def test_sqlite_connection_settings(tmp_path):
                 ("synchronous", 2),  # FULL
                 ("secure_delete", 1),
             ]:
-                found = (await conn.exec_driver_sql(f"PRAGMA {pragma}")).scalar()
+                found = conn.exec_driver_sql(f"PRAGMA {pragma}").scalar()
                 assert found == expected, pragma
     finally:
         await storage.close()
@@ -682,8 +682,8 @@ async def test_sqlite_in_memory():
 
 async def _backend_pid(storage: Storage) -> int:
     """The server process of the storage's connection (it uses one at a time here)."""
-    async with storage.engine.connect() as conn:
-        return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
+    with storage.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
 @POSTGRES_ONLY
@@ -701,8 +701,8 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
     conversation = await storage.start_conversation(user.id, "alliance", {})  # a write
     assert await storage.active_conversation(user.id) == conversation
     # The search_path is set on the new connection: the schema's tables are found.
-    async with storage.engine.connect() as conn:
-        path = (await conn.exec_driver_sql("SHOW search_path")).scalar()
+    with storage.engine.connect() as conn:
+        path = conn.exec_driver_sql("SHOW search_path").scalar()
     assert path == storage_backend.schema
 
 

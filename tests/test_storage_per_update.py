@@ -27,18 +27,24 @@ from tests.support.emulator import TgUser
 
 @contextmanager
 def counting_transactions(storage):
-    """The transactions begun on storage's connections meanwhile, as a list of their names."""
+    """The transactions begun on storage's connections meanwhile: for each, the first word of
+    each statement it ran (SELECT, INSERT, UPDATE)."""
     begun = []
 
     def on_begin(connection):
-        begun.append(connection.get_execution_options().get("alliance_sqlite_begin", "BEGIN"))
+        begun.append([])
 
-    target = storage.engine.sync_engine
-    event.listen(target, "begin", on_begin)
+    def on_statement(connection, cursor, statement, parameters, context, executemany):
+        begun[-1].append(statement.split(None, 1)[0].upper())
+
+    listeners = (("begin", on_begin), ("before_cursor_execute", on_statement))
+    for name, listener in listeners:
+        event.listen(storage.engine, name, listener)
     try:
         yield begun
     finally:
-        event.remove(target, "begin", on_begin)
+        for name, listener in listeners:
+            event.remove(storage.engine, name, listener)
 
 
 async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
@@ -55,10 +61,14 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
         current, _ = await answers_of(bot.storage, f"tg:{ana.id}")
         assert not bot.app.errors, [e.error for e in bot.app.errors]
     assert current == {"company": "Acme", "kind": "beta"}
-    # The read (user, conversation, answers, processed update), then the write (answer, state,
-    # update id, and the day's nudges moved later for the first answer).
-    assert typed == ["BEGIN", "BEGIN IMMEDIATE"]
-    assert tapped == ["BEGIN", "BEGIN IMMEDIATE"]
+    # The read (user, conversation and processed update; answers), then the write: the update
+    # recorded, the state, the answer (superseding any earlier one), and for the day's first
+    # answer the two "unfinished checklist" nudges moved later.
+    assert typed == [
+        ["SELECT", "SELECT"],
+        ["INSERT", "UPDATE", "UPDATE", "INSERT"] + ["INSERT"] * 2,
+    ]
+    assert tapped == [["SELECT", "SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
     replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
     assert any("Kind?" in text for text in replies)
 

@@ -1,4 +1,4 @@
-"""The storage, on SQLAlchemy Core (asyncio): SQLite through aiosqlite, PostgreSQL through psycopg.
+"""The storage, on SQLAlchemy Core: SQLite (the standard sqlite3 module) or PostgreSQL (psycopg).
 
 One implementation for both databases; the dialects differ only where the databases do: how a
 connection is set up (`sqlite_storage`, `postgres_storage`), the upsert statement's module,
@@ -6,22 +6,25 @@ the row locks of claim_due (FOR UPDATE ... SKIP LOCKED on PostgreSQL, where repl
 the same time; SQLite ignores them and takes the write lock up front), and the WAL checkpoint
 that erases a deleted user from SQLite's files.
 
-Every call runs in one transaction on a pooled connection. SQLite: WAL journal, synchronous=FULL;
-a writing transaction starts with BEGIN IMMEDIATE, so a second process waits for the write lock
-(busy timeout, in aiosqlite's thread: the event loop goes on) instead of failing when its read
-turns into a write. PostgreSQL: several replicas may share the database; conversations are
-guarded by their version (optimistic concurrency), update ids by their primary key, migrations
-by an advisory lock. If a connection turns out to be lost (server restarted, connection killed)
-before COMMIT, the call runs again once on a new connection: the server rolled it back.
+Every method is a coroutine that runs its whole transaction, on a pooled connection, in one of
+the storage's worker threads: the event loop goes on meanwhile, and an update costs one thread
+hop per transaction (an asyncio driver would cost one per statement and fetch: about five
+times the CPU, measured). SQLite: WAL journal, synchronous=FULL; a writing transaction starts
+with BEGIN IMMEDIATE, so a second process waits for the write lock (busy timeout, in the worker
+thread) instead of failing when its read turns into a write. PostgreSQL: several replicas may
+share the database; conversations are guarded by their version (optimistic concurrency), update
+ids by their primary key, migrations by an advisory lock. If a connection turns out to be lost
+(server restarted, connection killed) before COMMIT, the call runs again once on a new
+connection: the server rolled it back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -30,9 +33,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy import (
+    Connection,
+    Engine,
     and_,
     bindparam,
     case,
+    create_engine,
     delete,
     event,
     exists,
@@ -47,7 +53,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import BindParameter
 
@@ -81,8 +86,6 @@ MEMORY = ":memory:"
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x616C6C69616E6365
 
-# Execution option naming the statement that opens a SQLite transaction ("" for none).
-_SQLITE_BEGIN = "alliance_sqlite_begin"
 
 # Statements, built once (SQLAlchemy caches their compiled form).
 _key: BindParameter[Any] = bindparam("b_key")
@@ -377,41 +380,42 @@ class Storage:
     (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
     (or sqlite_storage, postgres_storage), await migrate(), and close() at the end."""
 
-    def __init__(self, engine: AsyncEngine, *, serialise: bool = False) -> None:
-        """Use engine; serialise=True runs one call at a time (a single shared connection)."""
+    def __init__(self, engine: Engine, *, threads: int) -> None:
+        """Use engine, from `threads` worker threads (1 for a single shared connection)."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         self._name = "SQLite" if self._sqlite else "PostgreSQL"
-        # SQLite: writes take the write lock at BEGIN (see the "begin" listener).
-        self._writer = engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+        # SQLite's driver leaves transactions to us (isolation_level None): a read begins with
+        # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
+        self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
         self._sql = _DIALECTS[self.dialect]
-        self._serial = asyncio.Lock() if serialise else None
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
         self._closed = False
 
     # Plumbing
 
-    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        """Run work(connection) in one transaction; commit if it returns, roll back if it raises.
-
-        Runs again once on a new connection if the connection turns out to be lost before
-        COMMIT (the server rolled the transaction back).
-        """
+    async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run work(connection) in one transaction, in a worker thread: the event loop goes on
+        meanwhile. Commit if it returns, roll back if it raises."""
         if self._closed:
             raise StorageError("the storage is closed")
-        engine = self._writer if write else self.engine
-        lock = self._serial or contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._transaction, work, write)
+
+    def _transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+        """One transaction, run again once on a new connection if the connection turns out to
+        be lost before COMMIT (the server rolled it back)."""
         for attempt in (1, 2):
             committing = False
             try:
-                async with lock:
-                    conn = await self._connect(engine)
-                    try:
-                        async with conn.begin():
-                            result = await work(conn)
-                            committing = True
-                    finally:
-                        await conn.close()
+                with self._connect() as conn, conn.begin():
+                    if self._begin is not None:
+                        driver = conn.connection.driver_connection
+                        assert driver is not None
+                        driver.execute(self._begin[write])
+                    result = work(conn)
+                    committing = True
                 return result
             except DBAPIError as exc:
                 lost = exc.connection_invalidated
@@ -426,27 +430,25 @@ class Storage:
                 raise StorageError(f"{self._name}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _connect(self, engine: AsyncEngine) -> AsyncConnection:
+    def _connect(self) -> Connection:
         """A connection from the pool (a new one if the pool has none to give)."""
-        conn = engine.connect()
         try:
-            await conn.start()
+            return self.engine.connect()
         except (DBAPIError, OSError) as exc:
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
             raise StorageError(f"cannot connect to {self._name}: {reason}") from exc
-        return conn
 
-    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self._run(work, write=False)
 
-    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _write(self, work: Callable[[Connection], T]) -> T:
         return await self._run(work, write=True)
 
     async def _one(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> T | None:
         """The record of the row statement reads, if any."""
 
-        async def work(conn: AsyncConnection) -> T | None:
-            row = (await conn.execute(statement, params)).first()
+        def work(conn: Connection) -> T | None:
+            row = conn.execute(statement, params).first()
             return None if row is None else make(row)
 
         return await self._read(work)
@@ -454,8 +456,8 @@ class Storage:
     async def _all(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> list[T]:
         """The records of every row statement reads, in its order."""
 
-        async def work(conn: AsyncConnection) -> list[T]:
-            return [make(row) for row in await conn.execute(statement, params)]
+        def work(conn: Connection) -> list[T]:
+            return [make(row) for row in conn.execute(statement, params)]
 
         return await self._read(work)
 
@@ -475,35 +477,40 @@ class Storage:
         if await self.schema_revision() == migrations.head():
             return
 
-        async def work(conn: AsyncConnection) -> None:
+        def work(conn: Connection) -> None:
             if not self._sqlite:
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
-                )
-                schema = (await conn.execute(text("SELECT current_schema()"))).scalar()
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                schema = (conn.execute(text("SELECT current_schema()"))).scalar()
                 if schema is None:  # the search path names a schema not created yet
-                    path = (await conn.execute(text("SHOW search_path"))).scalar()
+                    path = (conn.execute(text("SHOW search_path"))).scalar()
                     first = str(path).split(",")[0].strip().strip('"').replace('"', '""')
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
-            await conn.run_sync(migrations.upgrade)
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
+            migrations.upgrade(conn)
 
         await self._write(work)
 
     async def schema_revision(self) -> str | None:
         """The migration the database is at; None for a database never migrated."""
+
+        def work(conn: Connection) -> str | None:
+            found = conn.execute(text("SELECT version_num FROM alembic_version"))
+            return found.scalar()
+
         try:
-            async with self.engine.connect() as conn:
-                found = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                return found.scalar()
-        except DBAPIError:
-            return None
-        except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"{self._name}: {exc}") from exc
+            return await self._read(work)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, DBAPIError) and "alembic_version" in str(exc):
+                return None  # no such table yet: never migrated
+            raise
 
     async def close(self) -> None:
         """Close every connection; later calls raise StorageError. Closing twice is harmless."""
+        if self._closed:
+            return
         self._closed = True
-        await self.engine.dispose()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, self.engine.dispose)
+        self._threads.shutdown()
 
     # One update
 
@@ -511,18 +518,18 @@ class Storage:
         """The user with this key, their active conversation and its current answers, and
         whether update_id was processed before: one read, one transaction."""
 
-        async def work(conn: AsyncConnection) -> Snapshot:
+        def work(conn: Connection) -> Snapshot:
             params = {"b_key": key, "b_update": update_id}
-            row = (await conn.execute(_LOAD, params)).first()
+            row = (conn.execute(_LOAD, params)).first()
             if row is None:
-                processed = bool((await conn.execute(_PROCESSED, params)).scalar())
+                processed = bool((conn.execute(_PROCESSED, params)).scalar())
                 return Snapshot(None, None, {}, processed)
             user = _user(row)
             width = len(users.c)
             if row[width] is None:
                 return Snapshot(user, None, {}, bool(row[-1]))
             conversation = _conversation(row[width:])
-            current = await _current_answers(conn, conversation.id)
+            current = _current_answers(conn, conversation.id)
             return Snapshot(user, conversation, current, bool(row[-1]))
 
         return await self._read(work)
@@ -538,12 +545,12 @@ class Storage:
         """
         encoded = _json(state)
 
-        async def work(conn: AsyncConnection) -> tuple[User, Conversation, bool]:
-            user = await self._user_or_new(conn, key, lang, tz)
-            found = (await conn.execute(_ACTIVE, {"uid": user.id})).first()
+        def work(conn: Connection) -> tuple[User, Conversation, bool]:
+            user = self._user_or_new(conn, key, lang, tz)
+            found = (conn.execute(_ACTIVE, {"uid": user.id})).first()
             if found is not None:
                 return user, _conversation(found), False
-            started = await self._start(conn, user.id, dialogue_id, encoded)
+            started = self._start(conn, user.id, dialogue_id, encoded)
             return user, started, True
 
         return await self._write(work)
@@ -560,18 +567,18 @@ class Storage:
         if user is not None:
             return user
 
-        async def work(conn: AsyncConnection) -> User:
-            return await self._user_or_new(conn, key, lang, tz)
+        def work(conn: Connection) -> User:
+            return self._user_or_new(conn, key, lang, tz)
 
         return await self._write(work)
 
-    async def _user_or_new(self, conn: AsyncConnection, key: str, lang: str, tz: str) -> User:
-        row = (await conn.execute(_USER_BY_KEY, {"b_key": key})).first()
+    def _user_or_new(self, conn: Connection, key: str, lang: str, tz: str) -> User:
+        row = (conn.execute(_USER_BY_KEY, {"b_key": key})).first()
         if row is None:
             params = {"b_key": key, "b_lang": lang, "b_tz": tz, "now": _utc_now()}
-            row = (await conn.execute(self._sql.new_user, params)).first()
+            row = (conn.execute(self._sql.new_user, params)).first()
         if row is None:  # another replica created it between our SELECT and INSERT
-            row = (await conn.execute(_USER_BY_KEY, {"b_key": key})).first()
+            row = (conn.execute(_USER_BY_KEY, {"b_key": key})).first()
         assert row is not None
         return _user(row)
 
@@ -602,7 +609,7 @@ class Storage:
         if blocked_at is not None or unblock:
             changes["blocked_at"] = blocked_at
 
-        async def work(conn: AsyncConnection) -> User:
+        def work(conn: Connection) -> User:
             if changes:
                 statement = (
                     update(users)
@@ -610,9 +617,9 @@ class Storage:
                     .values(**changes)
                     .returning(*users.c)
                 )
-                row = (await conn.execute(statement)).first()
+                row = (conn.execute(statement)).first()
             else:
-                row = (await conn.execute(_USER_BY_ID, {"b_id": user_id})).first()
+                row = (conn.execute(_USER_BY_ID, {"b_id": user_id})).first()
             if row is None:
                 raise StorageError(f"no user with id {user_id}")
             return _user(row)
@@ -627,29 +634,29 @@ class Storage:
         reused, so the user's key may come back later as a new user with a new id.
         """
 
-        async def work(conn: AsyncConnection) -> None:
+        def work(conn: Connection) -> None:
             # Conversations, answers, processed updates and reminders go with it (CASCADE).
-            await conn.execute(_DELETE_USER, {"uid": user_id})
+            conn.execute(_DELETE_USER, {"uid": user_id})
 
         await self._write(work)
         if self._sqlite:
             # Erased from the files too: secure_delete zeroes the freed space, and the
             # write-ahead log, which still holds the rows' earlier pages, is copied back and
             # emptied. Outside any transaction, or the checkpoint could not complete.
-            async def checkpoint(conn: AsyncConnection) -> None:
-                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            def checkpoint(conn: Connection) -> None:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
             await self._run_outside_transaction(checkpoint)
 
-    async def _run_outside_transaction(
-        self, work: Callable[[AsyncConnection], Awaitable[None]]
-    ) -> None:
-        engine = self.engine.execution_options(**{_SQLITE_BEGIN: ""})
-        try:
-            async with self._serial or contextlib.nullcontext(), engine.connect() as conn:
-                await work(conn)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"{self._name}: {exc}") from exc
+    async def _run_outside_transaction(self, work: Callable[[Connection], None]) -> None:
+        def run() -> None:
+            try:
+                with self._connect() as conn:
+                    work(conn)
+            except (SQLAlchemyError, OSError) as exc:
+                raise StorageError(f"{self._name}: {exc}") from exc
+
+        await asyncio.get_running_loop().run_in_executor(self._threads, run)
 
     # Conversations
 
@@ -670,23 +677,23 @@ class Storage:
         """
         encoded = _json(state)
 
-        async def work(conn: AsyncConnection) -> Conversation:
+        def work(conn: Connection) -> Conversation:
             if update_id is not None:
-                await self._record(conn, update_id, user_id)
-            return await self._start(conn, user_id, dialogue_id, encoded)
+                self._record(conn, update_id, user_id)
+            return self._start(conn, user_id, dialogue_id, encoded)
 
         return await self._write(work)
 
-    async def _start(
-        self, conn: AsyncConnection, user_id: int, dialogue_id: str, encoded: str
+    def _start(
+        self, conn: Connection, user_id: int, dialogue_id: str, encoded: str
     ) -> Conversation:
-        found = await conn.execute(_LOCK_USER, {"uid": user_id})
+        found = conn.execute(_LOCK_USER, {"uid": user_id})
         if found.first() is None:
             raise StorageError(f"no user with id {user_id}")
         now = _utc_now()
-        await conn.execute(_ARCHIVE, {"uid": user_id, "now": now})
+        conn.execute(_ARCHIVE, {"uid": user_id, "now": now})
         params = {"uid": user_id, "b_dialogue": dialogue_id, "b_state": encoded, "now": now}
-        row = (await conn.execute(_NEW_CONVERSATION, params)).one()
+        row = (conn.execute(_NEW_CONVERSATION, params)).one()
         return _conversation(row)
 
     async def conversations(self, user_id: int) -> list[Conversation]:
@@ -697,8 +704,8 @@ class Storage:
     async def current_answers(self, conversation_id: int) -> dict[str, JSON]:
         """question_id -> value of the answers not superseded, in the order they were given."""
 
-        async def work(conn: AsyncConnection) -> dict[str, JSON]:
-            return await _current_answers(conn, conversation_id)
+        def work(conn: Connection) -> dict[str, JSON]:
+            return _current_answers(conn, conversation_id)
 
         return await self._read(work)
 
@@ -740,12 +747,12 @@ class Storage:
         planned = [self._reminder_params(plan) for plan in reminders]
         now = _utc_now()
 
-        async def work(conn: AsyncConnection) -> int:
+        def work(conn: Connection) -> int:
             if update_id is not None:
                 # First: a replica processing the same update concurrently waits on the
                 # primary key here, then sees the conflict, instead of reporting a stale version.
                 params = {"b_update": update_id, "cid": conversation_id, "now": now}
-                if (await conn.execute(self._sql.record_step_update, params)).first() is None:
+                if (conn.execute(self._sql.record_step_update, params)).first() is None:
                     raise DuplicateUpdate(f"update {update_id} was already processed")
             statement = _SAVE_STATE_FINISHED if finished else _SAVE_STATE
             params = {
@@ -754,24 +761,24 @@ class Storage:
                 "b_state": encoded_state,
                 "now": now,
             }
-            owner = (await conn.execute(statement, params)).scalar()
+            owner = (conn.execute(statement, params)).scalar()
             if owner is None:
-                raise await _stale(conn, conversation_id, expected_version)
+                raise _stale(conn, conversation_id, expected_version)
             for question_id, value in writes:
                 params = {"cid": conversation_id, "b_question": question_id, "now": now}
-                await conn.execute(_SUPERSEDE, params)
+                conn.execute(_SUPERSEDE, params)
                 if value is not None:
-                    await conn.execute(_INSERT_ANSWER, {**params, "value": value})
+                    conn.execute(_INSERT_ANSWER, {**params, "value": value})
             for plan in planned:
                 params = {**plan, "uid": owner, "cid": conversation_id, "now": now}
-                await conn.execute(self._sql.upsert_reminder, params)
+                conn.execute(self._sql.upsert_reminder, params)
             return expected_version + 1
 
         return await self._write(work)
 
     async def is_processed(self, update_id: int) -> bool:
-        async def work(conn: AsyncConnection) -> bool:
-            return bool((await conn.execute(_PROCESSED, {"b_update": update_id})).scalar())
+        def work(conn: Connection) -> bool:
+            return bool((conn.execute(_PROCESSED, {"b_update": update_id})).scalar())
 
         return await self._read(work)
 
@@ -781,8 +788,8 @@ class Storage:
         Give user_id when the update came from a known user, so delete_user erases it too.
         """
 
-        async def work(conn: AsyncConnection) -> bool:
-            await self._record(conn, update_id, user_id)
+        def work(conn: Connection) -> bool:
+            self._record(conn, update_id, user_id)
             return True
 
         try:
@@ -790,17 +797,17 @@ class Storage:
         except DuplicateUpdate:
             return False
 
-    async def _record(self, conn: AsyncConnection, update_id: int, user_id: int | None) -> None:
+    def _record(self, conn: Connection, update_id: int, user_id: int | None) -> None:
         params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
-        if (await conn.execute(self._sql.record_update, params)).first() is None:
+        if (conn.execute(self._sql.record_update, params)).first() is None:
             raise DuplicateUpdate(f"update {update_id} was already processed")
 
     async def prune_processed(self, before: datetime) -> int:
         """Forget the updates processed before `before`; return how many were forgotten."""
         check_aware(before)
 
-        async def work(conn: AsyncConnection) -> int:
-            return (await conn.execute(_PRUNE, {"before": before})).rowcount
+        def work(conn: Connection) -> int:
+            return (conn.execute(_PRUNE, {"before": before})).rowcount
 
         return await self._write(work)
 
@@ -846,15 +853,15 @@ class Storage:
         """
         plan = self._reminder_params(NewReminder(kind, ref, due_at, payload or {}))
 
-        async def work(conn: AsyncConnection) -> Reminder:
-            if (await conn.execute(_USER_EXISTS, {"uid": user_id})).first() is None:
+        def work(conn: Connection) -> Reminder:
+            if (conn.execute(_USER_EXISTS, {"uid": user_id})).first() is None:
                 raise StorageError(f"no user with id {user_id}")
             if conversation_id is not None:
-                owner = (await conn.execute(_CONVERSATION_OWNER, {"cid": conversation_id})).first()
+                owner = (conn.execute(_CONVERSATION_OWNER, {"cid": conversation_id})).first()
                 if owner is None or owner[0] != user_id:
                     raise StorageError(f"user {user_id} has no conversation {conversation_id}")
             params = {**plan, "uid": user_id, "cid": conversation_id, "now": _utc_now()}
-            return _reminder((await conn.execute(self._sql.upsert_reminder, params)).one())
+            return _reminder((conn.execute(self._sql.upsert_reminder, params)).one())
 
         return await self._write(work)
 
@@ -879,9 +886,9 @@ class Storage:
         (for operators); blocked users' reminders included."""
         check_limit(limit)
 
-        async def work(conn: AsyncConnection) -> list[tuple[Reminder, User]]:
+        def work(conn: Connection) -> list[tuple[Reminder, User]]:
             width = len(reminders.c)
-            rows = await conn.execute(_ALL_PENDING, {"limit": limit})
+            rows = conn.execute(_ALL_PENDING, {"limit": limit})
             return [(_reminder(row), _user(row[width:])) for row in rows]
 
         return await self._read(work)
@@ -903,15 +910,13 @@ class Storage:
         """
         check_aware(due_at)
 
-        async def move(conn: AsyncConnection, current: Reminder) -> Any:
+        def move(conn: Connection, current: Reminder) -> Any:
             now = _utc_now()
             if current.status != "pending":
                 # It becomes pending again: it replaces a pending twin, as add_reminder would.
                 params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
-                await conn.execute(_CANCEL_TWIN, params)
-            return await conn.execute(
-                _RESCHEDULE, {"b_id": reminder_id, "due": due_at, "now": now}
-            )
+                conn.execute(_CANCEL_TWIN, params)
+            return conn.execute(_RESCHEDULE, {"b_id": reminder_id, "due": due_at, "now": now})
 
         return await self._change_open_reminder(reminder_id, user_id, move)
 
@@ -930,9 +935,9 @@ class Storage:
         """
         check_closing_status(status)
 
-        async def close(conn: AsyncConnection, current: Reminder) -> Any:
+        def close(conn: Connection, current: Reminder) -> Any:
             params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
-            return await conn.execute(_CLOSE, params)
+            return conn.execute(_CLOSE, params)
 
         return await self._change_open_reminder(reminder_id, user_id, close)
 
@@ -940,24 +945,22 @@ class Storage:
         self,
         reminder_id: int,
         user_id: int,
-        change: Callable[[AsyncConnection, Reminder], Awaitable[Any]],
+        change: Callable[[Connection, Reminder], Any],
     ) -> Reminder | None:
         """Apply change (a statement returning the reminder's new row) to the user's reminder
         if it is not closed; the reminder as it then is, None if the user has no such one."""
 
-        async def work(conn: AsyncConnection) -> Reminder | None:
-            current = await self._own_reminder(conn, reminder_id, user_id)
+        def work(conn: Connection) -> Reminder | None:
+            current = self._own_reminder(conn, reminder_id, user_id)
             if current is None or current.status in CLOSED_STATUSES:
                 return current
-            return _reminder((await change(conn, current)).one())
+            return _reminder((change(conn, current)).one())
 
         return await self._write(work)
 
-    async def _own_reminder(
-        self, conn: AsyncConnection, reminder_id: int, user_id: int
-    ) -> Reminder | None:
+    def _own_reminder(self, conn: Connection, reminder_id: int, user_id: int) -> Reminder | None:
         params = {"b_id": reminder_id, "uid": user_id}
-        row = (await conn.execute(_OWN_REMINDER_LOCKED, params)).first()
+        row = (conn.execute(_OWN_REMINDER_LOCKED, params)).first()
         return None if row is None else _reminder(row)
 
     async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
@@ -967,10 +970,10 @@ class Storage:
         if chosen == []:
             return 0
 
-        async def work(conn: AsyncConnection) -> int:
+        def work(conn: Connection) -> int:
             params = {"uid": user_id, "now": _utc_now(), "kinds": chosen}
             statement = _CANCEL_PENDING if chosen is None else _CANCEL_KINDS
-            return (await conn.execute(statement, params)).rowcount
+            return (conn.execute(statement, params)).rowcount
 
         return await self._write(work)
 
@@ -1006,18 +1009,18 @@ class Storage:
         check_claim(now, worker, lease, limit)
         params: dict[str, Any] = {"due_now": now, "worker": worker, "users": limit}
 
-        async def work(conn: AsyncConnection) -> list[Reminder]:
-            chosen = [row[0] for row in await conn.execute(_CLAIM_USERS, params)]
+        def work(conn: Connection) -> list[Reminder]:
+            chosen = [row[0] for row in conn.execute(_CLAIM_USERS, params)]
             if not chosen:
                 return []
-            rows = list(await conn.execute(_CLAIM_REMINDERS, {**params, "locked": chosen}))
+            rows = list(conn.execute(_CLAIM_REMINDERS, {**params, "locked": chosen}))
             # FOR UPDATE may return a row changed meanwhile out of order: sort again.
             rows.sort(key=lambda row: (row[2], row[0]))
             ids = whole_users([(row[0], row[1]) for row in rows], limit)
             if not ids:
                 return []
             claim = {"ids": ids, "worker": worker, "until": now + lease, "now": _utc_now()}
-            claimed = [_reminder(row) for row in await conn.execute(_CLAIM, claim)]
+            claimed = [_reminder(row) for row in conn.execute(_CLAIM, claim)]
             claimed.sort(key=lambda reminder: (reminder.due_at, reminder.id))
             return claimed
 
@@ -1054,8 +1057,8 @@ class Storage:
         """Apply statement (which releases the claim) if worker holds the claim; True if so."""
         params = {**values, "b_id": reminder_id, "worker": worker, "now": _utc_now()}
 
-        async def work(conn: AsyncConnection) -> bool:
-            return (await conn.execute(statement, params)).rowcount == 1
+        def work(conn: Connection) -> bool:
+            return (conn.execute(statement, params)).rowcount == 1
 
         return await self._write(work)
 
@@ -1068,6 +1071,7 @@ def sqlite_storage(
     *,
     busy_timeout: float = 5.0,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    threads: int = 4,
 ) -> Storage:
     """The storage in one SQLite file (or ":memory:", private to this storage).
 
@@ -1076,6 +1080,7 @@ def sqlite_storage(
 
     Args:
         busy_timeout: seconds to wait for another process's write lock before failing.
+        threads: worker threads, each with its connection (at most that many calls at once).
         synchronous: "FULL" syncs every commit to disk, so a commit survives even a power cut;
             "NORMAL" syncs at checkpoints only, and a commit still survives a crash of the
             process (not of the machine).
@@ -1094,9 +1099,13 @@ def sqlite_storage(
             os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
         except OSError as exc:
             raise StorageError(f"cannot open SQLite database {where}: {exc}") from exc
-    url = URL.create("sqlite+aiosqlite", database=where)
-    options: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
-    engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **options)
+    url = URL.create("sqlite+pysqlite", database=where)
+    # Connections move between the worker threads (one at a time each).
+    connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+    if memory:  # one connection, one thread: the database lives in that connection
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        engine = create_engine(url, connect_args=connect_args, pool_size=threads, max_overflow=0)
     pragmas = (
         "PRAGMA foreign_keys = ON",
         "PRAGMA secure_delete = ON",  # erased rows leave no trace
@@ -1104,9 +1113,9 @@ def sqlite_storage(
         f"PRAGMA synchronous = {synchronous}",
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def setup(connection: Any, _record: Any) -> None:
-        connection.isolation_level = None  # transactions are begun by "begin" below
+        connection.isolation_level = None  # transactions are begun by Storage._transaction
         cursor = connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -1118,17 +1127,11 @@ def sqlite_storage(
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def begin(connection: Any) -> None:
-        statement = connection.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")
-        if statement:
-            connection.exec_driver_sql(statement)
-
-    return Storage(engine, serialise=memory)
+    return Storage(engine, threads=1 if memory else threads)
 
 
 def postgres_storage(
-    conninfo: str, *, schema: str | None = None, connect_timeout: int = 5, pool_size: int = 5
+    conninfo: str, *, schema: str | None = None, connect_timeout: int = 5, threads: int = 5
 ) -> Storage:
     """The storage in a PostgreSQL database (optionally in one schema of it).
 
@@ -1139,7 +1142,7 @@ def postgres_storage(
         schema: keep every table in this schema (created by migrate() if missing) by setting
             each connection's search_path to it; None uses the server's default.
         connect_timeout: seconds to wait for the server, unless conninfo sets it.
-        pool_size: connections kept open.
+        threads: worker threads, each with its connection (at most that many calls at once).
 
     Raises:
         ConfigError: conninfo cannot be parsed.
@@ -1151,32 +1154,30 @@ def postgres_storage(
     params.setdefault("connect_timeout", connect_timeout)
     target = make_conninfo("", **params)
 
-    async def connect() -> psycopg.AsyncConnection[Any]:
-        connection = await psycopg.AsyncConnection.connect(target)
+    def connect() -> psycopg.Connection[Any]:
+        connection = psycopg.connect(target)
         if schema is not None:
             # A plain SET outlives its transaction: it holds for the whole session.
-            await connection.execute(
-                sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
-            )
-            await connection.commit()
+            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            connection.commit()
         return connection
 
-    engine = create_async_engine(
-        "postgresql+psycopg://", async_creator=connect, pool_size=pool_size
+    engine = create_engine(
+        "postgresql+psycopg://", creator=connect, pool_size=threads, max_overflow=0
     )
-    return Storage(engine)
+    return Storage(engine, threads=threads)
 
 
 # Rows to records
 
 
-async def _current_answers(conn: AsyncConnection, conversation_id: int) -> dict[str, JSON]:
-    rows = await conn.execute(_CURRENT_ANSWERS, {"cid": conversation_id})
+def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:
+    rows = conn.execute(_CURRENT_ANSWERS, {"cid": conversation_id})
     return {question_id: json.loads(value) for question_id, value in rows}
 
 
-async def _stale(conn: AsyncConnection, conversation_id: int, expected: int) -> StaleConversation:
-    version = (await conn.execute(_VERSION, {"cid": conversation_id})).scalar()
+def _stale(conn: Connection, conversation_id: int, expected: int) -> StaleConversation:
+    version = (conn.execute(_VERSION, {"cid": conversation_id})).scalar()
     if version is None:
         return StaleConversation(f"conversation {conversation_id} no longer exists")
     return StaleConversation(
