@@ -776,12 +776,6 @@ class Storage:
 
         return await self._write(work)
 
-    async def is_processed(self, update_id: int) -> bool:
-        def work(conn: Connection) -> bool:
-            return bool((conn.execute(_PROCESSED, {"b_update": update_id})).scalar())
-
-        return await self._read(work)
-
     async def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
         """Record an update that changed nothing; False if it was already recorded.
 

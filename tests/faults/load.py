@@ -239,7 +239,7 @@ class Fleet:
 
     def handled(self, update_id: int) -> bool:
         """Whether the bot recorded the update as handled."""
-        return self.storage.is_processed(update_id)
+        return bool(self.storage.load("", update_id).processed)
 
     def expected_question(self, answers: dict[str, Any]) -> str:
         """The first question of the walk these answers lead to that has no answer."""

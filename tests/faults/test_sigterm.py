@@ -169,7 +169,7 @@ async def test_sigterm_webhook_short(recording_emulator, sqlite_database, tmp_pa
         for user, update, status in zip(users, updates, statuses, strict=True):
             assert status in (200, None), status
             if status == 200:  # accepted: handled, and answered, before the process left
-                assert storage.is_processed(update["update_id"])
+                assert storage.load("", update["update_id"]).processed
                 assert emulator.messages(user.id, from_bot=True)
     finally:
         storage.close()
