@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import uuid
+from typing import Any
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -686,10 +687,10 @@ async def test_sqlite_in_memory():
 # PostgreSQL specifics
 
 
-async def _backend_pid(storage: Storage) -> int:
-    """The server process of the storage's connection (it uses one at a time here)."""
-    with storage.engine.connect() as conn:
-        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+def _backend_pids(storage: Storage) -> list[int]:
+    """The server processes of the connections the storage holds."""
+    drivers: list[Any] = [conn.connection.dbapi_connection for conn in storage._held]
+    return [driver.info.backend_pid for driver in drivers]
 
 
 @POSTGRES_ONLY
@@ -698,18 +699,19 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
 ):
     user = await make_user(storage)
 
-    async def kill_connection():
-        pg_admin.execute("SELECT pg_terminate_backend(%s)", (await _backend_pid(storage),))
+    def kill_connections():
+        pids = _backend_pids(storage)
+        assert pids
+        for pid in pids:
+            pg_admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
-    await kill_connection()
+    kill_connections()
     assert await storage.get_user(user.key) == user  # a read
-    await kill_connection()
+    kill_connections()
     conversation = await storage.start_conversation(user.id, "alliance", {})  # a write
     assert await storage.active_conversation(user.id) == conversation
     # The search_path is set on the new connection: the schema's tables are found.
-    with storage.engine.connect() as conn:
-        path = conn.exec_driver_sql("SHOW search_path").scalar()
-    assert path == storage_backend.schema
+    assert await storage.get_user(user.key) == user
 
 
 @pytest.mark.postgres

@@ -21,8 +21,10 @@ connection: the server rolled it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -391,6 +393,10 @@ class Storage:
         self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
         self._sql = _DIALECTS[self.dialect]
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
+        # Each worker thread keeps its connection between transactions (no pool round trip).
+        self._local = threading.local()
+        self._held: list[Connection] = []  # every such connection, to close them all
+        self._held_lock = threading.Lock()
         self._closed = False
 
     # Plumbing
@@ -408,8 +414,9 @@ class Storage:
         be lost before COMMIT (the server rolled it back)."""
         for attempt in (1, 2):
             committing = False
+            conn = self._thread_connection()
             try:
-                with self._connect() as conn, conn.begin():
+                with conn.begin():
                     if self._begin is not None:
                         driver = conn.connection.driver_connection
                         assert driver is not None
@@ -419,6 +426,8 @@ class Storage:
                 return result
             except DBAPIError as exc:
                 lost = exc.connection_invalidated
+                if lost:
+                    self._drop_thread_connection()
                 if lost and not committing and attempt == 1:
                     continue
                 if lost and committing:
@@ -429,6 +438,34 @@ class Storage:
             except (SQLAlchemyError, OSError) as exc:
                 raise StorageError(f"{self._name}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _thread_connection(self) -> Connection:
+        """This worker thread's connection, opened on its first transaction (or again after
+        it was lost)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
+
+    def _drop_thread_connection(self) -> None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._held_lock:
+                self._held.remove(conn)
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+
+    def _close_all(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+        self.engine.dispose()
 
     def _connect(self) -> Connection:
         """A connection from the pool (a new one if the pool has none to give)."""
@@ -509,7 +546,7 @@ class Storage:
             return
         self._closed = True
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self.engine.dispose)
+        await loop.run_in_executor(self._threads, self._close_all)
         self._threads.shutdown()
 
     # One update
@@ -651,7 +688,8 @@ class Storage:
     async def _run_outside_transaction(self, work: Callable[[Connection], None]) -> None:
         def run() -> None:
             try:
-                with self._connect() as conn:
+                conn = self._thread_connection()
+                with conn.begin():  # no BEGIN sent: SQLite runs it on its own
                     work(conn)
             except (SQLAlchemyError, OSError) as exc:
                 raise StorageError(f"{self._name}: {exc}") from exc
@@ -1156,9 +1194,7 @@ def postgres_storage(
             connection.commit()
         return connection
 
-    engine = create_engine(
-        "postgresql+psycopg://", creator=connect, pool_size=threads, max_overflow=0
-    )
+    engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
     return Storage(engine, threads=threads)
 
 
