@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
