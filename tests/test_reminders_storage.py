@@ -16,10 +16,16 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from bot.errors import StorageError
+from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import Kind
 from bot.reminders.schedule import preparation_plan
-from bot.storage.base import Reminder
+from bot.storage.base import (
+    CancelReminders,
+    CloseReminder,
+    MoveReminder,
+    NewReminder,
+    Reminder,
+)
 from tests.storage_fixtures import PG_URL
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
@@ -689,6 +695,56 @@ async def test_a_reminder_being_changed_on_postgres_is_left_for_the_next_claim(
     assert [r.id for r in await storage.claim_due(T0, worker="w1", lease=LEASE, limit=9)] == [
         busy.id
     ]
+
+
+# With a step of the conversation
+
+
+async def test_a_step_writes_its_reminder_changes_in_its_own_transaction(storage):
+    user = await make_user(storage)
+    conversation = await storage.start_conversation(user.id, "alliance", {})
+    moved = await add(storage, user, "moved")
+    closed = await add(storage, user, "closed")
+    await add(storage, user, "gone", kind="nudge")
+    other = await make_user(storage, "tg:2")
+    theirs = await add(storage, other, "theirs")
+    version = await storage.save_step(
+        conversation.id,
+        expected_version=1,
+        state={"awaiting": None},
+        update_id=5,
+        reminders=[
+            NewReminder("todo", "new", T0 + timedelta(days=1), {"question": "new"}),
+            MoveReminder(moved.id, T0 + timedelta(days=2)),
+            CloseReminder(closed.id, "done"),
+            CancelReminders(("nudge",)),
+            CloseReminder(theirs.id, "cancelled"),  # someone else's: left alone
+        ],
+    )
+    assert version == 2
+    pending = {r.ref: r for r in await storage.pending_reminders(user.id)}
+    assert set(pending) == {"moved", "new"}
+    assert pending["moved"].due_at == T0 + timedelta(days=2)
+    assert pending["new"].conversation_id == conversation.id
+    assert (await storage.get_reminder(closed.id, user_id=user.id)).status == "done"
+    assert (await storage.get_reminder(theirs.id, user_id=other.id)).status == "pending"
+    # A duplicate update changes nothing, reminders included.
+    with pytest.raises(DuplicateUpdate):
+        await storage.save_step(
+            conversation.id,
+            expected_version=2,
+            state={},
+            update_id=5,
+            reminders=[CloseReminder(moved.id, "cancelled")],
+        )
+    assert (await storage.get_reminder(moved.id, user_id=user.id)).status == "pending"
+    with pytest.raises(ValueError, match="naive"):
+        await storage.save_step(
+            conversation.id,
+            expected_version=2,
+            state={},
+            reminders=[MoveReminder(moved.id, datetime(2030, 1, 1))],
+        )
 
 
 # Erasure and schema

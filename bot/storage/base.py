@@ -84,6 +84,30 @@ class NewReminder:
     payload: dict[str, JSON] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MoveReminder:
+    """Reschedule the user's reminder (see Storage.reschedule) with a step."""
+
+    reminder_id: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CloseReminder:
+    """Close the user's reminder (see Storage.set_reminder_status) with a step."""
+
+    reminder_id: int
+    status: ClosingStatus
+
+
+@dataclass(frozen=True)
+class CancelReminders:
+    """Cancel the user's pending reminders of these kinds, or all (see
+    Storage.cancel_reminders), with a step."""
+
+    kinds: tuple[str, ...] | None = None
+
+
 # Reminders
 
 # A reminder's life: pending -> sent (mark_sent) or failed (mark_failed: the dispatcher gave
@@ -154,3 +178,7 @@ def check_claim(now: datetime, worker: str, lease: timedelta, limit: int) -> Non
     if lease <= timedelta(0):
         raise ValueError(f"the lease must be positive, not {lease}")
     check_limit(limit)
+
+
+# What a step may do to the user's reminders, in its transaction (Storage.save_step).
+ReminderChange = NewReminder | MoveReminder | CloseReminder | CancelReminders

@@ -65,11 +65,14 @@ from bot.storage.base import (
     JSON,
     Answer,
     AnswerWrite,
+    CloseReminder,
     ClosingStatus,
     Conversation,
     JSONObject,
+    MoveReminder,
     NewReminder,
     Reminder,
+    ReminderChange,
     Snapshot,
     User,
     check_aware,
@@ -598,8 +601,8 @@ class Storage:
         return await self._one(_USER_BY_KEY, {"b_key": key}, _user)
 
     async def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
-        # Most updates come from known users: look before taking the write lock.
         """Return the user with this key, creating it with lang and tz if new."""
+        # Most updates come from known users: look before taking the write lock.
         user = await self.get_user(key)
         if user is not None:
             return user
@@ -760,13 +763,13 @@ class Storage:
         answers: Sequence[AnswerWrite] = (),
         update_id: int | None = None,
         finished: bool = False,
-        reminders: Sequence[NewReminder] = (),
+        reminders: Sequence[ReminderChange] = (),
     ) -> int:
-        # Encode and check first: a bad value fails before anything is written.
         """In ONE transaction: record answers (superseding earlier values of the same questions),
-        store the new state, mark update_id processed, schedule reminders (for the
-        conversation's user, about this conversation, as add_reminder does); return the new
-        version.
+        store the new state, mark update_id processed, and apply the reminder changes to the
+        conversation's user's reminders (new ones about this conversation, as add_reminder does;
+        moves, closes and cancels as reschedule, set_reminder_status and cancel_reminders do);
+        return the new version.
 
         finished=True sets finished_at if it is not set yet (the conversation stays active);
         finished=False leaves it as it is. update_id is recorded with the conversation's user,
@@ -777,12 +780,23 @@ class Storage:
         nothing is written. TypeError if state or a value is not JSON-serialisable (before
         anything is written).
         """
+        # Encode and check first: a bad value fails before anything is written.
         encoded_state = _json(state)
         writes = [
             (answer.question_id, None if answer.value is None else _json(answer.value))
             for answer in answers
         ]
-        planned = [self._reminder_params(plan) for plan in reminders]
+        changes = list(reminders)
+        planned = {
+            id(change): self._reminder_params(change)
+            for change in changes
+            if isinstance(change, NewReminder)
+        }
+        for change in changes:
+            if isinstance(change, MoveReminder):
+                check_aware(change.due_at)
+            elif isinstance(change, CloseReminder):
+                check_closing_status(change.status)
         now = _utc_now()
 
         def work(conn: Connection) -> int:
@@ -807,9 +821,16 @@ class Storage:
                 conn.execute(_SUPERSEDE, params)
                 if value is not None:
                     conn.execute(_INSERT_ANSWER, {**params, "value": value})
-            for plan in planned:
-                params = {**plan, "uid": owner, "cid": conversation_id, "now": now}
-                conn.execute(self._sql.upsert_reminder, params)
+            for change in changes:
+                if isinstance(change, NewReminder):
+                    params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
+                    conn.execute(self._sql.upsert_reminder, {**params, "now": now})
+                elif isinstance(change, MoveReminder):
+                    self._move(conn, owner, change.reminder_id, change.due_at)
+                elif isinstance(change, CloseReminder):
+                    self._close(conn, owner, change.reminder_id, change.status)
+                else:
+                    _cancel(conn, owner, check_kinds(change.kinds))
             return expected_version + 1
 
         return await self._write(work)
@@ -941,16 +962,7 @@ class Storage:
             ValueError: due_at is naive.
         """
         check_aware(due_at)
-
-        def move(conn: Connection, current: Reminder) -> Any:
-            now = _utc_now()
-            if current.status != "pending":
-                # It becomes pending again: it replaces a pending twin, as add_reminder would.
-                params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
-                conn.execute(_CANCEL_TWIN, params)
-            return conn.execute(_RESCHEDULE, {"b_id": reminder_id, "due": due_at, "now": now})
-
-        return await self._change_open_reminder(reminder_id, user_id, move)
+        return await self._write(lambda conn: self._move(conn, user_id, reminder_id, due_at))
 
     async def set_reminder_status(
         self, reminder_id: int, *, user_id: int, status: ClosingStatus
@@ -966,33 +978,34 @@ class Storage:
             ValueError: status is not "done" or "cancelled".
         """
         check_closing_status(status)
+        return await self._write(lambda conn: self._close(conn, user_id, reminder_id, status))
 
-        def close(conn: Connection, current: Reminder) -> Any:
-            params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
-            return conn.execute(_CLOSE, params)
-
-        return await self._change_open_reminder(reminder_id, user_id, close)
-
-    async def _change_open_reminder(
-        self,
-        reminder_id: int,
-        user_id: int,
-        change: Callable[[Connection, Reminder], Any],
+    def _move(
+        self, conn: Connection, user_id: int, reminder_id: int, due_at: datetime
     ) -> Reminder | None:
-        """Apply change (a statement returning the reminder's new row) to the user's reminder
-        if it is not closed; the reminder as it then is, None if the user has no such one."""
+        current = self._own_reminder(conn, reminder_id, user_id)
+        if current is None or current.status in CLOSED_STATUSES:
+            return current
+        now = _utc_now()
+        if current.status != "pending":
+            # It becomes pending again: it replaces a pending twin, as add_reminder would.
+            params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
+            conn.execute(_CANCEL_TWIN, params)
+        params = {"b_id": reminder_id, "due": due_at, "now": now}
+        return _reminder(conn.execute(_RESCHEDULE, params).one())
 
-        def work(conn: Connection) -> Reminder | None:
-            current = self._own_reminder(conn, reminder_id, user_id)
-            if current is None or current.status in CLOSED_STATUSES:
-                return current
-            return _reminder((change(conn, current)).one())
-
-        return await self._write(work)
+    def _close(
+        self, conn: Connection, user_id: int, reminder_id: int, status: str
+    ) -> Reminder | None:
+        current = self._own_reminder(conn, reminder_id, user_id)
+        if current is None or current.status in CLOSED_STATUSES:
+            return current
+        params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
+        return _reminder(conn.execute(_CLOSE, params).one())
 
     def _own_reminder(self, conn: Connection, reminder_id: int, user_id: int) -> Reminder | None:
         params = {"b_id": reminder_id, "uid": user_id}
-        row = (conn.execute(_OWN_REMINDER_LOCKED, params)).first()
+        row = conn.execute(_OWN_REMINDER_LOCKED, params).first()
         return None if row is None else _reminder(row)
 
     async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
@@ -1001,13 +1014,7 @@ class Storage:
         chosen = check_kinds(kinds)
         if chosen == []:
             return 0
-
-        def work(conn: Connection) -> int:
-            params = {"uid": user_id, "now": _utc_now(), "kinds": chosen}
-            statement = _CANCEL_PENDING if chosen is None else _CANCEL_KINDS
-            return (conn.execute(statement, params)).rowcount
-
-        return await self._write(work)
+        return await self._write(lambda conn: _cancel(conn, user_id, chosen))
 
     async def claim_due(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
@@ -1196,6 +1203,11 @@ def postgres_storage(
 
     engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
     return Storage(engine, threads=threads)
+
+
+def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
+    params = {"uid": user_id, "now": _utc_now(), "kinds": kinds}
+    return conn.execute(_CANCEL_PENDING if kinds is None else _CANCEL_KINDS, params).rowcount
 
 
 # Rows to records
