@@ -21,8 +21,7 @@ from bot.reminders import Kind
 from bot.reminders.schedule import preparation_plan
 from bot.storage.base import (
     CancelReminders,
-    CloseReminder,
-    MoveReminder,
+    ChangeReminder,
     NewReminder,
     Reminder,
 )
@@ -715,10 +714,10 @@ async def test_a_step_writes_its_reminder_changes_in_its_own_transaction(storage
         update_id=5,
         reminders=[
             NewReminder("todo", "new", T0 + timedelta(days=1), {"question": "new"}),
-            MoveReminder(moved.id, T0 + timedelta(days=2)),
-            CloseReminder(closed.id, "done"),
+            ChangeReminder(moved.id, due_at=T0 + timedelta(days=2)),
+            ChangeReminder(closed.id, status="done"),
             CancelReminders(("nudge",)),
-            CloseReminder(theirs.id, "cancelled"),  # someone else's: left alone
+            ChangeReminder(theirs.id, status="cancelled"),  # someone else's: left alone
         ],
     )
     assert version == 2
@@ -735,7 +734,7 @@ async def test_a_step_writes_its_reminder_changes_in_its_own_transaction(storage
             expected_version=2,
             state={},
             update_id=5,
-            reminders=[CloseReminder(moved.id, "cancelled")],
+            reminders=[ChangeReminder(moved.id, status="cancelled")],
         )
     assert (await storage.get_reminder(moved.id, user_id=user.id)).status == "pending"
     with pytest.raises(ValueError, match="naive"):
@@ -743,7 +742,7 @@ async def test_a_step_writes_its_reminder_changes_in_its_own_transaction(storage
             conversation.id,
             expected_version=2,
             state={},
-            reminders=[MoveReminder(moved.id, datetime(2030, 1, 1))],
+            reminders=[ChangeReminder(moved.id, due_at=datetime(2030, 1, 1))],
         )
 
 

@@ -85,25 +85,19 @@ class NewReminder:
 
 
 @dataclass(frozen=True)
-class MoveReminder:
-    """Reschedule the user's reminder (see Storage.reschedule) with a step."""
+class ChangeReminder:
+    """With a step: move one of the user's reminders to due_at (as Storage.reschedule does), or
+    close it with status (as Storage.set_reminder_status does)."""
 
     reminder_id: int
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class CloseReminder:
-    """Close the user's reminder (see Storage.set_reminder_status) with a step."""
-
-    reminder_id: int
-    status: ClosingStatus
+    due_at: datetime | None = None
+    status: ClosingStatus | None = None
 
 
 @dataclass(frozen=True)
 class CancelReminders:
-    """Cancel the user's pending reminders of these kinds, or all (see
-    Storage.cancel_reminders), with a step."""
+    """With a step: cancel the user's pending reminders of these kinds, or all of them when
+    kinds is None (as Storage.cancel_reminders does)."""
 
     kinds: tuple[str, ...] | None = None
 
@@ -181,4 +175,4 @@ def check_claim(now: datetime, worker: str, lease: timedelta, limit: int) -> Non
 
 
 # What a step may do to the user's reminders, in its transaction (Storage.save_step).
-ReminderChange = NewReminder | MoveReminder | CloseReminder | CancelReminders
+ReminderChange = NewReminder | ChangeReminder | CancelReminders

@@ -65,11 +65,10 @@ from bot.storage.base import (
     JSON,
     Answer,
     AnswerWrite,
-    CloseReminder,
+    ChangeReminder,
     ClosingStatus,
     Conversation,
     JSONObject,
-    MoveReminder,
     NewReminder,
     Reminder,
     ReminderChange,
@@ -793,10 +792,8 @@ class Storage:
             if isinstance(change, NewReminder)
         }
         for change in changes:
-            if isinstance(change, MoveReminder):
-                check_aware(change.due_at)
-            elif isinstance(change, CloseReminder):
-                check_closing_status(change.status)
+            if isinstance(change, ChangeReminder):
+                _check_change(change)
         now = _utc_now()
 
         def work(conn: Connection) -> int:
@@ -825,10 +822,8 @@ class Storage:
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
                     conn.execute(self._sql.upsert_reminder, {**params, "now": now})
-                elif isinstance(change, MoveReminder):
-                    self._move(conn, owner, change.reminder_id, change.due_at)
-                elif isinstance(change, CloseReminder):
-                    self._close(conn, owner, change.reminder_id, change.status)
+                elif isinstance(change, ChangeReminder):
+                    self._change(conn, owner, change)
                 else:
                     _cancel(conn, owner, check_kinds(change.kinds))
             return expected_version + 1
@@ -962,7 +957,8 @@ class Storage:
             ValueError: due_at is naive.
         """
         check_aware(due_at)
-        return await self._write(lambda conn: self._move(conn, user_id, reminder_id, due_at))
+        move = ChangeReminder(reminder_id, due_at=due_at)
+        return await self._write(lambda conn: self._change(conn, user_id, move))
 
     async def set_reminder_status(
         self, reminder_id: int, *, user_id: int, status: ClosingStatus
@@ -978,30 +974,25 @@ class Storage:
             ValueError: status is not "done" or "cancelled".
         """
         check_closing_status(status)
-        return await self._write(lambda conn: self._close(conn, user_id, reminder_id, status))
+        close = ChangeReminder(reminder_id, status=status)
+        return await self._write(lambda conn: self._change(conn, user_id, close))
 
-    def _move(
-        self, conn: Connection, user_id: int, reminder_id: int, due_at: datetime
-    ) -> Reminder | None:
-        current = self._own_reminder(conn, reminder_id, user_id)
+    def _change(self, conn: Connection, user_id: int, change: ChangeReminder) -> Reminder | None:
+        """Move (due_at) or close (status) the user's reminder, unless it is closed already."""
+        current = self._own_reminder(conn, change.reminder_id, user_id)
         if current is None or current.status in CLOSED_STATUSES:
             return current
         now = _utc_now()
+        params: dict[str, Any]
+        if change.status is not None:
+            params = {"b_id": current.id, "b_status": change.status, "now": now}
+            return _reminder(conn.execute(_CLOSE, params).one())
         if current.status != "pending":
             # It becomes pending again: it replaces a pending twin, as add_reminder would.
             params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
             conn.execute(_CANCEL_TWIN, params)
-        params = {"b_id": reminder_id, "due": due_at, "now": now}
+        params = {"b_id": current.id, "due": change.due_at, "now": now}
         return _reminder(conn.execute(_RESCHEDULE, params).one())
-
-    def _close(
-        self, conn: Connection, user_id: int, reminder_id: int, status: str
-    ) -> Reminder | None:
-        current = self._own_reminder(conn, reminder_id, user_id)
-        if current is None or current.status in CLOSED_STATUSES:
-            return current
-        params = {"b_id": reminder_id, "b_status": status, "now": _utc_now()}
-        return _reminder(conn.execute(_CLOSE, params).one())
 
     def _own_reminder(self, conn: Connection, reminder_id: int, user_id: int) -> Reminder | None:
         params = {"b_id": reminder_id, "uid": user_id}
@@ -1203,6 +1194,16 @@ def postgres_storage(
 
     engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
     return Storage(engine, threads=threads)
+
+
+def _check_change(change: ChangeReminder) -> None:
+    """Raise ValueError unless change moves to an aware time or closes with a closing status."""
+    if (change.due_at is None) == (change.status is None):
+        raise ValueError("a reminder change either moves (due_at) or closes (status)")
+    if change.due_at is not None:
+        check_aware(change.due_at)
+    else:
+        check_closing_status(str(change.status))
 
 
 def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
