@@ -23,6 +23,7 @@ async def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
     from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine, Pick, Text
+    from bot.reminders import flow
     from bot.reminders.service import Reminders
     from bot.storage.database import sqlite_storage
 
@@ -44,9 +45,9 @@ async def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
     if session.state.at != "done":
         raise RuntimeError(f"the checklist did not finish: at {session.state.at}")
     reminders = Reminders(storage, engine, hour=9)
-    await reminders.on_finished(session)
-    await reminders.schedule_all_steps(session)
-    await reminders.schedule_preparation(session)
+    await reminders.handle(session, flow.Finished())
+    await reminders.handle(session, flow.OfferChoice("all"))
+    await reminders.handle(session, flow.PreparationChoice(True))
     return storage, engine, session, reminders
 
 

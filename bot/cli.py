@@ -206,6 +206,7 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine
     from bot.dialogue.loader import load_dialogue
+    from bot.reminders.service import Reminders
     from bot.terminal import TerminalChat
 
     settings = _settings()
@@ -227,6 +228,7 @@ def _chat(args: argparse.Namespace) -> int:
                 lang=args.lang,
                 read_line=_read_stdin_line,
                 out=sys.stdout,
+                reminders=Reminders(storage, engine, hour=settings.reminder_hour),
             )
             return await chat.run()
         finally:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.views import View
 from bot.errors import StaleConversation
+from bot.reminders.flow import AWAITING_KEY, Awaiting
 from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
 from bot.storage.database import Storage
 
@@ -33,8 +34,14 @@ class Session:
     fresh: bool  # the conversation was created by this session
     just_finished: bool = False  # the last input completed the checklist
     last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
+    awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
     recorded: int | None = None  # the update id the last write recorded as processed
     scheduled: bool = False  # the last write scheduled the `extra` reminders it was given
+
+
+def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
+    """The conversation's state as stored: the checklist's, and what the reminders await."""
+    return {**state.dump(), AWAITING_KEY: awaiting.dump() if awaiting is not None else None}
 
 
 class Conversations:
@@ -56,8 +63,7 @@ class Conversations:
         """The session a Storage.load read, if it found the user and a conversation."""
         if snapshot.user is None or snapshot.conversation is None:
             return None
-        state = State.load(snapshot.conversation.state)
-        return Session(snapshot.user, snapshot.conversation, state, snapshot.answers, False)
+        return _session(snapshot.user, snapshot.conversation, snapshot.answers)
 
     async def open(self, key: str, *, lang: str | None = None) -> Session:
         """The user's session, creating the user and a first conversation if needed."""
@@ -75,7 +81,7 @@ class Conversations:
         if fresh:
             return Session(user, conversation, state, {}, fresh=True)
         answers = await self.storage.current_answers(conversation.id)
-        return Session(user, conversation, State.load(conversation.state), answers, False)
+        return _session(user, conversation, answers)
 
     def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
         """Today's date where the user lives."""
@@ -105,37 +111,43 @@ class Conversations:
             fresh = await self.find(session.user.key)
             if fresh is None:
                 raise
-            session.conversation, session.state, session.answers = (
+            session.conversation, session.state, session.answers, session.awaiting = (
                 fresh.conversation,
                 fresh.state,
                 fresh.answers,
+                fresh.awaiting,
             )
             return await self._handle(session, event, update_id, extra)
 
     async def _handle(
         self, session: Session, event: Input, update_id: int | None, extra: Extra | None
     ) -> tuple[View, ...]:
+        """The checklist's turn. Whatever the reminders awaited is over: the user moved on."""
         today = self.today(session.user)
         step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
         session.scheduled = False
+        waited = session.awaiting is not None
+        session.awaiting = None
         if step.restart:
             session.conversation = await self.storage.start_conversation(
                 session.user.id, self.engine.dialogue.id, step.state.dump(), update_id=update_id
             )
             session.answers = {}
             session.recorded = update_id
-        elif step.changed:
+        elif step.changed or waited:
             planned = extra(session.user, step.state) if extra is not None else ()
             version = await self.storage.save_step(
                 session.conversation.id,
                 expected_version=session.conversation.version,
-                state=step.state.dump(),
+                state=stored_state(step.state, None),
                 answers=[AnswerWrite(qid, value) for qid, value in step.writes],
                 update_id=update_id,
                 finished=step.finished,
                 reminders=planned,
             )
-            session.conversation = _with_version(session.conversation, version, step.state)
+            session.conversation = replace(
+                session.conversation, version=version, state=stored_state(step.state, None)
+            )
             session.answers.update(dict(step.writes))
             session.recorded = update_id
             session.scheduled = extra is not None
@@ -151,5 +163,9 @@ class Conversations:
         await self.storage.delete_user(session.user.id)
 
 
-def _with_version(conversation: Conversation, version: int, state: State) -> Conversation:
-    return replace(conversation, version=version, state=state.dump())
+def _session(user: User, conversation: Conversation, answers: dict[str, Any]) -> Session:
+    """The session of a conversation as stored: the checklist's state and what the reminders
+    await."""
+    state = State.load(conversation.state)
+    awaiting = Awaiting.load(conversation.state.get(AWAITING_KEY))
+    return Session(user, conversation, state, answers, False, awaiting=awaiting)
