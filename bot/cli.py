@@ -230,7 +230,15 @@ def _chat(args: argparse.Namespace) -> int:
                 out=sys.stdout,
                 reminders=Reminders(storage, engine, hour=settings.reminder_hour),
             )
-            return await chat.run()
+            # A terminal marks pasted text (bracketed paste), so a pasted block is one answer.
+            interactive = sys.stdin.isatty() and sys.stdout.isatty()
+            if interactive:
+                sys.stdout.write("\x1b[?2004h")
+            try:
+                return await chat.run()
+            finally:
+                if interactive:
+                    sys.stdout.write("\x1b[?2004l")
         finally:
             await storage.close()
 

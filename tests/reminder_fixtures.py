@@ -51,7 +51,7 @@ async def nearly_done(
             elif question.type == "yesno":
                 await conversations.handle(session, Pick(qid, "yes"))
             elif question.type == "date":
-                await conversations.handle(session, Text("15/03/2027"))
+                await conversations.handle(session, Text("2027-03-15"))
             elif question.type == "number":
                 await conversations.handle(session, Text("4"))
             else:

@@ -144,15 +144,15 @@ def test_next_steps_plan_and_reminders_carry_their_dates(export_engine, answers)
     plan = content.plan
     assert plan is not None
     assert len(plan.sessions) == 2
-    assert any("01/12/2026" in line and "1/2" in line for line in ordered)
+    assert any("1 décembre 2026" in line and "1/2" in line for line in ordered)
     assert "3 mois au plus" in text  # 6 months were planned: the plan says it keeps to 3
     assert "## Rappels programmés" in text
-    assert "- 03/12/2026 à 09:00 : Relancer \\*vite\\*" in text  # Paris time
+    assert "- 3 décembre 2026 à 09:00 : Relancer \\*vite\\*" in text  # Paris time
 
 
 def test_english_report(export_engine, answers):
     text = render_markdown(content_for(export_engine, answers, lang="en"))
-    assert text.startswith("# Alliance report: Lumière & Fils with ")
+    assert text.startswith("# Alliance report: Lumière & Fils and ")
     assert "## Answers by stage" in text
 
 

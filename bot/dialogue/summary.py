@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dialogue import cldr
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.diagnosis import Diagnosis, diagnose
 from bot.dialogue.model import Dialogue, Question, Texts
@@ -40,7 +41,14 @@ class Summary:
 
 
 def format_date(value: dt.date, texts: Texts) -> str:
-    return texts.ui("date_format", d=value.day, m=value.month, y=value.year)
+    """A date as this language writes it in full words ("15 mars 2027", "March 15, 2027"):
+    never ambiguous, whichever order the reader writes day and month in."""
+    return cldr.long_date(value, texts.lang)
+
+
+def echo_date(value: dt.date, texts: Texts) -> str:
+    """A date with its weekday ("mardi 8 décembre 2026"), to show how a typed date was read."""
+    return cldr.full_date(value, texts.lang)
 
 
 def display(question: Question, value: Any, texts: Texts) -> str:
@@ -48,7 +56,7 @@ def display(question: Question, value: Any, texts: Texts) -> str:
     if value is None:
         return texts.ui("summary.unanswered")
     if value == NOT_YET:
-        return texts.ui("answers.notyet")
+        return texts.option(question, NOT_YET)
     if question.type in ("choice", "yesno"):
         return texts.option(question, str(value))
     if question.type == "multi" and isinstance(value, list):
