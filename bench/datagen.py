@@ -13,10 +13,12 @@ Stored update ids start at ``FIRST_STORED_UPDATE`` so they never collide with th
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,20 @@ class Generated:
     stored: int  # conversations stored (active ones included)
     answers: int  # answer rows
     active: tuple[tuple[ActiveUser, ...], ...]  # one set per run
+
+
+def _migrate(storage: Any) -> None:
+    """Create the schema through the storage (then close it), on an event loop of its own: the
+    suite calls this from its own loop."""
+
+    async def run() -> None:
+        try:
+            await storage.migrate()
+        finally:
+            await storage.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def _json(value: Any) -> str:
@@ -175,13 +191,11 @@ def generate_sqlite(
     import sqlite3
     from pathlib import Path
 
-    from bot.storage.sqlite import SqliteStorage
+    from bot.storage.database import sqlite_storage
 
     for suffix in ("", "-wal", "-shm"):
         Path(path + suffix).unlink(missing_ok=True)
-    storage = SqliteStorage(path, synchronous="NORMAL")
-    storage.migrate()
-    storage.close()
+    _migrate(sqlite_storage(path, synchronous="NORMAL"))
     rows = _Rows(
         stored, active, runs, seed, lambda moment: moment.isoformat(timespec="microseconds")
     )
@@ -233,11 +247,9 @@ def generate_postgres(
     """Fill the (empty) schema ``url`` points at with ``stored`` conversations (COPY)."""
     import psycopg
 
-    from bot.storage.postgres import PostgresStorage
+    from bot.storage.database import postgres_storage
 
-    storage = PostgresStorage(url)
-    storage.migrate()
-    storage.close()
+    _migrate(postgres_storage(url))
     rows = _Rows(stored, active, runs, seed, lambda moment: moment)
     with psycopg.connect(url) as conn:
         with conn.cursor() as cur:

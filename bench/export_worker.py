@@ -10,66 +10,67 @@ The summary's charts (sent on Telegram after the summary) are timed the same way
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
+async def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
     from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine, Pick, Text
     from bot.reminders import flow
     from bot.reminders.service import Reminders
-    from bot.storage.sqlite import SqliteStorage
+    from bot.storage.database import sqlite_storage
 
     dialogue = real_dialogue()
     engine = Engine(dialogue)
-    storage = SqliteStorage(path, synchronous="NORMAL")
-    storage.migrate()
+    storage = sqlite_storage(path, synchronous="NORMAL")
+    await storage.migrate()
     conversations = Conversations(storage, engine, default_lang="fr", default_tz="Europe/Paris")
-    session = conversations.open("tg:4242", lang="fr")
+    session = await conversations.open("tg:4242", lang="fr")
     for planned in plan():
         question = dialogue.questions[planned.id]
         if is_typed(question):
-            conversations.handle(session, Text(typed_answer(question)))
+            await conversations.handle(session, Text(typed_answer(question)))
         elif question.type == "multi":
-            conversations.handle(session, Pick(question.id, button_value(question, False)))
-            conversations.handle(session, Pick(question.id, button_value(question, True)))
+            await conversations.handle(session, Pick(question.id, button_value(question, False)))
+            await conversations.handle(session, Pick(question.id, button_value(question, True)))
         else:
-            conversations.handle(session, Pick(question.id, button_value(question, False)))
+            await conversations.handle(session, Pick(question.id, button_value(question, False)))
     if session.state.at != "done":
         raise RuntimeError(f"the checklist did not finish: at {session.state.at}")
     reminders = Reminders(storage, engine, hour=9)
-    reminders.handle(session, flow.Finished())
-    reminders.handle(session, flow.OfferChoice("all"))
-    reminders.handle(session, flow.PreparationChoice(True))
+    await reminders.handle(session, flow.Finished())
+    await reminders.handle(session, flow.OfferChoice("all"))
+    await reminders.handle(session, flow.PreparationChoice(True))
     return storage, engine, session, reminders
 
 
-def main(path: str, repeats: int) -> dict[str, Any]:
+async def main(path: str, repeats: int) -> dict[str, Any]:
     from bot.export import FORMATS, export, report_content
 
-    storage, engine, session, reminders = _finished_manager(path)
+    storage, engine, session, reminders = await _finished_manager(path)
 
-    def make(fmt: str) -> int:
-        _, data = export(
+    async def make(fmt: str) -> int:
+        _, data = await export(
             fmt,
             storage=storage,
             engine=engine,
             user=session.user,
             today=reminders.today(session.user),
-            reminders=reminders.for_export(session),
+            reminders=await reminders.for_export(session),
         )
         return len(data)
 
-    def charts() -> int:
+    async def charts() -> int:
         from bot.export.pictures import summary_pictures
 
-        content = report_content(
+        content = await report_content(
             storage=storage,
             engine=engine,
             user=session.user,
@@ -77,7 +78,7 @@ def main(path: str, repeats: int) -> dict[str, Any]:
         )
         return sum(len(png) for png, _ in summary_pictures(content))
 
-    jobs: list[tuple[str, Callable[[], int]]] = [
+    jobs: list[tuple[str, Callable[[], Awaitable[int]]]] = [
         (fmt, functools.partial(make, fmt)) for fmt in ("json", "md", "ics", "pdf")
     ]
     jobs.append(("charts", charts))
@@ -85,21 +86,21 @@ def main(path: str, repeats: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, job in jobs:
         started = time.perf_counter()
-        size = job()
+        size = await job()
         cold = time.perf_counter() - started
         warm = []
         for _ in range(repeats):
             started = time.perf_counter()
-            job()
+            await job()
             warm.append(time.perf_counter() - started)
         results[name] = {
             "cold_ms": 1000 * cold,
             "warm_ms": [1000 * w for w in warm],
             "bytes": size,
         }
-    storage.close()
+    await storage.close()
     return results
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], int(sys.argv[2]))))
+    print(json.dumps(asyncio.run(main(sys.argv[1], int(sys.argv[2])))))

@@ -42,6 +42,7 @@ CATEGORIES = (
     ("/anyio/", "HTTP client (httpx, httpcore, h11, anyio)"),
     ("/sniffio/", "HTTP client (httpx, httpcore, h11, anyio)"),
     ("/psycopg/", "PostgreSQL driver (psycopg)"),
+    ("/sqlalchemy/", "SQLAlchemy Core"),
     ("/transitions/", "transitions"),
     ("/asyncio/", "asyncio event loop"),
     ("selectors.py", "asyncio event loop"),

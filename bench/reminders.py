@@ -28,12 +28,12 @@ GLOBAL_PER_S = 30
 PER_CHAT_PER_S = 1
 
 
-def seed(database_url: str, count: int, users: int) -> None:
+async def seed(database_url: str, count: int, users: int) -> None:
     """Create ``users`` managers mid-checklist and ``count`` due reminders spread over them."""
     from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
     from bot.storage.base import AnswerWrite
+    from bot.storage.database import sqlite_storage
     from bot.storage.factory import open_storage
-    from bot.storage.sqlite import SqliteStorage
 
     dialogue = load_dialogue(DEFAULT_DIR)
     snapshot = walk()[1][12]  # twelve answers: the partner's name is known
@@ -45,17 +45,19 @@ def seed(database_url: str, count: int, users: int) -> None:
         ("review", "review-1", {"number": 1}),
     ]
     if database_url.startswith("sqlite:///"):
-        storage: Any = SqliteStorage(database_url[len("sqlite:///") :], synchronous="NORMAL")
+        storage: Any = sqlite_storage(database_url[len("sqlite:///") :], synchronous="NORMAL")
     else:
         storage = open_storage(database_url)
     try:
-        storage.migrate()
+        await storage.migrate()
         now = dt.datetime.now(dt.UTC)
         conversations = []
         for index in range(users):
-            user = storage.get_or_create_user(f"tg:{FIRST_USER + index}", lang="fr", tz="UTC")
-            conversation = storage.start_conversation(user.id, dialogue.id, snapshot.state)
-            storage.save_step(
+            user = await storage.get_or_create_user(
+                f"tg:{FIRST_USER + index}", lang="fr", tz="UTC"
+            )
+            conversation = await storage.start_conversation(user.id, dialogue.id, snapshot.state)
+            await storage.save_step(
                 conversation.id,
                 expected_version=conversation.version,
                 state=snapshot.state,
@@ -67,7 +69,7 @@ def seed(database_url: str, count: int, users: int) -> None:
             kind, ref, payload = kinds[(number // users) % len(kinds)]
             if number >= users * len(kinds):
                 ref = f"{ref}-{number}"
-            storage.add_reminder(
+            await storage.add_reminder(
                 user_id,
                 kind=kind,
                 ref=ref,
@@ -76,7 +78,7 @@ def seed(database_url: str, count: int, users: int) -> None:
                 conversation_id=conversation_id,
             )
     finally:
-        storage.close()
+        await storage.close()
 
 
 def _reminder_id(markup: Any) -> int | None:
@@ -103,7 +105,7 @@ async def run_reminders(
 ) -> Metrics:
     """One run: seed, start the bot, wait until every reminder arrived (or ``timeout``)."""
     os.makedirs(workdir, exist_ok=True)
-    seed(database_url, count, users)
+    await seed(database_url, count, users)
     async with BenchEmulator() as emulator:
         emulator.enforce_rate_limits(GLOBAL_PER_S, PER_CHAT_PER_S)
         emulator.sent = []
@@ -133,7 +135,7 @@ async def run_reminders(
     times = sorted(t for t, _, _ in reminder_sends)
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
     per_chat_gaps = _min_gap_per_chat(reminder_sends)
-    pending = _pending_left(database_url)
+    pending = await _pending_left(database_url)
     return {
         "reminders": count,
         "delivered": len(set(ids)),
@@ -160,12 +162,12 @@ def _min_gap_per_chat(sends: list[tuple[float, int, int | None]]) -> float:
     return gap if gap != float("inf") else float("nan")
 
 
-def _pending_left(database_url: str) -> int:
+async def _pending_left(database_url: str) -> int:
     """Reminders still pending once the run is over (each one sent is marked sent)."""
     from bot.storage.factory import open_storage
 
     storage = open_storage(database_url)
     try:
-        return len(storage.all_pending(limit=1_000_000))
+        return len(await storage.all_pending(limit=1_000_000))
     finally:
-        storage.close()
+        await storage.close()

@@ -28,7 +28,7 @@ def cache_dir() -> Path:
 def _fingerprint(stored: int, active: int, runs: int) -> str:
     digest = hashlib.sha256(f"{stored}/{active}/{runs}".encode())
     sources = [ROOT / "bench" / "datagen.py", ROOT / "bench" / "checklist.py"]
-    sources += sorted((ROOT / "bot" / "storage" / "migrations").glob("*.py"))
+    sources += sorted((ROOT / "bot" / "storage" / "migrations" / "versions").glob("*.py"))
     sources += sorted((ROOT / "dialogues").glob("*.yaml"))
     for source in sources:
         digest.update(source.name.encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Settings, load_settings
 from bot.errors import AllianceBotError, DialogueError
+from bot.storage.database import Storage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     reminders.add_argument("--json", action="store_true", help="JSON instead of a table")
     reminders.add_argument("--database", help="database URL (default: DATABASE_URL)")
 
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--database", help="database URL (default: DATABASE_URL)")
+
     validate = commands.add_parser("validate", help="check the dialogue files")
     validate.add_argument("path", nargs="?", help="the dialogues folder (default: DIALOGUES_DIR)")
 
@@ -61,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "chat": _chat,
             "export": _export,
             "reminders": _reminders,
+            "migrate": _migrate,
             "validate": _validate,
             "graph": _graph,
         }[args.command]
@@ -86,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    return asyncio.run(_export_async(args))
+
+
+async def _export_async(args: argparse.Namespace) -> int:
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine
     from bot.dialogue.loader import load_dialogue
@@ -97,18 +107,22 @@ def _export(args: argparse.Namespace) -> int:
     engine = Engine(load_dialogue(settings.dialogues_dir))
     storage = open_storage(args.database or settings.database_url)
     try:
-        storage.migrate()
+        await storage.migrate()
         keys = [f"tg:{args.user}", f"cli:{args.user}"] if args.user.isdigit() else []
         keys.append(args.user if ":" in args.user else f"cli:{args.user}")
-        user = next((u for u in map(storage.get_user, keys) if u is not None), None)
+        user = None
+        for key in keys:
+            user = await storage.get_user(key)
+            if user is not None:
+                break
         if user is None:
             print(f"alliance-bot: no user '{args.user}' in this database", file=sys.stderr)
             return 1
         conversations = Conversations(storage, engine, default_lang=user.lang, default_tz=user.tz)
         reminders = Reminders(storage, engine, hour=settings.reminder_hour)
-        session = conversations.find(user.key)
-        pending = reminders.for_export(session) if session is not None else []
-        _, data = export(
+        session = await conversations.find(user.key)
+        pending = await reminders.for_export(session) if session is not None else []
+        _, data = await export(
             args.format,
             storage=storage,
             engine=engine,
@@ -116,23 +130,50 @@ def _export(args: argparse.Namespace) -> int:
             today=reminders.today(user),
             reminders=pending,
         )
-        Path(args.out).write_bytes(data)
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
         print(f"{args.out}: {len(data)} bytes")
         return 0
     finally:
-        storage.close()
+        await storage.close()
 
 
 def _reminders(args: argparse.Namespace) -> int:
     from bot.reminders.operators import main as report
+
+    async def run() -> int:
+        storage = await _migrated(args.database or _settings().database_url)
+        try:
+            return await report(args.json, storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        storage = await _migrated(args.database or _settings().database_url)
+        try:
+            revision = await storage.schema_revision()
+            print(f"alliance-bot: the database schema is at revision {revision}")
+        finally:
+            await storage.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+async def _migrated(database_url: str) -> Storage:
+    """The storage database_url names, its schema brought up to date."""
     from bot.storage.factory import open_storage
 
-    storage = open_storage(args.database or _settings().database_url)
+    storage = open_storage(database_url)
     try:
-        storage.migrate()
-        return report(args.json, storage)
-    finally:
-        storage.close()
+        await storage.migrate()
+    except BaseException:
+        await storage.close()
+        raise
+    return storage
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -166,40 +207,42 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.dialogue.engine import Engine
     from bot.dialogue.loader import load_dialogue
     from bot.reminders.service import Reminders
-    from bot.storage.factory import open_storage
     from bot.terminal import TerminalChat
 
     settings = _settings()
     engine = Engine(load_dialogue(settings.dialogues_dir))
-    storage = open_storage(args.database or settings.database_url)
-    try:
-        storage.migrate()
-        conversations = Conversations(
-            storage,
-            engine,
-            default_lang=args.lang or settings.default_language,
-            default_tz=settings.default_timezone,
-        )
-        user = args.user or os.environ.get("USER") or getpass.getuser() or "local"
-        chat = TerminalChat(
-            conversations,
-            f"cli:{user}",
-            lang=args.lang,
-            read_line=_read_stdin_line,
-            out=sys.stdout,
-            reminders=Reminders(storage, engine, hour=settings.reminder_hour),
-        )
-        # A terminal marks pasted text (bracketed paste), so a pasted block is one answer.
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        if interactive:
-            sys.stdout.write("\x1b[?2004h")
+
+    async def run() -> int:
+        storage = await _migrated(args.database or settings.database_url)
         try:
-            return chat.run()
-        finally:
+            conversations = Conversations(
+                storage,
+                engine,
+                default_lang=args.lang or settings.default_language,
+                default_tz=settings.default_timezone,
+            )
+            user = args.user or os.environ.get("USER") or getpass.getuser() or "local"
+            chat = TerminalChat(
+                conversations,
+                f"cli:{user}",
+                lang=args.lang,
+                read_line=_read_stdin_line,
+                out=sys.stdout,
+                reminders=Reminders(storage, engine, hour=settings.reminder_hour),
+            )
+            # A terminal marks pasted text (bracketed paste), so a pasted block is one answer.
+            interactive = sys.stdin.isatty() and sys.stdout.isatty()
             if interactive:
-                sys.stdout.write("\x1b[?2004l")
-    finally:
-        storage.close()
+                sys.stdout.write("\x1b[?2004h")
+            try:
+                return await chat.run()
+            finally:
+                if interactive:
+                    sys.stdout.write("\x1b[?2004l")
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
 
 
 def _read_stdin_line() -> str | None:

@@ -7,15 +7,20 @@ terminal chat both go through it, so "committed before the reply" holds for both
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.views import View
-from bot.errors import DuplicateUpdate, StaleConversation
+from bot.errors import StaleConversation
 from bot.reminders.flow import AWAITING_KEY, Awaiting
-from bot.storage.base import AnswerWrite, Conversation, Storage, User
+from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
+from bot.storage.database import Storage
+
+# What else a step schedules, given the state it leads to (written in the step's transaction).
+Extra = Callable[[User, State], Sequence[NewReminder]]
 
 
 @dataclass
@@ -30,6 +35,8 @@ class Session:
     just_finished: bool = False  # the last input completed the checklist
     last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
     awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
+    recorded: int | None = None  # the update id the last write recorded as processed
+    scheduled: bool = False  # the last write scheduled the `extra` reminders it was given
 
 
 def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
@@ -48,53 +55,60 @@ class Conversations:
         self.default_lang = default_lang
         self.default_tz = default_tz
 
-    def find(self, key: str) -> Session | None:
+    async def find(self, key: str) -> Session | None:
         """The user's session if they exist and have a conversation, without creating anything."""
-        user = self.storage.get_user(key)
-        if user is None:
-            return None
-        conversation = self.storage.active_conversation(user.id)
-        if conversation is None:
-            return None
-        return self._session(user, conversation, fresh=False)
+        return self.from_snapshot(await self.storage.load(key))
 
-    def open(self, key: str, *, lang: str | None = None) -> Session:
+    def from_snapshot(self, snapshot: Snapshot) -> Session | None:
+        """The session a Storage.load read, if it found the user and a conversation."""
+        if snapshot.user is None or snapshot.conversation is None:
+            return None
+        return _session(snapshot.user, snapshot.conversation, snapshot.answers)
+
+    async def open(self, key: str, *, lang: str | None = None) -> Session:
         """The user's session, creating the user and a first conversation if needed."""
-        user = self.storage.get_or_create_user(
-            key, lang=lang or self.default_lang, tz=self.default_tz
+        found = await self.find(key)
+        if found is not None:
+            return found
+        state = self.engine.new_state()
+        user, conversation, fresh = await self.storage.open_user(
+            key,
+            lang=lang or self.default_lang,
+            tz=self.default_tz,
+            dialogue_id=self.engine.dialogue.id,
+            state=state.dump(),
         )
-        conversation = self.storage.active_conversation(user.id)
-        if conversation is None:
-            state = self.engine.new_state()
-            conversation = self.storage.start_conversation(
-                user.id, self.engine.dialogue.id, state.dump()
-            )
+        if fresh:
             return Session(user, conversation, state, {}, fresh=True)
-        return self._session(user, conversation, fresh=False)
-
-    def _session(self, user: User, conversation: Conversation, *, fresh: bool) -> Session:
-        answers = self.storage.current_answers(conversation.id)
-        state = State.load(conversation.state)
-        awaiting = Awaiting.load(conversation.state.get(AWAITING_KEY))
-        return Session(user, conversation, state, answers, fresh, awaiting=awaiting)
+        answers = await self.storage.current_answers(conversation.id)
+        return _session(user, conversation, answers)
 
     def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
         """Today's date where the user lives."""
         moment = now or dt.datetime.now(dt.UTC)
         return moment.astimezone(ZoneInfo(user.tz)).date()
 
-    def handle(
-        self, session: Session, event: Input, *, update_id: int | None = None
+    async def handle(
+        self,
+        session: Session,
+        event: Input,
+        *,
+        update_id: int | None = None,
+        extra: Extra | None = None,
     ) -> tuple[View, ...]:
         """Apply one input, commit what it changed, and return what to show.
+
+        What the input changed (answers, state, the update id, the reminders `extra` gives) is
+        written in one transaction; an input that changes nothing writes nothing (the caller
+        records its update once replied, see bot/telegram/once.py).
 
         Raises DuplicateUpdate (nothing written) when update_id was already processed.
         """
         try:
-            return self._handle(session, event, update_id)
+            return await self._handle(session, event, update_id, extra)
         except StaleConversation:
             # Someone else (another replica) moved this conversation: reload and apply once more.
-            fresh = self.find(session.user.key)
+            fresh = await self.find(session.user.key)
             if fresh is None:
                 raise
             session.conversation, session.state, session.answers, session.awaiting = (
@@ -103,45 +117,55 @@ class Conversations:
                 fresh.answers,
                 fresh.awaiting,
             )
-            return self._handle(session, event, update_id)
+            return await self._handle(session, event, update_id, extra)
 
-    def _handle(self, session: Session, event: Input, update_id: int | None) -> tuple[View, ...]:
+    async def _handle(
+        self, session: Session, event: Input, update_id: int | None, extra: Extra | None
+    ) -> tuple[View, ...]:
         """The checklist's turn. Whatever the reminders awaited is over: the user moved on."""
         today = self.today(session.user)
         step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
+        session.scheduled = False
         waited = session.awaiting is not None
         session.awaiting = None
         if step.restart:
-            if update_id is not None and not self.storage.mark_processed(
-                update_id, session.user.id
-            ):
-                raise DuplicateUpdate(str(update_id))
-            session.conversation = self.storage.start_conversation(
-                session.user.id, self.engine.dialogue.id, step.state.dump()
+            session.conversation = await self.storage.start_conversation(
+                session.user.id, self.engine.dialogue.id, step.state.dump(), update_id=update_id
             )
             session.answers = {}
+            session.recorded = update_id
         elif step.changed or waited:
-            version = self.storage.save_step(
+            planned = extra(session.user, step.state) if extra is not None else ()
+            version = await self.storage.save_step(
                 session.conversation.id,
                 expected_version=session.conversation.version,
                 state=stored_state(step.state, None),
                 answers=[AnswerWrite(qid, value) for qid, value in step.writes],
                 update_id=update_id,
                 finished=step.finished,
+                reminders=planned,
             )
             session.conversation = replace(
                 session.conversation, version=version, state=stored_state(step.state, None)
             )
             session.answers.update(dict(step.writes))
-        elif update_id is not None and not self.storage.mark_processed(update_id, session.user.id):
-            raise DuplicateUpdate(str(update_id))
+            session.recorded = update_id
+            session.scheduled = extra is not None
         session.state = step.state
         session.just_finished = step.finished
         session.last_writes = step.writes
         return step.views
 
-    def set_language(self, session: Session, lang: str) -> None:
-        session.user = self.storage.update_user(session.user.id, lang=lang)
+    async def set_language(self, session: Session, lang: str) -> None:
+        session.user = await self.storage.update_user(session.user.id, lang=lang)
 
-    def delete(self, session: Session) -> None:
-        self.storage.delete_user(session.user.id)
+    async def delete(self, session: Session) -> None:
+        await self.storage.delete_user(session.user.id)
+
+
+def _session(user: User, conversation: Conversation, answers: dict[str, Any]) -> Session:
+    """The session of a conversation as stored: the checklist's state and what the reminders
+    await."""
+    state = State.load(conversation.state)
+    awaiting = Awaiting.load(conversation.state.get(AWAITING_KEY))
+    return Session(user, conversation, state, answers, False, awaiting=awaiting)

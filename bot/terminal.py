@@ -40,6 +40,8 @@ _GLUED = re.compile(r"(?<=«) | (?=[?!:;»])")
 class TerminalChat:
     """One user's chat session between a text stream and the conversations service."""
 
+    session: Session  # opened by run()
+
     def __init__(
         self,
         conversations: Conversations,
@@ -57,18 +59,20 @@ class TerminalChat:
         self.letters = 0
         self.read_line = read_line
         self.out = out
+        self.user_key = user_key
+        self.lang = lang
         self.width = width or shutil.get_terminal_size().columns
-        self.session: Session = conversations.open(user_key, lang=lang)
-        if lang is not None and self.session.user.lang != lang:
-            conversations.set_language(self.session, lang)
         self.menu: Menu | None = None
 
     @property
     def texts(self) -> Texts:
         return self.conversations.engine.texts(self.session.user.lang)
 
-    def run(self) -> int:
+    async def run(self) -> int:
         """Chat until /quit or end of input. Returns the exit status."""
+        self.session = await self.conversations.open(self.user_key, lang=self.lang)
+        if self.lang is not None and self.session.user.lang != self.lang:
+            await self.conversations.set_language(self.session, self.lang)
         engine = self.conversations.engine
         today = self.conversations.today(self.session.user)
         self.show(
@@ -89,14 +93,14 @@ class TerminalChat:
             if line.lower() in QUIT:
                 break
             if line == "/delete":
-                self.conversations.delete(self.session)
+                await self.conversations.delete(self.session)
                 self.say(self.texts.ui("cli.deleted"))
                 return 0
             event = self.parse(line)
             if isinstance(event, Text | Pick | Command):
-                self.answer(event)
+                await self.answer(event)
             else:
-                self.remind(event)
+                await self.remind(event)
         self.say(self.texts.ui("cli.bye"))
         return 0
 
@@ -150,9 +154,9 @@ class TerminalChat:
             return Pick(menu.target, menu.options[int(line) - 1].value)
         return Text(line)
 
-    def answer(self, event: Input) -> None:
+    async def answer(self, event: Input) -> None:
         """A checklist input, then what the reminders offer after it."""
-        self.show(self.conversations.handle(self.session, event))
+        self.show(await self.conversations.handle(self.session, event))
         if self.reminders is None:
             return
         self.choices, self.letters = [], 0  # the checklist moved on: earlier offers lapse
@@ -160,12 +164,12 @@ class TerminalChat:
         for then in flow.after_checklist(
             session.last_writes, session.state.at, session.just_finished
         ):
-            self.remind(then)
+            await self.remind(then)
 
-    def remind(self, event: flow.Event) -> None:
+    async def remind(self, event: flow.Event) -> None:
         """One input of the reminder flow (committed by the service), then what it shows."""
         assert self.reminders is not None
-        outcome = self.reminders.handle(self.session, event)
+        outcome = await self.reminders.handle(self.session, event)
         for view in outcome.views:
             if isinstance(view, flow.Offer):
                 self.offer(view)

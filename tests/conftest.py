@@ -22,7 +22,7 @@ settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore", max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# --- reliability suite (issue 7, items 10 and 13): begin --------------------------------------
+# --- reliability suite (Telegram's limits, secrets in logs): begin ------------------------------
 # Every Bot API 4xx a test did not declare fails it; no secret in any log record or payload of
 # the whole run, logged at DEBUG. Hooks and the autouse fixture live in tests/limits_fixtures.py.
 pytest_plugins = ("tests.limits_fixtures",)

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the fuzzing of issue 7, item 9, and the invariants they check.
+"""Hypothesis strategies for fuzzing what users send, and the invariants they check.
 
 Texts mix what people type (words, numbers, dates, yes/no in both languages, emoji, right-to-
 left scripts) with what they should not (NUL and control characters, lone surrogates, direction

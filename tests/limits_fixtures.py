@@ -1,6 +1,6 @@
-"""Suite-wide guards of issue 7 (a pytest plugin, loaded from tests/conftest.py).
+"""Suite-wide reliability guards (a pytest plugin, loaded from tests/conftest.py).
 
-Item 10, Telegram's limits during the whole suite: the Bot API emulator answers 400 to any
+Telegram's limits during the whole suite: the Bot API emulator answers 400 to any
 payload over Telegram's limits (text, caption, buttons, callback data, HTML). After every test
 that uses the ``emulator`` fixture, every 4xx answer the bot received must have been declared:
 
@@ -14,7 +14,7 @@ that uses the ``emulator`` fixture, every 4xx answer the bot received must have 
 Anything else (a text over 4,096 characters, bad HTML, a 404 for a method the emulator lacks,
 ...) fails the test in its teardown, with the offending calls listed.
 
-Item 13, secrets never logged: the whole run logs at DEBUG (the root, httpx and httpcore set
+Secrets never logged: the whole run logs at DEBUG (the root, httpx and httpcore set
 before every test; telegram, aiohttp, asyncio, bot... inherit it), with the bot's production
 redaction (``bot.logging_setup.redact_records``, what ``configure_logging`` installs) on.
 Every record any logger hands to its handlers is captured by wrapping
@@ -80,7 +80,7 @@ DECLARED_ELSEWHERE = {
 }
 
 
-# Item 10: API errors ------------------------------------------------------------------------
+# API errors ------------------------------------------------------------------------------
 @dataclass
 class ApiErrorGuard:
     """Remembers what a test declared about one emulator, then finds the undeclared 4xx."""
@@ -151,7 +151,7 @@ def describe(call: Call) -> str:
     return f"{call.method} {call.status} {call.description or ''}"
 
 
-# Item 13: secrets in logs and payloads ----------------------------------------------------
+# Secrets in logs and payloads ----------------------------------------------------------
 @dataclass
 class Leak:
     where: str  # the test's node id, or "(outside any test)"

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
 from bot.telegram.web import SECRET_HEADER, WebServer
@@ -74,11 +74,16 @@ class RecordingWebServer(WebServer):
 
 @asynccontextmanager
 async def webhook_bot(
-    emulator: BotApiEmulator, database_url: str, dialogues: Path
+    emulator: BotApiEmulator,
+    database_url: str,
+    dialogues: Path,
+    *,
+    storage: Storage | None = None,
 ) -> AsyncIterator[WebhookBot]:
-    """Start the application and its webhook server; stop both on exit."""
-    storage = open_storage(database_url)
-    storage.migrate()
+    """Start the application and its webhook server; stop both on exit. The storage is the one
+    database_url names, unless one is given (it is closed on exit too)."""
+    storage = storage or open_storage(database_url)
+    await storage.migrate()
     settings = make_settings(emulator, database_url, dialogues)
     app = build_application(
         settings,
@@ -110,7 +115,7 @@ async def webhook_bot(
                 await app.stop()
     finally:
         close_renders(app)
-        storage.close()
+        await storage.close()
 
 
 def _watch_overlaps(bot: WebhookBot) -> None:
@@ -160,14 +165,14 @@ def keyboard_message(emulator: BotApiEmulator, chat_id: int, data: str) -> int |
     return None
 
 
-def answers_of(storage: Storage, key: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+async def answers_of(storage: Storage, key: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """(current answers, the full history as (question, value)) of the user's active project."""
-    user = storage.get_user(key)
+    user = await storage.get_user(key)
     assert user is not None, f"no user {key}"
-    conversation = storage.active_conversation(user.id)
+    conversation = await storage.active_conversation(user.id)
     assert conversation is not None
-    history = [(a.question_id, a.value) for a in storage.answer_history(conversation.id)]
-    return storage.current_answers(conversation.id), history
+    history = [(a.question_id, a.value) for a in await storage.answer_history(conversation.id)]
+    return await storage.current_answers(conversation.id), history
 
 
 async def gather_in_order(*coroutines: Any) -> list[Any]:

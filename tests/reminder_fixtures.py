@@ -19,18 +19,18 @@ ANSWERS: dict[str, Any] = {
 }
 
 
-def nearly_done(
+async def nearly_done(
     database_url: str, user_id: int, lang: str = "fr", until: str | None = None
 ) -> str:
     """Answer every question but the last (or up to question `until`); return where it stops."""
     engine = Engine(load_dialogue(DEFAULT_DIR))
     storage = open_storage(database_url)
-    storage.migrate()
+    await storage.migrate()
     try:
         conversations = Conversations(
             storage, engine, default_lang=lang, default_tz="Europe/Paris"
         )
-        session = conversations.open(f"tg:{user_id}", lang=lang)
+        session = await conversations.open(f"tg:{user_id}", lang=lang)
         path = engine.walker.path(session.answers)
         for _ in range(80):
             qid = session.state.at
@@ -40,22 +40,22 @@ def nearly_done(
             if qid == until or (following == "done" and qid == path[-1] and qid not in ANSWERS):
                 return qid
             if qid in ANSWERS:
-                conversations.handle(session, Text(ANSWERS[qid]))
+                await conversations.handle(session, Text(ANSWERS[qid]))
             elif question.type in ("text",):
-                conversations.handle(session, Text(f"Réponse {qid}"))
+                await conversations.handle(session, Text(f"Réponse {qid}"))
             elif question.type == "multi":
-                conversations.handle(session, Pick(qid, question.options[0]))
-                conversations.handle(session, Pick(qid, CONFIRM))
+                await conversations.handle(session, Pick(qid, question.options[0]))
+                await conversations.handle(session, Pick(qid, CONFIRM))
             elif question.type == "scale":
-                conversations.handle(session, Pick(qid, "4"))
+                await conversations.handle(session, Pick(qid, "4"))
             elif question.type == "yesno":
-                conversations.handle(session, Pick(qid, "yes"))
+                await conversations.handle(session, Pick(qid, "yes"))
             elif question.type == "date":
-                conversations.handle(session, Text("2027-03-15"))
+                await conversations.handle(session, Text("2027-03-15"))
             elif question.type == "number":
-                conversations.handle(session, Text("4"))
+                await conversations.handle(session, Text("4"))
             else:
-                conversations.handle(session, Pick(qid, question.options[0]))
+                await conversations.handle(session, Pick(qid, question.options[0]))
         raise AssertionError("the checklist did not end")
     finally:
-        storage.close()
+        await storage.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from bot.storage.base import Storage
-from bot.storage.postgres import PostgresStorage
-from bot.storage.sqlite import SqliteStorage
+from bot.storage.database import Storage, postgres_storage, sqlite_storage
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -71,6 +69,13 @@ class StorageBackend:
         self._opened.append(storage)
         return storage
 
+    def create(self) -> None:
+        """Create the empty database (the SQLite file, the PostgreSQL schema) for raw SQL."""
+        if self.name == "sqlite":
+            self.open()
+        else:
+            self.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
     def execute(self, statement: str) -> list[tuple[Any, ...]]:
         """Run one SQL statement outside the storage; rows if it returns any."""
         with closing(self._raw()) as conn:
@@ -111,16 +116,16 @@ class StorageBackend:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def close_all(self) -> None:
+    async def close_all(self) -> None:
         for storage in self._opened:
-            storage.close()
+            await storage.close()
 
 
 def _sqlite_backend(tmp_path: Any) -> StorageBackend:
     path = str(tmp_path / "data" / "alliance.db")
     return StorageBackend(
         name="sqlite",
-        _open=lambda: SqliteStorage(path),
+        _open=lambda: sqlite_storage(path),
         _raw=lambda: sqlite3.connect(path, isolation_level=None),
         path=path,
     )
@@ -129,7 +134,7 @@ def _sqlite_backend(tmp_path: Any) -> StorageBackend:
 def _postgres_backend(schema: str) -> StorageBackend:
     return StorageBackend(
         name="postgres",
-        _open=lambda: PostgresStorage(PG_URL, schema=schema),
+        _open=lambda: postgres_storage(PG_URL, schema=schema),
         _raw=lambda: psycopg.connect(PG_URL, autocommit=True, options=f"-c search_path={schema}"),
         schema=schema,
     )
@@ -141,14 +146,16 @@ def _postgres_backend(schema: str) -> StorageBackend:
         pytest.param("postgres", marks=pytest.mark.postgres),
     ]
 )
-def storage_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StorageBackend]:
+async def storage_backend(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> AsyncIterator[StorageBackend]:
     """An empty database on each backend; PostgreSQL gets a schema of its own, dropped after."""
     if request.param == "sqlite":
         backend = _sqlite_backend(tmp_path)
         try:
             yield backend
         finally:
-            backend.close_all()
+            await backend.close_all()
         return
     admin: psycopg.Connection[Any] = request.getfixturevalue("pg_admin")
     schema = f"test_{uuid.uuid4().hex[:16]}"
@@ -156,13 +163,13 @@ def storage_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[S
     try:
         yield backend
     finally:
-        backend.close_all()
+        await backend.close_all()
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture
-def storage(storage_backend: StorageBackend) -> Storage:
+async def storage(storage_backend: StorageBackend) -> Storage:
     """A migrated, empty storage on each backend (SQLite file, PostgreSQL schema)."""
     opened = storage_backend.open()
-    opened.migrate()
+    await opened.migrate()
     return opened

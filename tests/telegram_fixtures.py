@@ -49,7 +49,7 @@ async def running_bot(
     """The bot, started on this database, polling the emulator; stopped on exit."""
     settings = make_settings(emulator, database_url, dialogues)
     storage = open_storage(database_url)
-    storage.migrate()
+    await storage.migrate()
     engine = Engine(load_dialogue(dialogues))
     extra = {"clock": clock} if clock is not None else {}
     extra["dispatch_every"] = None  # tests tick the dispatcher themselves
@@ -68,7 +68,7 @@ async def running_bot(
             yield harness
     finally:
         close_renders(app)
-        storage.close()
+        await storage.close()
 
 
 @pytest.fixture

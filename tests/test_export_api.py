@@ -39,10 +39,10 @@ REMINDERS = [(dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC), "Relancer le parten
 
 
 @pytest.fixture
-def storage(tmp_path):
-    opened = open_sqlite(tmp_path)
+async def storage(tmp_path):
+    opened = await open_sqlite(tmp_path)
     yield opened
-    opened.close()
+    await opened.close()
 
 
 @pytest.mark.parametrize(
@@ -69,12 +69,12 @@ def test_filename():
     assert filename(None, "project", day, "ics") == "alliance-project-2026-11-26.ics"
 
 
-def test_every_format(storage, export_engine):
+async def test_every_format(storage, export_engine):
     answers = answers_for(export_engine, {"company": "Lumière & Fils"})
-    user = record(storage, export_engine, answers)
+    user = await record(storage, export_engine, answers)
     files = {}
     for fmt in FORMATS:
-        name, data = export(
+        name, data = await export(
             fmt,
             storage=storage,
             engine=export_engine,
@@ -96,39 +96,43 @@ def test_every_format(storage, export_engine):
     assert data["conversations"][0]["answers"]["company"] == "Lumière & Fils"
 
 
-def test_english_user_gets_english_files(storage, export_engine):
-    user = record(storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en")
-    name, data = export("md", storage=storage, engine=export_engine, user=user, today=TODAY)
+async def test_english_user_gets_english_files(storage, export_engine):
+    user = await record(
+        storage, export_engine, answers_for(export_engine, {"company": "😀"}), lang="en"
+    )
+    name, data = await export("md", storage=storage, engine=export_engine, user=user, today=TODAY)
     assert name == "alliance-project-2026-11-26.md"
     assert data.decode().startswith("# Alliance report: 😀")
 
 
-def test_unknown_format(storage, export_engine):
-    user = record(storage, export_engine, {"company": "Acme"})
+async def test_unknown_format(storage, export_engine):
+    user = await record(storage, export_engine, {"company": "Acme"})
     with pytest.raises(ExportError, match="unknown export format") as caught:
-        export("docx", storage=storage, engine=export_engine, user=user, today=TODAY)
+        await export("docx", storage=storage, engine=export_engine, user=user, today=TODAY)
     assert isinstance(caught.value, AllianceBotError)
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "md", "ics"])
-def test_a_report_needs_a_conversation(storage, export_engine, fmt):
-    user = storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
+async def test_a_report_needs_a_conversation(storage, export_engine, fmt):
+    user = await storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
     with pytest.raises(ExportError, match="no active conversation"):
-        export(fmt, storage=storage, engine=export_engine, user=user, today=TODAY)
+        await export(fmt, storage=storage, engine=export_engine, user=user, today=TODAY)
 
 
-def test_the_data_export_needs_no_conversation(storage, export_engine):
-    user = storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
-    name, data = export("json", storage=storage, engine=export_engine, user=user, today=TODAY)
+async def test_the_data_export_needs_no_conversation(storage, export_engine):
+    user = await storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
+    name, data = await export(
+        "json", storage=storage, engine=export_engine, user=user, today=TODAY
+    )
     assert name == "alliance-projet-2026-11-26.json"
     assert json.loads(data)["conversations"] == []
 
 
-def test_naive_reminders_are_refused(storage, export_engine):
-    user = record(storage, export_engine, {"company": "Acme"})
+async def test_naive_reminders_are_refused(storage, export_engine):
+    user = await record(storage, export_engine, {"company": "Acme"})
     naive = [(dt.datetime(2026, 12, 3, 8, 0), "x")]
     with pytest.raises(ValueError, match="aware"):
-        export(
+        await export(
             "ics", storage=storage, engine=export_engine, user=user, today=TODAY, reminders=naive
         )
 
@@ -144,7 +148,7 @@ def test_importing_the_package_loads_no_heavy_library():
     assert result.stdout.strip() == "[]"
 
 
-def full_checklist_in_every_format(storage, engine, **choices):
+async def full_checklist_in_every_format(storage, engine, **choices):
     """A checklist answered to the end, every text at its maximum length: every format."""
     answers = answers_for(engine, choices, text=longest_text)
     texts = [value for value in answers.values() if isinstance(value, str) and len(value) > 50]
@@ -154,10 +158,10 @@ def full_checklist_in_every_format(storage, engine, **choices):
         for qid, text in answers.items()
         if text in texts
     )
-    user = record(storage, engine, answers)
+    user = await record(storage, engine, answers)
     sizes = {}
     for fmt in FORMATS:
-        name, data = export(
+        name, data = await export(
             fmt, storage=storage, engine=engine, user=user, today=TODAY, reminders=REMINDERS
         )
         assert name.endswith(f".{fmt}")
@@ -170,10 +174,10 @@ def full_checklist_in_every_format(storage, engine, **choices):
     return sizes
 
 
-def test_fully_answered_checklist_with_longest_answers(storage, export_engine):
-    full_checklist_in_every_format(storage, export_engine, kind="competitor", coop="notyet")
+async def test_fully_answered_checklist_with_longest_answers(storage, export_engine):
+    await full_checklist_in_every_format(storage, export_engine, kind="competitor", coop="notyet")
 
 
-def test_real_checklist_in_every_format(storage):
+async def test_real_checklist_in_every_format(storage):
     engine = Engine(load_dialogue())  # a DialogueError here fails the test: dialogues/ is broken
-    full_checklist_in_every_format(storage, engine)
+    await full_checklist_in_every_format(storage, engine)

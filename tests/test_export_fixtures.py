@@ -103,31 +103,33 @@ def content_for(engine, answers, *, lang="fr", tz="Europe/Paris", reminders=(), 
     )
 
 
-def open_sqlite(tmp_path):
+async def open_sqlite(tmp_path):
     """A migrated SQLite storage on a file, as the bot opens it."""
     storage = open_storage(f"sqlite:///{tmp_path}/alliance.db")
-    storage.migrate()
+    await storage.migrate()
     return storage
 
 
-def record(storage, engine, answers, *, key="tg:4242", lang="fr", tz="Europe/Paris", done=True):
+async def record(
+    storage, engine, answers, *, key="tg:4242", lang="fr", tz="Europe/Paris", done=True
+):
     """A user whose active conversation holds `answers` (each written in its own step)."""
-    user = storage.get_or_create_user(key, lang=lang, tz=tz)
+    user = await storage.get_or_create_user(key, lang=lang, tz=tz)
     state = engine.new_state()
-    conversation = storage.start_conversation(user.id, engine.dialogue.id, state.dump())
+    conversation = await storage.start_conversation(user.id, engine.dialogue.id, state.dump())
     version = conversation.version
     items = list(answers.items())
     for index, (qid, value) in enumerate(items):
         last = index == len(items) - 1
         at = DONE if last and done else (items[index + 1][0] if not last else qid)
-        version = storage.save_step(
+        version = await storage.save_step(
             conversation.id,
             expected_version=version,
             state={"at": at, "return_to": None, "draft": None, "confirm": None},
             answers=[AnswerWrite(qid, value)],
             finished=last and done,
         )
-    return storage.get_user(key)
+    return await storage.get_user(key)
 
 
 __all__ = [

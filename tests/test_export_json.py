@@ -53,23 +53,27 @@ def when(text):
 
 
 @pytest.fixture
-def database(tmp_path, export_engine):
+async def database(tmp_path, export_engine):
     """Two users; the first has an archived project, edits, a removal, and is blocked."""
-    storage = open_sqlite(tmp_path)
+    storage = await open_sqlite(tmp_path)
     engine = export_engine
-    user = record(storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True)
+    user = await record(
+        storage, engine, answers_for(engine, {"company": "Ancien projet"}), done=True
+    )
     answers = answers_for(engine, {"company": f"Nouveau {EMOJI}", "partner": f"{CJK} {ARABIC}"})
-    user = record(storage, engine, answers, done=False)  # the first one is archived
-    conversation = storage.active_conversation(user.id)
-    version = storage.save_step(
+    user = await record(storage, engine, answers, done=False)  # the first one is archived
+    conversation = await storage.active_conversation(user.id)
+    version = await storage.save_step(
         conversation.id,
         expected_version=conversation.version,
         state=conversation.state,
         answers=[AnswerWrite("company", "Nouveau nom"), AnswerWrite("note", None)],
     )
     assert version > conversation.version
-    user = storage.update_user(user.id, blocked_at=dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC))
-    storage.add_reminder(
+    user = await storage.update_user(
+        user.id, blocked_at=dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    )
+    await storage.add_reminder(
         user.id,
         kind="next_step",
         ref="write_strategy",
@@ -77,28 +81,28 @@ def database(tmp_path, export_engine):
         payload={"step": "write_strategy"},
         conversation_id=conversation.id,
     )
-    storage.add_reminder(
+    await storage.add_reminder(
         user.id, kind="nudge", ref="nudge-1", due_at=dt.datetime(2026, 11, 29, 8, tzinfo=dt.UTC)
     )
-    other = record(storage, engine, {"company": "Someone else"}, key="tg:777")
-    storage.add_reminder(
+    other = await record(storage, engine, {"company": "Someone else"}, key="tg:777")
+    await storage.add_reminder(
         other.id, kind="nudge", ref="nudge-1", due_at=dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
     )
     yield storage, user, str(tmp_path / "alliance.db")
-    storage.close()
+    await storage.close()
 
 
-def test_export_is_valid_against_the_schema(schema, database):
+async def test_export_is_valid_against_the_schema(schema, database):
     storage, user, _ = database
-    data = user_data(storage, user, now=NOW)
+    data = await user_data(storage, user, now=NOW)
     validate(schema, data)
     assert data["exported_at"] == "2026-11-26T09:30:00Z"
     assert [r["ref"] for r in data["reminders"]] == ["nudge-1", "write_strategy"]  # soonest first
 
 
-def test_export_round_trips_to_the_database(database):
+async def test_export_round_trips_to_the_database(database):
     storage, user, path = database
-    data = json.loads(to_json(user_data(storage, user, now=NOW)).decode("utf-8"))
+    data = json.loads(to_json(await user_data(storage, user, now=NOW)).decode("utf-8"))
 
     [user_row] = rows(path, "SELECT * FROM users WHERE id = ?", user.id)
     exported = data["user"]
@@ -153,9 +157,9 @@ def test_export_round_trips_to_the_database(database):
             assert when(reminder[key]) == when(row[key])
 
 
-def test_history_keeps_edits_and_removals(database):
+async def test_history_keeps_edits_and_removals(database):
     storage, user, _ = database
-    active = user_data(storage, user, now=NOW)["conversations"][-1]
+    active = (await user_data(storage, user, now=NOW))["conversations"][-1]
     companies = [a for a in active["history"] if a["question_id"] == "company"]
     assert [a["value"] for a in companies] == [f"Nouveau {EMOJI}", "Nouveau nom"]
     assert companies[0]["superseded_at"] is not None
@@ -165,45 +169,45 @@ def test_history_keeps_edits_and_removals(database):
     assert any(a["question_id"] == "note" for a in active["history"])
 
 
-def test_only_this_users_data(database):
+async def test_only_this_users_data(database):
     storage, user, _ = database
-    text = to_json(user_data(storage, user, now=NOW)).decode("utf-8")
+    text = to_json(await user_data(storage, user, now=NOW)).decode("utf-8")
     assert "Someone else" not in text
     assert "tg:777" not in text
 
 
-def test_json_is_utf8_and_keeps_every_script(database):
+async def test_json_is_utf8_and_keeps_every_script(database):
     storage, user, _ = database
-    raw = to_json(user_data(storage, user, now=NOW))
+    raw = to_json(await user_data(storage, user, now=NOW))
     text = raw.decode("utf-8")
     for sample in (EMOJI, CJK, ARABIC):
         assert sample in text  # as typed, not \\u escapes
 
 
-def test_a_user_without_conversations(schema, tmp_path):
-    storage = open_sqlite(tmp_path)
+async def test_a_user_without_conversations(schema, tmp_path):
+    storage = await open_sqlite(tmp_path)
     try:
-        user = storage.get_or_create_user("cli:alice", lang="en", tz="UTC")
-        data = user_data(storage, user, now=NOW)
+        user = await storage.get_or_create_user("cli:alice", lang="en", tz="UTC")
+        data = await user_data(storage, user, now=NOW)
         validate(schema, data)
         assert data["conversations"] == []
         assert data["reminders"] == []
         assert data["user"]["blocked_at"] is None
     finally:
-        storage.close()
+        await storage.close()
 
 
-def test_maximum_length_answers_validate(schema, tmp_path, export_engine):
-    storage = open_sqlite(tmp_path)
+async def test_maximum_length_answers_validate(schema, tmp_path, export_engine):
+    storage = await open_sqlite(tmp_path)
     try:
-        user = record(storage, export_engine, answers_for(export_engine, text=longest_text))
-        data = user_data(storage, user, now=NOW)
+        user = await record(storage, export_engine, answers_for(export_engine, text=longest_text))
+        data = await user_data(storage, user, now=NOW)
         validate(schema, data)
     finally:
-        storage.close()
+        await storage.close()
 
 
-def test_now_must_be_aware(database):
+async def test_now_must_be_aware(database):
     storage, user, _ = database
     with pytest.raises(ValueError, match="aware"):
-        user_data(storage, user, now=dt.datetime(2026, 11, 26, 9, 30))
+        await user_data(storage, user, now=dt.datetime(2026, 11, 26, 9, 30))

@@ -1,97 +1,82 @@
-"""The migration runner: an empty database reaches head, idempotently, atomically, safely."""
+"""Migrations (Alembic): an empty database reaches head, idempotently, atomically, safely; a
+database made by the bot's earlier migration runner is taken over with every row kept."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import sys
-import threading
+from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import event
 
+from bot.cli import main
 from bot.errors import StorageError
 from bot.storage import migrations
-from bot.storage.migrations import Migration, head, load_migrations, pending
 
-GOOD = "DESCRIPTION = 'x'\nSQLITE = POSTGRES = ('SELECT 1',)\n"
-TABLES = {
-    "schema_migrations",
-    "users",
-    "conversations",
-    "answers",
-    "processed_updates",
-    "reminders",
-}
+TABLES = {"alembic_version", "users", "conversations", "answers", "processed_updates", "reminders"}
+LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 
 
-def fake(version, *statements, name=None):
-    return Migration(
-        version, name or f"{version:04d}_fake", "a test migration", statements, statements
-    )
+def revision(backend):
+    return [row[0] for row in backend.execute("SELECT version_num FROM alembic_version")]
 
 
-def versions(backend):
-    return [row[0] for row in backend.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-
-
-def test_migrations_are_numbered_from_one_without_gaps():
-    loaded = load_migrations()
-    assert [m.version for m in loaded] == list(range(1, len(loaded) + 1))
-    assert head() == loaded[-1].version
-    assert loaded[0].name == "0001_initial"
-    for migration in loaded:
-        assert migration.description
-        assert migration.sqlite
-        assert migration.postgres
-
-
-def test_pending_keeps_order_and_skips_applied():
-    available = [fake(2), fake(1), fake(3)]
-    assert [m.version for m in pending(available, [])] == [1, 2, 3]
-    assert [m.version for m in pending(available, [1, 2])] == [3]
-    assert pending(available, [1, 2, 3]) == []
-
-
-def test_pending_refuses_a_database_from_a_newer_release():
-    with pytest.raises(StorageError, match="newer release"):
-        pending([fake(1)], [1, 2])
-
-
-def test_empty_database_upgrades_to_head_idempotently(storage_backend):
+async def test_empty_database_upgrades_to_head_idempotently(storage_backend):
     storage = storage_backend.open()
     assert storage_backend.tables() == set()
-    storage.migrate()
+    assert await storage.schema_revision() is None
+    await storage.migrate()
     assert storage_backend.tables() == TABLES
-    assert versions(storage_backend) == list(range(1, head() + 1))
-    recorded = storage_backend.rows("schema_migrations")
-    assert [row["name"] for row in recorded] == [m.name for m in load_migrations()]
+    assert revision(storage_backend) == [migrations.head()]
 
-    storage.migrate()  # again, same handle
+    await storage.migrate()  # again, same handle
     other = storage_backend.open()
-    other.migrate()  # again, as another replica would at its start
-    assert storage_backend.rows("schema_migrations") == recorded
+    await other.migrate()  # again, as another replica would at its start
+    assert revision(storage_backend) == [migrations.head()]
     assert storage_backend.tables() == TABLES
     # And the schema works.
-    user = other.get_or_create_user("tg:1", lang="fr", tz="UTC")
-    assert storage.get_user("tg:1") == user
+    user = await other.get_or_create_user("tg:1", lang="fr", tz="UTC")
+    assert await storage.get_user("tg:1") == user
 
 
-def test_per_update_lookups_are_indexed(storage_backend):
-    storage_backend.open().migrate()
+async def test_a_current_schema_costs_one_query_at_start_up(storage_backend):
+    await storage_backend.open().migrate()
+    storage = storage_backend.open()
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement not in ("BEGIN", "BEGIN IMMEDIATE"):
+            statements.append(statement)
+
+    event.listen(storage.engine, "before_cursor_execute", seen)
+    await storage.migrate()
+    assert statements == ["SELECT version_num FROM alembic_version"]
+
+
+async def test_per_update_lookups_are_indexed(storage_backend):
+    await storage_backend.open().migrate()
     assert {
         "conversations_active",  # a user's active conversation
         "answers_current",  # a conversation's current answers
         "conversations_by_user",
         "answers_by_conversation",
         "processed_updates_by_user",  # erasing a user
+        "processed_updates_by_time",  # pruning the old ones
+        "reminders_due",
+        "reminders_by_user",
+        "reminders_by_conversation",
+        "reminders_pending_key",
     } <= storage_backend.indexes()
 
 
-def test_database_allows_one_active_conversation_per_user(storage_backend):
+async def test_database_allows_one_active_conversation_per_user(storage_backend):
     storage = storage_backend.open()
-    storage.migrate()
-    user = storage.get_or_create_user("tg:1", lang="fr", tz="UTC")
-    storage.start_conversation(user.id, "alliance", {})
+    await storage.migrate()
+    user = await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")
+    await storage.start_conversation(user.id, "alliance", {})
     now = "'2030-01-01T00:00:00.000000+00:00'"
     active = "1" if storage_backend.name == "sqlite" else "TRUE"
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
@@ -101,89 +86,203 @@ def test_database_allows_one_active_conversation_per_user(storage_backend):
         )
 
 
-def test_missing_migrations_are_applied_in_order(storage_backend):
+async def test_failed_migration_leaves_nothing_behind(storage_backend):
+    # A table in the way: the first migration fails half-way, and nothing of it stays.
+    storage_backend.create()
+    storage_backend.execute("CREATE TABLE reminders (id INTEGER PRIMARY KEY)")
     storage = storage_backend.open()
-    first = load_migrations()
-    storage._migrate(first)
-    extra = [
-        fake(head() + 1, "CREATE TABLE extra_one (id INTEGER PRIMARY KEY)"),
-        fake(head() + 2, "ALTER TABLE extra_one ADD COLUMN note TEXT"),
-    ]
-    storage._migrate([*first, *extra])
-    assert versions(storage_backend) == list(range(1, head() + 3))
-    assert "extra_one" in storage_backend.tables()
-    assert "note" in storage_backend.columns("extra_one")
-
-
-def test_failed_migration_leaves_nothing_behind(storage_backend):
-    storage = storage_backend.open()
-    storage.migrate()
-    broken = fake(
-        head() + 1,
-        "CREATE TABLE half_done (id INTEGER PRIMARY KEY)",
-        "ALTER TABLE users ADD COLUMN nickname TEXT",
-        "THIS IS NOT SQL",
-    )
     with pytest.raises(StorageError):
-        storage._migrate([*load_migrations(), broken])
-    assert "half_done" not in storage_backend.tables()
-    assert "nickname" not in storage_backend.columns("users")
-    assert versions(storage_backend) == list(range(1, head() + 1))
-    # The storage still works after the failure.
-    assert storage.get_or_create_user("tg:1", lang="fr", tz="UTC").key == "tg:1"
+        await storage.migrate()
+    assert storage_backend.tables() == {"reminders"}
+    storage_backend.execute("DROP TABLE reminders")
+    await storage.migrate()  # the storage still works after the failure
+    assert (await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")).key == "tg:1"
 
 
-def test_database_from_a_newer_release_is_refused(storage_backend):
+async def test_database_from_a_newer_release_is_refused(storage_backend):
     storage = storage_backend.open()
-    storage.migrate()
-    storage_backend.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at)"
-        f" VALUES ({head() + 1}, '9999_future', '2030-01-01T00:00:00.000000+00:00')"
-    )
+    await storage.migrate()
+    storage_backend.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(StorageError, match="newer release"):
-        storage.migrate()
+        await storage_backend.open().migrate()
 
 
-def test_replicas_starting_together_migrate_once(storage_backend):
+async def test_replicas_starting_together_migrate_once(storage_backend):
     replicas = [storage_backend.open() for _ in range(4)]
-    barrier = threading.Barrier(len(replicas))
-    errors = []
-
-    def start(storage):
-        barrier.wait()
-        try:
-            storage.migrate()
-        except Exception as exc:  # collected, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(replica,)) for replica in replicas]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    assert versions(storage_backend) == list(range(1, head() + 1))
+    await asyncio.gather(*(replica.migrate() for replica in replicas))
+    assert revision(storage_backend) == [migrations.head()]
     assert storage_backend.tables() == TABLES
 
 
-@pytest.mark.parametrize(
-    ("files", "error"),
-    [
-        ({"0001_a.py": GOOD, "0003_c.py": GOOD}, "without gaps"),
-        ({"0001_a.py": GOOD, "2_b.py": GOOD}, "not named NNNN_name"),
-        ({"0001_a.py": "SQLITE = ('SELECT 1',)\nDESCRIPTION = 'x'\n"}, "POSTGRES"),
-        ({"0001_a.py": "SQLITE = POSTGRES = ('SELECT 1',)\n"}, "DESCRIPTION"),
+def test_alliance_bot_migrate(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/bot.db"
+    assert main(["migrate", "--database", url]) == 0
+    assert main(["migrate", "--database", url]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"revision {migrations.head()}") == 2
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"users", "reminders", "alembic_version"} <= tables
+
+
+# A database made by the earlier runner (bot/storage/migrations/NNNN_*.py, schema_migrations).
+
+# Every table, with rows that use every column (NULLs and non-ASCII included).
+LEGACY_ROWS = {
+    "users": [
+        (1, "tg:1", "fr", "Europe/Paris", "2026-01-02T03:04:05.123456+00:00", None),
+        (2, "cli:zoé", "en", "UTC", "2026-01-03T00:00:00.000000+00:00",
+         "2026-02-01T10:00:00.000001+00:00"),
+        (5, "tg:5", "en", "America/Toronto", "2026-01-04T00:00:00.000000+00:00", None),
     ],
-)
-def test_badly_written_migrations_are_reported(files, error, tmp_path, monkeypatch):
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    monkeypatch.setattr(migrations, "__path__", [str(tmp_path)])
-    for name in files:  # these test modules must not stay importable afterwards
-        monkeypatch.delitem(sys.modules, f"bot.storage.migrations.{name[:-3]}", raising=False)
-    load_migrations.cache_clear()
-    try:
-        with pytest.raises(StorageError, match=error):
-            load_migrations()
-    finally:
-        load_migrations.cache_clear()
+    "conversations": [
+        (1, 1, "alliance", '{"at":"done"}', 3, "2026-01-02T03:04:06.000000+00:00",
+         "2026-01-02T04:00:00.000000+00:00", "2026-01-02T04:00:00.000000+00:00", False),
+        (2, 1, "alliance", '{"at":"kind","draft":["x"]}', 7, "2026-01-05T00:00:00.000000+00:00",
+         "2026-01-06T00:00:00.000000+00:00", None, True),
+        (3, 2, "alliance", "{}", 1, "2026-01-03T00:00:01.000000+00:00",
+         "2026-01-03T00:00:01.000000+00:00", None, True),
+    ],
+    "answers": [
+        (1, 2, "company", '"Acmé « SA »"', "2026-01-05T00:00:01.000000+00:00",
+         "2026-01-05T00:00:02.000000+00:00"),
+        (2, 2, "company", '"Acme"', "2026-01-05T00:00:02.000000+00:00", None),
+        (3, 2, "picks", '["x","z"]', "2026-01-05T00:00:03.000000+00:00", None),
+        (4, 1, "level", "4", "2026-01-02T03:05:00.000000+00:00", None),
+    ],
+    "processed_updates": [
+        (100, 1, "2026-01-05T00:00:01.000000+00:00"),
+        (101, None, "2026-01-05T00:00:02.000000+00:00"),
+        (102, 2, "2026-01-05T00:00:03.000000+00:00"),
+    ],
+    "reminders": [
+        (1, 1, 2, "todo", "kind", '{"question":"kind"}', "2026-03-01T08:00:00.000000+00:00",
+         "pending", 0, None, None, None, "2026-01-05T00:00:01.000000+00:00",
+         "2026-01-05T00:00:01.000000+00:00"),
+        (2, 1, 1, "review", "1", '{"number":1}', "2026-02-01T08:00:00.000000+00:00",
+         "sent", 1, None, None, "2026-02-01T08:00:01.000000+00:00",
+         "2026-01-02T04:00:00.000000+00:00", "2026-02-01T08:00:01.000000+00:00"),
+        (3, 2, None, "nudge", "nudge-1", "{}", "2026-01-10T08:00:00.000000+00:00",
+         "pending", 2, "host:12", "2026-01-10T08:02:00.000000+00:00", None,
+         "2026-01-03T00:00:01.000000+00:00", "2026-01-10T08:00:00.000000+00:00"),
+        (4, 5, None, "nudge", "nudge-2", "{}", "2026-01-11T08:00:00.000000+00:00",
+         "cancelled", 0, None, None, None, "2026-01-04T00:00:00.000000+00:00",
+         "2026-01-05T00:00:00.000000+00:00"),
+    ],
+}  # fmt: skip
+
+
+def _legacy_schema(backend, versions):
+    """The tables the earlier runner made, at these versions (1: checklist, 2: reminders)."""
+    backend.create()
+    lines = (LEGACY / f"{backend.name}.sql").read_text().splitlines()
+    script = "\n".join(line for line in lines if not line.startswith("--"))
+    statements = [text.strip() for text in script.split(";\n") if text.strip()]
+    for statement in statements:
+        if 2 not in versions and "reminders" in statement:
+            continue
+        backend.execute(statement)
+    for version in versions:
+        name = {1: "0001_initial", 2: "0002_reminders"}[version]
+        backend.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)"
+            f" VALUES ({version}, '{name}', '2026-01-01T00:00:00.000000+00:00')"
+        )
+
+
+def _fill(backend, tables):
+    sqlite = backend.name == "sqlite"
+    for table in tables:
+        for row in LEGACY_ROWS[table]:
+            values = ", ".join(_literal(value, sqlite) for value in row)
+            overriding = (
+                "" if sqlite or table == "processed_updates" else " OVERRIDING SYSTEM VALUE"
+            )
+            backend.execute(f"INSERT INTO {table}{overriding} VALUES ({values})")
+        if not sqlite and table != "processed_updates":  # as if the ids had been generated
+            backend.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+            )
+
+
+def _literal(value, sqlite):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return ("1" if value else "0") if sqlite else ("TRUE" if value else "FALSE")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _all_rows(backend, tables):
+    return {table: backend.execute(f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+
+
+async def test_a_database_of_the_earlier_runner_upgrades_keeping_every_row(storage_backend):
+    tables = list(LEGACY_ROWS)
+    _legacy_schema(storage_backend, [1, 2])
+    _fill(storage_backend, tables)
+    before = _all_rows(storage_backend, tables)
+    assert [len(rows) for rows in before.values()] == [len(r) for r in LEGACY_ROWS.values()]
+
+    storage = storage_backend.open()
+    await storage.migrate()
+
+    assert _all_rows(storage_backend, tables) == before  # every row, every column, as it was
+    assert storage_backend.tables() == TABLES  # the earlier runner's own table is gone
+    assert revision(storage_backend) == [migrations.head()]
+    assert "processed_updates_by_time" in storage_backend.indexes()
+    # The storage reads the old rows as it reads its own ...
+    snapshot = await storage.load("tg:1", 100)
+    assert snapshot.processed
+    assert snapshot.conversation is not None
+    assert snapshot.conversation.id == 2
+    assert snapshot.conversation.state == {"at": "kind", "draft": ["x"]}
+    assert snapshot.answers == {"company": "Acme", "picks": ["x", "z"]}
+    zoe = await storage.get_user("cli:zoé")
+    assert zoe is not None
+    assert zoe.blocked_at is not None
+    assert zoe.blocked_at.isoformat() == "2026-02-01T10:00:00.000001+00:00"
+    history = await storage.answer_history(2)
+    assert [a.value for a in history] == ["Acmé « SA »", "Acme", ["x", "z"]]
+    statuses = [r.status for r in await storage.user_reminders(1)]
+    assert statuses == ["sent", "pending"]  # soonest first
+    # ... and goes on from them: ids are not reused, the indexes hold.
+    step = await storage.save_step(
+        2, expected_version=7, state={"at": "level"}, answers=[], update_id=103
+    )
+    assert step == 8
+    newcomer = await storage.get_or_create_user("tg:9", lang="fr", tz="UTC")
+    assert newcomer.id > 5
+    again = await storage.add_reminder(1, kind="todo", ref="kind", due_at=zoe.blocked_at)
+    assert again.id == 1  # the pending twin moved, not duplicated
+    await storage.migrate()  # and once at head, nothing more happens
+    assert revision(storage_backend) == [migrations.head()]
+
+
+async def test_a_database_of_the_earlier_runner_at_version_1_gets_reminders(storage_backend):
+    tables = ["users", "conversations", "answers", "processed_updates"]
+    _legacy_schema(storage_backend, [1])
+    _fill(storage_backend, tables)
+    before = _all_rows(storage_backend, tables)
+    storage = storage_backend.open()
+    await storage.migrate()
+    assert _all_rows(storage_backend, tables) == before
+    assert storage_backend.tables() == TABLES
+    due = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    reminder = await storage.add_reminder(1, kind="todo", ref="kind", due_at=due)
+    assert await storage.pending_reminders(1) == [reminder]
+
+
+async def test_a_database_of_the_earlier_runner_from_a_newer_release_is_refused(
+    storage_backend,
+):
+    _legacy_schema(storage_backend, [1, 2])
+    storage_backend.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at)"
+        " VALUES (3, '0003_future', '2026-01-01T00:00:00.000000+00:00')"
+    )
+    with pytest.raises(StorageError, match="newer release"):
+        await storage_backend.open().migrate()
+    assert "schema_migrations" in storage_backend.tables()

@@ -129,15 +129,15 @@ async def test_reminders_and_replies_share_one_pace_without_a_429(emulator, tmp_
     while replies to other users go out through the same limiter."""
     emulator.enforce_rate_limits()
     storage = open_storage(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
-    storage.migrate()
+    await storage.migrate()
     due = datetime.now(UTC) - timedelta(minutes=1)
     for chat in range(3000, 3020):
-        owner = storage.get_or_create_user(f"tg:{chat}", lang="fr", tz="Europe/Paris")
+        owner = await storage.get_or_create_user(f"tg:{chat}", lang="fr", tz="Europe/Paris")
         for n in range(3):
-            storage.add_reminder(owner.id, kind="todo", ref=f"q{n}", due_at=due)
+            await storage.add_reminder(owner.id, kind="todo", ref=f"q{n}", due_at=due)
     limiter = SendLimiter()
 
-    def render(reminder, user):
+    async def render(reminder, user):
         return Outgoing(chat_id=int(user.key.split(":")[1]), text=f"todo {reminder.ref}")
 
     try:
@@ -156,7 +156,7 @@ async def test_reminders_and_replies_share_one_pace_without_a_429(emulator, tmp_
             replies = [app.bot.send_message(chat, "reply") for chat in range(4000, 4030)]
             report, *_ = await asyncio.gather(dispatcher.tick(), *replies)
     finally:
-        storage.close()
+        await storage.close()
     sends = emulator.calls_to("sendMessage")
     assert report.sent == 60
     assert refused(emulator) == []

@@ -1,5 +1,5 @@
-"""Issue 7, items 5 and 6: Telegram answering 429, 5xx and too late, and a user who blocks the
-bot. The real application and dispatcher, through the Bot API emulator.
+"""Telegram answering 429, 5xx and too late, and a user who blocks the bot. The real
+application and dispatcher, through the Bot API emulator.
 
 What "every reply is eventually delivered" means here (docs/reliability.md):
 
@@ -150,9 +150,18 @@ def question_on_screen(user, texts, qid) -> bool:
     return bool(asking) and texts.question(qid) in asking[-1].readable
 
 
-def conversation_state(storage, user_id) -> dict:
-    user = storage.get_user(f"tg:{user_id}")
-    return storage.active_conversation(user.id).state
+async def anything_pending(storage, keys) -> bool:
+    """Whether any of these users has a pending reminder."""
+    for key in keys:
+        user = await storage.get_user(key)
+        if await storage.pending_reminders(user.id):
+            return True
+    return False
+
+
+async def conversation_state(storage, user_id) -> dict:
+    user = await storage.get_user(f"tg:{user_id}")
+    return (await storage.active_conversation(user.id)).state
 
 
 async def walk_through_chaos(emulator, storage, texts, user) -> Walk:
@@ -161,7 +170,7 @@ async def walk_through_chaos(emulator, storage, texts, user) -> Walk:
     await user.send("/start")
     emulator.active = True
     for _ in range(4 * INPUTS):
-        state = conversation_state(storage, user.id)
+        state = await conversation_state(storage, user.id)
         at = state["at"]
         if at == "done":
             break
@@ -198,13 +207,15 @@ async def chaos_walks(emulator, database_url, mini_dialogues, managers):
             figures["inputs"] += walk.inputs
             figures["pokes"] += walk.pokes
             assert walk.inputs == INPUTS, "an input was lost: the manager had to give it again"
-            current, history = answers_of(storage, f"tg:{user.id}")
+            current, history = await answers_of(storage, f"tg:{user.id}")
             assert current == EXPECTED
             questions = [qid for qid, _ in history]
             assert len(questions) == len(set(questions)), f"an answer recorded twice: {history}"
             end = " ".join(m.readable for m in user.messages()[-6:])
             assert texts.ui("done") in end or texts.ui("done_already") in end
-            reminders = storage.pending_reminders(storage.get_user(f"tg:{user.id}").id)
+            reminders = await storage.pending_reminders(
+                (await storage.get_user(f"tg:{user.id}")).id
+            )
             assert "review" in {r.kind for r in reminders}, "finishing scheduled no review"
         figures["errors"] = len(bot.errors)
     figures.update(emulator.count())
@@ -291,15 +302,15 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
         storage = bot.application.bot_data["services"].conversations.storage
         reminders = []
         for n in range(12):
-            user = storage.get_or_create_user(f"tg:{8100 + n}", lang="en", tz="UTC")
+            user = await storage.get_or_create_user(f"tg:{8100 + n}", lang="en", tz="UTC")
             for k in range(3):
                 due = clock.now - dt.timedelta(minutes=k)
                 reminders.append(
-                    storage.add_reminder(user.id, kind="todo", ref=f"r{k}", due_at=due)
+                    await storage.add_reminder(user.id, kind="todo", ref=f"r{k}", due_at=due)
                 )
         texts = {r.id: f"Reminder {r.id}" for r in reminders}
 
-        def render(reminder, user):
+        async def render(reminder, user):
             return Outgoing(chat_id=int(user.key[3:]), text=texts[reminder.id])
 
         dispatcher = Dispatcher(
@@ -312,9 +323,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
         )
         emulator.active = True
         ticks = 0
-        while any(
-            storage.pending_reminders(storage.get_user(f"tg:{8100 + n}").id) for n in range(12)
-        ):
+        while await anything_pending(storage, [f"tg:{8100 + n}" for n in range(12)]):
             ticks += 1
             assert ticks <= 30, "reminders still pending after 30 ticks"
             await dispatcher.tick()
@@ -322,7 +331,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
             clock.now += dt.timedelta(hours=1)  # past any backoff
         emulator.active = False
         statuses = Counter(
-            r.status for r in (storage.get_reminder(r.id, user_id=r.user_id) for r in reminders)
+            [(await storage.get_reminder(r.id, user_id=r.user_id)).status for r in reminders]
         )
     assert statuses == {"sent": len(reminders)}
     received = Counter(m.readable for n in range(12) for m in emulator.messages(8100 + n))
@@ -337,7 +346,11 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
     print(f"\nfigures: {dict(figures)}, ticks {ticks}, reminders {len(reminders)}")
 
 
-# Item 6: a user who blocks the bot ---------------------------------------------------------
+# A user who blocks the bot ---------------------------------------------------------------
+async def to_ana(reminder, user):
+    return Outgoing(chat_id=8200, text="Reminder")
+
+
 async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
     emulator, database_url, mini_dialogues
 ):
@@ -349,8 +362,8 @@ async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
         ana = bot.user(id=8200, language_code="en")
         await ana.send("/start")
         await ana.send("Acme")
-        user = storage.get_user("tg:8200")
-        reminder = storage.add_reminder(user.id, kind="todo", ref="kind", due_at=clock.now)
+        user = await storage.get_user("tg:8200")
+        reminder = await storage.add_reminder(user.id, kind="todo", ref="kind", due_at=clock.now)
         emulator.block_user(8200)
         await ana.tap_data(
             "a|kind|beta", message_id=keyboard_message(emulator, 8200, "a|kind|beta")
@@ -358,12 +371,12 @@ async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
         # One call answered 403 (the first of the reply), no apology, no retry.
         to_her = [c for c in emulator.calls if c.chat_id == 8200 and c.status == 403]
         assert len(to_her) == 1
-        assert storage.get_user("tg:8200").blocked_at is not None
+        assert (await storage.get_user("tg:8200")).blocked_at is not None
         calls_before = len(emulator.calls)
         dispatcher = Dispatcher(
             storage,
             bot.application.bot,
-            lambda r, u: Outgoing(chat_id=8200, text="Reminder"),
+            to_ana,
             worker="t",
             clock=clock,
             sleep=clock.sleep,
@@ -373,16 +386,16 @@ async def test_a_user_who_blocks_the_bot_gets_nothing_more_and_keeps_their_data(
             assert report.claimed == 0
             clock.now += dt.timedelta(days=1)
         assert [c for c in emulator.calls[calls_before:] if c.chat_id == 8200] == []
-        current, _ = answers_of(storage, "tg:8200")
+        current, _ = await answers_of(storage, "tg:8200")
         assert current == {"company": "Acme", "kind": "beta"}  # the tap was committed first
-        kept = storage.get_reminder(reminder.id, user_id=user.id)
+        kept = await storage.get_reminder(reminder.id, user_id=user.id)
         assert (kept.status, kept.due_at) == ("pending", reminder.due_at)
         # She unblocks and comes back: /start clears the mark; the reminder is sent.
         emulator.unblock_user(8200)
         await ana.send("/start")
         assert "Picks? (en)" in ana.last_text()
         assert (await dispatcher.tick()).sent >= 1
-        assert storage.get_reminder(reminder.id, user_id=user.id).status == "sent"
+        assert (await storage.get_reminder(reminder.id, user_id=user.id)).status == "sent"
 
 
 # bot/telegram/retry.py on its own -------------------------------------------------------------

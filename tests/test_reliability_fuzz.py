@@ -1,4 +1,4 @@
-"""Issue 7, item 9: property-based fuzzing of what users send.
+"""Property-based fuzzing of what users send.
 
 Two levels. The dialogue engine directly (fast: many examples, long walks), on the mini
 dialogue and on the real checklist. Then the whole Telegram application, through its webhook
@@ -163,17 +163,17 @@ class FuzzedBot:
             assert status in (200, 400), f"webhook answered {status}: Telegram would retry forever"
             new = self.bot.app.errors[errors:]
             assert not new, [f"{e.error!r} in {_where(e.error)}" for e in new]
-        self.check(user_id)
+        await self.check(user_id)
 
-    def check(self, user_id: int) -> None:
+    async def check(self, user_id: int) -> None:
         storage = self.bot.storage
-        user = storage.get_user(f"tg:{user_id}")
+        user = await storage.get_user(f"tg:{user_id}")
         if user is None:
             return
-        for conversation in storage.conversations(user.id):
+        for conversation in await storage.conversations(user.id):
             check_state(self.dialogue, State.load(conversation.state))
-            check_answers(self.dialogue, storage.current_answers(conversation.id))
-            for answer in storage.answer_history(conversation.id):
+            check_answers(self.dialogue, await storage.current_answers(conversation.id))
+            for answer in await storage.answer_history(conversation.id):
                 check_answers(self.dialogue, {answer.question_id: answer.value})
 
 

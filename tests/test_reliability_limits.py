@@ -1,5 +1,5 @@
-"""Issue 7, item 10: the guard that fails any test whose bot got an undeclared 4xx (see
-tests/limits_fixtures.py) really catches over-limit payloads, and lets declared ones through."""
+"""The guard that fails any test whose bot got an undeclared 4xx (see tests/limits_fixtures.py)
+really catches over-limit payloads, and lets declared ones through."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Issue 7, items 3 and 4: updates delivered twice and out of order, and a manager who taps
-thirty buttons in a second. The real application, through the Bot API emulator.
+"""Updates delivered twice and out of order, and a manager who taps thirty buttons in a second.
+The real application, through the Bot API emulator.
 
 Polling cannot deliver an old update_id again (the offset confirms it), so redelivery goes
 through the webhook (bot/telegram/web.py), as Telegram does when it got no 200 in time.
@@ -102,7 +102,7 @@ async def run_interleaved(emulator, database_url, mini_dialogues, *, seed, manag
         assert not bot.overlaps, f"two updates of one user processed at once: {bot.overlaps}"
         assert not bot.app.errors, [e.error for e in bot.app.errors]
         for user, n in users:
-            current, history = answers_of(bot.storage, f"tg:{user.id}")
+            current, history = await answers_of(bot.storage, f"tg:{user.id}")
             assert history == expected_history(n), f"user {user.id}"
             assert current == dict(expected_history(n))
             texts = [m.readable for m in emulator.messages(user.id, from_bot=True)]
@@ -153,7 +153,7 @@ async def test_a_stream_of_one_users_updates_is_processed_one_at_a_time_in_order
         assert [i for i in bot.processed if i in ids] == received
 
 
-# Item 4 ------------------------------------------------------------------------------------
+# Fast taps ---------------------------------------------------------------------------------
 @pytest.mark.expected_api_errors(
     # A tap on a keyboard the bot has since edited away (a stale snapshot in the update).
     r"^editMessageText 400 Bad Request: message is not modified",
@@ -186,7 +186,7 @@ async def test_thirty_taps_in_a_second_make_one_transition_per_question(
         await bot.settle(timeout=30)
         assert not bot.errors, [e.error for e in bot.errors]
         storage = bot.application.bot_data["services"].conversations.storage
-        _, history = answers_of(storage, f"tg:{ana.id}")
+        _, history = await answers_of(storage, f"tg:{ana.id}")
     queries = [q for q in emulator.callback_queries.values() if q.user_id == ana.id]
     assert len(queries) >= 30
     assert all(q.answered for q in queries)
@@ -215,6 +215,6 @@ async def test_thirty_simultaneous_taps_on_one_keyboard_through_the_webhook(
         assert set(statuses) == {200}
         assert not bot.overlaps
         assert not bot.app.errors, [e.error for e in bot.app.errors]
-        _, history = answers_of(bot.storage, f"tg:{user.id}")
+        _, history = await answers_of(bot.storage, f"tg:{user.id}")
     assert [qid for qid, _ in history] == ["company", "kind"]
     assert all(emulator.callback_queries[t["callback_query"]["id"]].answered for t in taps)

@@ -1,10 +1,10 @@
-"""Issue 7, items 12 to 15: the webhook's secret, secrets in logs, one user's data out of
-another's reach, and erasure. The real application, through the Bot API emulator.
+"""The webhook's secret, secrets in logs, one user's data out of another's reach, and erasure.
+The real application, through the Bot API emulator.
 
-Item 13's suite-wide check (every log record and every Bot API call of the whole run searched
-for the token and the webhook secret, at DEBUG) lives in tests/limits_fixtures.py; the tests
-here prove that check works. Item 15's "the SQLite file is created readable by its owner only"
-is tests/test_storage_contract.py::test_sqlite_files_are_private.
+The suite-wide check of secrets in logs (every log record and every Bot API call of the whole
+run searched for the token and the webhook secret, at DEBUG) lives in tests/limits_fixtures.py;
+the tests here prove that check works. Erasure's "the SQLite file is created readable by its
+owner only" is tests/test_storage_contract.py::test_sqlite_files_are_private.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import string
 from pathlib import Path
 
 import pypdf
-import pytest
 
 import tests.limits_fixtures as limits
 from bot.dialogue.loader import DEFAULT_DIR
@@ -35,7 +34,7 @@ from tests.support.emulator import TgUser
 from tests.telegram_fixtures import TOKEN, running_bot
 
 
-# Item 12: the webhook's secret ----------------------------------------------------------------
+# The webhook's secret -------------------------------------------------------------------------
 def near_misses(rng: random.Random, count: int) -> list[dict[str, str]]:
     """Headers Telegram would never send: missing, empty, wrong, and one edit away."""
     secret = WEBHOOK_SECRET
@@ -98,7 +97,7 @@ async def test_a_thousand_requests_without_the_right_secret_are_all_refused(
             statuses += await asyncio.gather(*(_post(bot, update, h) for h in chunk))
         assert statuses == [403] * 1000
         assert bot.processed == []  # none reached the application
-        assert bot.storage.get_user("tg:9500") is None
+        assert await bot.storage.get_user("tg:9500") is None
         assert emulator.calls[calls_before:] == []  # nothing was sent to anyone
         # Every refusal went through the constant-time comparison, secret against secret.
         assert len(compared) == 1000
@@ -123,7 +122,7 @@ def test_the_webhook_compares_the_secret_in_constant_time_before_anything_else()
     assert "==" not in source.split("compare_digest")[0]  # no ordinary comparison before it
 
 
-# Item 13: secrets never logged (the suite-wide check lives in tests/limits_fixtures.py) ----
+# Secrets never logged (the suite-wide check lives in tests/limits_fixtures.py) ------------
 def test_the_suite_logs_at_debug_with_every_record_searched():
     assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
     assert logging.getLogger("httpx").getEffectiveLevel() == logging.DEBUG
@@ -192,7 +191,7 @@ async def test_errors_replies_and_exports_never_show_the_token(
     assert sum(CAPTURE.by_logger.values()) > searched  # this run's log records were searched
 
 
-# Item 14: one user cannot reach another's data ---------------------------------------------
+# One user cannot reach another's data ----------------------------------------------------
 VICTIM, ATTACKER = 9601, 9602
 MARK = "Victim-Zq7"  # in the victim's answers only
 
@@ -211,15 +210,16 @@ async def finish_mini(user, company):
     await user.send("3")
 
 
-def snapshot(storage, key):
-    user = storage.get_user(key)
-    conversations = storage.conversations(user.id)
+async def snapshot(storage, key):
+    user = await storage.get_user(key)
+    conversations = await storage.conversations(user.id)
     return {
         "user": user,
         "conversations": conversations,
-        "answers": [storage.answer_history(c.id) for c in conversations],
+        "answers": [await storage.answer_history(c.id) for c in conversations],
         "reminders": sorted(
-            (r.id, r.status, r.due_at, r.attempts) for r in storage.pending_reminders(user.id)
+            (r.id, r.status, r.due_at, r.attempts)
+            for r in await storage.pending_reminders(user.id)
         ),
     }
 
@@ -233,7 +233,7 @@ def exported_text(document) -> str:
 
 async def finish_real(bot, database_url, user_id, company):
     """A manager who went through the real checklist and accepted every reminder offered."""
-    nearly_done(database_url, user_id, lang="en")
+    await nearly_done(database_url, user_id, lang="en")
     user = bot.user(id=user_id, language_code="en")
     await user.send("/start")
     await user.tap("Yes")
@@ -249,12 +249,12 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
     async with running_bot(emulator, database_url, DEFAULT_DIR) as bot:
         storage = bot.application.bot_data["services"].conversations.storage
         await finish_real(bot, database_url, VICTIM, MARK)
-        before = snapshot(storage, f"tg:{VICTIM}")
+        before = await snapshot(storage, f"tg:{VICTIM}")
         reminder_ids = [rid for rid, *_ in before["reminders"]]
         assert len(reminder_ids) >= 3
         victim_calls = len([c for c in emulator.calls if c.chat_id == VICTIM])
 
-        nearly_done(database_url, ATTACKER, lang="en")  # her own project, all but finished
+        await nearly_done(database_url, ATTACKER, lang="en")  # her own project, all but finished
         eve = bot.user(id=ATTACKER, language_code="en")
         await eve.send("/start")
         some = [reminder_ids[0], reminder_ids[len(reminder_ids) // 2], reminder_ids[-1]]
@@ -287,13 +287,13 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
         assert "Eve Corp 2" in exported_text(documents[-1])
         await eve.send("/delete")
         await eve.tap_data("x|yes")
-        after = snapshot(storage, f"tg:{VICTIM}")
-        assert storage.get_user(f"tg:{ATTACKER}") is None
+        after = await snapshot(storage, f"tg:{VICTIM}")
+        assert await storage.get_user(f"tg:{ATTACKER}") is None
     assert after == before  # not one row of the victim changed
     assert len([c for c in emulator.calls if c.chat_id == VICTIM]) == victim_calls
 
 
-# Item 15: erasure and the data-portability export -------------------------------------------
+# Erasure and the data-portability export --------------------------------------------------
 ERASED = 9701
 SECRET_ANSWER = "Erase-Me-Qx81"
 
@@ -334,10 +334,10 @@ async def test_delete_leaves_nothing_and_mydata_held_everything(
         await ana.send(SECRET_ANSWER + " bis")
         await ana.send("/mydata")
         exported = json.loads(ana.last_document().data)
-        user = storage.get_user(key)
-        conversations = storage.conversations(user.id)
+        user = await storage.get_user(key)
+        conversations = await storage.conversations(user.id)
         conversation_ids = {c.id for c in conversations}
-        reminders = storage.pending_reminders(user.id)
+        reminders = await storage.user_reminders(user.id)
         reminder_ids = {r.id for r in reminders}
         before = rows_about(path, user.id, key, conversation_ids, reminder_ids)
         # /mydata held everything stored about her: every row above is in the JSON.
@@ -350,7 +350,7 @@ async def test_delete_leaves_nothing_and_mydata_held_everything(
         stored = [(r["question_id"], json.loads(r["value"])) for t, r in before if t == "answers"]
         assert sorted(map(repr, history)) == sorted(map(repr, stored))
         assert {r["id"] for r in exported["reminders"]} == {
-            r["id"] for t, r in before if t == "reminders" and r["status"] == "pending"
+            r["id"] for t, r in before if t == "reminders"
         }
         assert len(before) > 20
         await ana.send("/delete")
@@ -364,25 +364,22 @@ async def test_delete_leaves_nothing_and_mydata_held_everything(
                 assert key.encode() not in data, file.name
     storage = open_storage(database_url)
     try:
-        assert storage.get_user(key) is None
-        assert storage.all_pending() == []
+        assert await storage.get_user(key) is None
+        assert await storage.all_pending() == []
     finally:
-        storage.close()
+        await storage.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Storage offers a user's pending reminders only: /mydata leaves out the reminders "
-    "already sent, done or cancelled (bot/export/jsondata.py); see docs/reliability.md",
-)
 async def test_mydata_holds_the_reminders_already_sent_too(emulator, database_url, mini_dialogues):
     async with running_bot(emulator, database_url, mini_dialogues) as bot:
         storage = bot.application.bot_data["services"].conversations.storage
         ana = bot.user(id=9801, language_code="en")
         await ana.send("/start")
-        user = storage.get_user("tg:9801")
-        reminder = storage.add_reminder(user.id, kind="todo", ref="kind", due_at=user.created_at)
-        storage.set_reminder_status(reminder.id, user_id=user.id, status="done")
+        user = await storage.get_user("tg:9801")
+        reminder = await storage.add_reminder(
+            user.id, kind="todo", ref="kind", due_at=user.created_at
+        )
+        await storage.set_reminder_status(reminder.id, user_id=user.id, status="done")
         await ana.send("/mydata")
         exported = json.loads(ana.last_document().data)
     assert reminder.id in {r["id"] for r in exported["reminders"]}

@@ -44,16 +44,16 @@ async def tick(harness, clock, database_url, dialogues=DEFAULT_DIR):
         await harness.emulator.wait_idle()
         return report
     finally:
-        storage.close()
+        await storage.close()
 
 
-def reminders_of(database_url, statuses=("pending",)):
+async def reminders_of(database_url, statuses=("pending",)):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{USER}")
-        return [r for r in storage.pending_reminders(user.id) if r.status in statuses]
+        user = await storage.get_user(f"tg:{USER}")
+        return [r for r in await storage.pending_reminders(user.id) if r.status in statuses]
     finally:
-        storage.close()
+        await storage.close()
 
 
 def bot_texts(emulator):
@@ -66,7 +66,7 @@ def clock():
 
 
 async def finish_and_accept_all(emulator, database_url, clock):
-    nearly_done(database_url, USER)
+    await nearly_done(database_url, USER)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=USER, language_code="fr")
         await ana.send("/start")
@@ -78,7 +78,7 @@ async def finish_and_accept_all(emulator, database_url, clock):
 
 async def test_reminders_arrive_once_after_a_restart(emulator, database_url, clock):
     await finish_and_accept_all(emulator, database_url, clock)
-    scheduled = reminders_of(database_url)
+    scheduled = await reminders_of(database_url)
     first_due = min(r.due_at for r in scheduled)
     # The bot was down when the first reminders fell due: it starts again a day later.
     clock.now = first_due + dt.timedelta(days=1)
@@ -102,7 +102,8 @@ async def test_reminders_arrive_once_after_a_restart(emulator, database_url, clo
 async def test_snooze_and_done_buttons(emulator, database_url, clock):
     await finish_and_accept_all(emulator, database_url, clock)
     step = min(
-        (r for r in reminders_of(database_url) if r.kind == "next_step"), key=lambda r: r.due_at
+        (r for r in await reminders_of(database_url) if r.kind == "next_step"),
+        key=lambda r: r.due_at,
     )
     clock.now = step.due_at + dt.timedelta(minutes=1)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
@@ -116,7 +117,7 @@ async def test_snooze_and_done_buttons(emulator, database_url, clock):
         assert message.buttons() == ["✅ Fait", "🔕 Arrêter", "+1 jour", "+1 semaine"]
         await ana.tap_data(f"r|{step.id}|d1", message_id=message.message_id)
         assert "Reporté au" in emulator.message(USER, message.message_id).readable
-        moved = next(r for r in reminders_of(database_url) if r.id == step.id)
+        moved = next(r for r in await reminders_of(database_url) if r.id == step.id)
         local = moved.due_at.astimezone(PARIS)
         assert local.date() == clock.now.astimezone(PARIS).date() + dt.timedelta(days=1)
         assert local.hour == 9
@@ -125,7 +126,7 @@ async def test_snooze_and_done_buttons(emulator, database_url, clock):
         again = emulator.messages(USER, from_bot=True)[-1]
         await ana.tap_data(f"r|{step.id}|done", message_id=again.message_id)
         assert "Noté" in emulator.message(USER, again.message_id).readable
-        assert step.id not in {r.id for r in reminders_of(database_url)}
+        assert step.id not in {r.id for r in await reminders_of(database_url)}
         await ana.tap_data(f"r|{step.id}|d1", message_id=again.message_id)
         assert not bot.errors
 
@@ -134,7 +135,7 @@ async def test_checkin_after_a_working_session_is_stored_with_the_project(
     emulator, database_url, clock
 ):
     await finish_and_accept_all(emulator, database_url, clock)
-    checkin = next(r for r in reminders_of(database_url) if r.kind == "checkin")
+    checkin = next(r for r in await reminders_of(database_url) if r.kind == "checkin")
     clock.now = checkin.due_at + dt.timedelta(minutes=5)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=USER, language_code="fr")
@@ -147,10 +148,10 @@ async def test_checkin_after_a_working_session_is_stored_with_the_project(
         assert "Merci, c’est noté" in ana.last_text()
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{USER}")
-        answers = storage.current_answers(storage.active_conversation(user.id).id)
+        user = await storage.get_user(f"tg:{USER}")
+        answers = await storage.current_answers((await storage.active_conversation(user.id)).id)
     finally:
-        storage.close()
+        await storage.close()
     assert answers["checkin.session-1.session_rating"] == 4
     assert answers["checkin.session-1.intent_confirmed"] == "yes"
     assert answers["checkin.session-1.trust_growing"] == "notyet"
@@ -158,7 +159,7 @@ async def test_checkin_after_a_working_session_is_stored_with_the_project(
 
 async def test_review_answered_schedules_the_next_one(emulator, database_url, clock):
     await finish_and_accept_all(emulator, database_url, clock)
-    review = next(r for r in reminders_of(database_url) if r.kind == "review")
+    review = next(r for r in await reminders_of(database_url) if r.kind == "review")
     clock.now = review.due_at + dt.timedelta(minutes=5)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=USER, language_code="fr")
@@ -171,7 +172,7 @@ async def test_review_answered_schedules_the_next_one(emulator, database_url, cl
         await ana.tap_data(f"f|{rid}|equity_kept|yes", message_id=ana.last_message().message_id)
         await ana.tap_data(f"f|{rid}|staff_mobilised|5", message_id=ana.last_message().message_id)
         assert "Prochaine revue programmée" in ana.last_text()
-    reviews = [r for r in reminders_of(database_url) if r.kind == "review"]
+    reviews = [r for r in await reminders_of(database_url) if r.kind == "review"]
     assert [r.ref for r in reviews] == ["review-2"]
     assert reviews[0].due_at > review.due_at
 
@@ -179,7 +180,7 @@ async def test_review_answered_schedules_the_next_one(emulator, database_url, cl
 async def test_blocked_user_gets_nothing_until_start(emulator, database_url, clock):
     await finish_and_accept_all(emulator, database_url, clock)
     clock.now += dt.timedelta(days=400)
-    due = len(reminders_of(database_url))
+    due = len(await reminders_of(database_url))
     emulator.block_user(USER)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         count = len(bot_texts(emulator))
@@ -192,7 +193,7 @@ async def test_blocked_user_gets_nothing_until_start(emulator, database_url, clo
         await ana.send("/start")
         report = await tick(bot, clock, database_url)
         assert report.sent == due  # nothing was lost while blocked
-    assert reminders_of(database_url) == []
+    assert await reminders_of(database_url) == []
 
 
 async def test_delete_removes_pending_reminders(emulator, database_url, clock):
@@ -203,10 +204,10 @@ async def test_delete_removes_pending_reminders(emulator, database_url, clock):
         await ana.tap("Oui, tout effacer")
     storage = open_storage(database_url)
     try:
-        assert storage.get_user(f"tg:{USER}") is None
-        assert storage.all_pending() == []
+        assert await storage.get_user(f"tg:{USER}") is None
+        assert await storage.all_pending() == []
     finally:
-        storage.close()
+        await storage.close()
 
 
 async def test_unfinished_checklist_gets_two_nudges_then_silence(
@@ -216,7 +217,7 @@ async def test_unfinished_checklist_gets_two_nudges_then_silence(
         ana = bot.user(id=USER, language_code="en")
         await ana.send("/start")
         await ana.send("Acme")
-        nudges = [r for r in reminders_of(database_url) if r.kind == "nudge"]
+        nudges = [r for r in await reminders_of(database_url) if r.kind == "nudge"]
         assert [r.ref for r in nudges] == ["nudge-1", "nudge-2"]
         days = [(r.due_at - clock.now).days for r in nudges]
         assert days == [2, 9]  # 3 and 10 days later, at 9:00 local (it is 15:00 in Paris now)
@@ -248,14 +249,14 @@ async def test_snooze_lands_at_nine_local_in_each_time_zone(
         await ana.send(f"/timezone {tz}")
         storage = open_storage(database_url)
         try:
-            user = storage.get_user(f"tg:{USER}")
-            reminder = storage.add_reminder(
+            user = await storage.get_user(f"tg:{USER}")
+            reminder = await storage.add_reminder(
                 user.id, kind="nudge", ref="nudge-1", due_at=clock.now - dt.timedelta(hours=1)
             )
         finally:
-            storage.close()
+            await storage.close()
         await ana.tap_data(f"r|{reminder.id}|w1")
-        moved = next(r for r in reminders_of(database_url) if r.id == reminder.id)
+        moved = next(r for r in await reminders_of(database_url) if r.id == reminder.id)
         local = moved.due_at.astimezone(ZoneInfo(tz))
         assert (local.hour, local.minute) == (9, 0)
         assert local.date() == dt.date(2027, 4, 1)

@@ -30,9 +30,22 @@ from telegram.request import HTTPXRequest
 
 from bot.errors import StorageError
 from bot.reminders import operators
-from bot.reminders.dispatcher import Dispatcher, Outgoing, TickReport, backoff
-from bot.storage.sqlite import SqliteStorage
+from bot.reminders.dispatcher import (
+    KEEP_PROCESSED,
+    PRUNE_EVERY,
+    Dispatcher,
+    Outgoing,
+    TickReport,
+    backoff,
+)
+from bot.storage.database import sqlite_storage
 from bot.telegram.limiter import SendLimiter
+
+
+async def processed(storage, update_id):
+    """Whether storage holds update_id as processed (the check Storage.load makes)."""
+    return (await storage.load("", update_id)).processed
+
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -87,10 +100,14 @@ class FakeTime:
             assert loop.time() < give_up, "a send has been in flight for 10 s"
 
 
-def render(reminder, user):
+async def render(reminder, user):
     return Outgoing(
         chat_id=int(user.key.split(":")[1]), text=f"Reminder {reminder.kind} {reminder.ref}"
     )
+
+
+async def nothing_to_send(reminder, user):
+    return None
 
 
 @pytest.fixture
@@ -115,11 +132,11 @@ async def tg(emulator):
 
 
 @pytest.fixture
-def db(tmp_path):
-    storage = SqliteStorage(str(tmp_path / "bot.sqlite3"))
-    storage.migrate()
+async def db(tmp_path):
+    storage = sqlite_storage(tmp_path / "bot.sqlite3")
+    await storage.migrate()
     yield storage
-    storage.close()
+    await storage.close()
 
 
 def dispatcher(storage, bot, fake, *, worker="w1", render_fn=render, **options):
@@ -130,12 +147,12 @@ def dispatcher(storage, bot, fake, *, worker="w1", render_fn=render, **options):
     return made
 
 
-def user(storage, chat_id, tz="Europe/Paris"):
-    return storage.get_or_create_user(f"tg:{chat_id}", lang="fr", tz=tz)
+async def user(storage, chat_id, tz="Europe/Paris"):
+    return await storage.get_or_create_user(f"tg:{chat_id}", lang="fr", tz=tz)
 
 
-def remind(storage, owner, ref, at, kind="todo"):
-    return storage.add_reminder(owner.id, kind=kind, ref=ref, due_at=at)
+async def remind(storage, owner, ref, at, kind="todo"):
+    return await storage.add_reminder(owner.id, kind=kind, ref=ref, due_at=at)
 
 
 def sends(emulator, chat_id=None):
@@ -151,21 +168,30 @@ def delivered(emulator):
     return Counter(c.params["text"] for c in sends(emulator) if c.ok)
 
 
-def status(storage, owner, reminder_id):
-    return storage.get_reminder(reminder_id, user_id=owner.id)
+async def status(storage, owner, reminder_id):
+    return await storage.get_reminder(reminder_id, user_id=owner.id)
+
+
+async def has_status(storage, owner, reminder_id, expected):
+    return (await status(storage, owner, reminder_id)).status == expected
 
 
 async def run_until(fake, dispatchers, done, *, interval=1.0, max_seconds=3600.0):
-    """Tick every dispatcher every `interval` virtual seconds until done() or max_seconds."""
+    """Tick every dispatcher every `interval` virtual seconds until done() or max_seconds;
+    done() may be a coroutine function."""
     end = fake.monotonic() + max_seconds
 
+    async def finished():
+        result = done()
+        return await result if asyncio.iscoroutine(result) else result
+
     async def loop(d):
-        while not done() and fake.monotonic() < end:
+        while not await finished() and fake.monotonic() < end:
             await d.tick()
             await fake.sleep(interval)
 
     await asyncio.gather(*(loop(d) for d in dispatchers))
-    assert done(), "not done within the time allowed"
+    assert await finished(), "not done within the time allowed"
 
 
 def max_in_window(times, width=1.0):
@@ -191,20 +217,20 @@ def min_gap_per_chat(calls):
 
 
 async def test_a_reminder_not_yet_due_is_not_sent(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "later", T0 + timedelta(minutes=5))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "later", T0 + timedelta(minutes=5))
     report = await dispatcher(db, tg, fake).tick()
     assert report == TickReport()
     assert sends(emulator) == []
-    assert status(db, ana, reminder.id).status == "pending"
+    assert (await status(db, ana, reminder.id)).status == "pending"
 
 
 async def test_a_due_reminder_is_sent_once_as_html_with_its_buttons(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     buttons = InlineKeyboardMarkup([[InlineKeyboardButton("Fait", callback_data="rem:done:1")]])
 
-    def rich(r, u):
+    async def rich(r, u):
         return Outgoing(chat_id=101, text="<b>Rappel</b> &amp; suite", reply_markup=buttons)
 
     d = dispatcher(db, tg, fake, render_fn=rich)
@@ -217,14 +243,14 @@ async def test_a_due_reminder_is_sent_once_as_html_with_its_buttons(db, tg, emul
     message = emulator.last_bot_message(101)
     assert message.text == "Rappel & suite"
     assert message.buttons() == ["Fait"]
-    stored = status(db, ana, reminder.id)
+    stored = await status(db, ana, reminder.id)
     assert (stored.status, stored.claimed_by, stored.attempts) == ("sent", None, 0)
 
 
 async def test_reminders_missed_while_the_bot_was_down_are_sent_once(db, tg, emulator, fake):
-    ana = user(db, 101)
+    ana = await user(db, 101)
     for day in range(1, 4):
-        remind(db, ana, f"day-{day}", T0 + timedelta(days=day))
+        await remind(db, ana, f"day-{day}", T0 + timedelta(days=day))
     fake.jump(timedelta(days=5))  # no tick for five days
     d = dispatcher(db, tg, fake)
     report = await d.tick()
@@ -235,9 +261,9 @@ async def test_reminders_missed_while_the_bot_was_down_are_sent_once(db, tg, emu
 
 
 async def test_a_restarted_dispatcher_sends_nothing_twice(db, tg, emulator, fake):
-    ana, bob = user(db, 101), user(db, 102)
-    remind(db, ana, "a", T0 - timedelta(hours=1))
-    remind(db, bob, "b", T0 + timedelta(hours=1))
+    ana, bob = await user(db, 101), await user(db, 102)
+    await remind(db, ana, "a", T0 - timedelta(hours=1))
+    await remind(db, bob, "b", T0 + timedelta(hours=1))
     await dispatcher(db, tg, fake).tick()
     restarted = dispatcher(db, tg, fake)  # a new process, same worker name, same database
     assert (await restarted.tick()).claimed == 0
@@ -249,9 +275,9 @@ async def test_a_restarted_dispatcher_sends_nothing_twice(db, tg, emulator, fake
 
 
 async def test_a_dead_workers_claim_is_taken_over_after_the_lease(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
-    [claimed] = db.claim_due(fake.now(), worker="dead", lease=LEASE, limit=10)
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    [claimed] = await db.claim_due(fake.now(), worker="dead", lease=LEASE, limit=10)
     d = dispatcher(db, tg, fake, lease=LEASE)
     fake.jump(LEASE - timedelta(seconds=1))
     assert (await d.tick()).claimed == 0
@@ -259,15 +285,15 @@ async def test_a_dead_workers_claim_is_taken_over_after_the_lease(db, tg, emulat
     fake.jump(timedelta(seconds=1))
     assert (await d.tick()).sent == 1
     assert delivered(emulator) == {"Reminder todo q1": 1}
-    assert status(db, ana, reminder.id).status == "sent"
+    assert (await status(db, ana, reminder.id)).status == "sent"
     assert claimed.claimed_by == "dead"
 
 
 async def test_a_user_with_several_due_reminders_gets_them_spaced(db, tg, emulator, fake):
-    ana, bob = user(db, 101), user(db, 102)
+    ana, bob = await user(db, 101), await user(db, 102)
     for n in range(5):
-        remind(db, ana, f"a{n}", T0 - timedelta(minutes=10 - n))
-        remind(db, bob, f"b{n}", T0 - timedelta(minutes=10 - n))
+        await remind(db, ana, f"a{n}", T0 - timedelta(minutes=10 - n))
+        await remind(db, bob, f"b{n}", T0 - timedelta(minutes=10 - n))
     report = await dispatcher(db, tg, fake).tick()
     assert report.sent == 10
     assert min_gap_per_chat(sends(emulator)) >= 1.05 - 1e-6
@@ -280,9 +306,9 @@ async def test_a_user_with_several_due_reminders_gets_them_spaced(db, tg, emulat
 
 
 async def test_a_429_storm_pauses_every_send_then_delivers_each_once(db, tg, emulator, fake):
-    owners = [user(db, 200 + n) for n in range(20)]
+    owners = [await user(db, 200 + n) for n in range(20)]
     for n, owner in enumerate(owners):
-        remind(db, owner, f"r{n}", T0 - timedelta(seconds=n))
+        await remind(db, owner, f"r{n}", T0 - timedelta(seconds=n))
     emulator.fail_next("sendMessage", 429, retry_after=3, count=4)
     d = dispatcher(db, tg, fake)
     await run_until(fake, [d], lambda: len(delivered(emulator)) == 20)
@@ -299,9 +325,9 @@ async def test_a_429_storm_pauses_every_send_then_delivers_each_once(db, tg, emu
 async def test_a_retry_after_longer_than_the_lease_leaves_reminders_for_later(
     db, tg, emulator, fake
 ):
-    owners = [user(db, 300 + n) for n in range(5)]
+    owners = [await user(db, 300 + n) for n in range(5)]
     for n, owner in enumerate(owners):
-        remind(db, owner, f"r{n}", T0 - timedelta(seconds=n))
+        await remind(db, owner, f"r{n}", T0 - timedelta(seconds=n))
     emulator.fail_next("sendMessage", 429, retry_after=400, count=1)
     d = dispatcher(db, tg, fake, lease=LEASE)
     first = await d.tick()
@@ -316,9 +342,9 @@ async def test_a_retry_after_longer_than_the_lease_leaves_reminders_for_later(
 
 
 async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(db, tg, emulator, fake):
-    ana, bob = user(db, 101), user(db, 102)
-    kept = [remind(db, ana, f"a{n}", T0 - timedelta(minutes=5 - n)) for n in range(3)]
-    remind(db, bob, "b", T0 - timedelta(minutes=1))
+    ana, bob = await user(db, 101), await user(db, 102)
+    kept = [await remind(db, ana, f"a{n}", T0 - timedelta(minutes=5 - n)) for n in range(3)]
+    await remind(db, bob, "b", T0 - timedelta(minutes=1))
     emulator.block_user(101)
     d = dispatcher(db, tg, fake)
     report = await d.tick()
@@ -327,9 +353,9 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(db, tg, emul
         fake.jump(timedelta(hours=1))
         assert (await d.tick()).claimed == 0
     assert len(sends(emulator, 101)) == 1  # one 403, no retry loop
-    assert db.get_user("tg:101").blocked_at == T0
+    assert (await db.get_user("tg:101")).blocked_at == T0
     for reminder in kept:  # not lost: pending, due as before, unclaimed
-        stored = status(db, ana, reminder.id)
+        stored = await status(db, ana, reminder.id)
         assert (stored.status, stored.due_at, stored.claimed_by) == (
             "pending",
             reminder.due_at,
@@ -337,23 +363,23 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(db, tg, emul
         )
     # /start again (the lead's handler unblocks): everything waiting arrives.
     emulator.unblock_user(101)
-    db.update_user(ana.id, unblock=True)
+    await db.update_user(ana.id, unblock=True)
     await run_until(fake, [d], lambda: len(delivered(emulator)) == 4)
     assert delivered(emulator)["Reminder todo a0"] == 1
 
 
 async def test_a_chat_not_found_counts_as_unreachable(db, tg, emulator, fake):
-    ghost = user(db, 999)
-    remind(db, ghost, "q1", T0 - timedelta(minutes=1))
+    ghost = await user(db, 999)
+    await remind(db, ghost, "q1", T0 - timedelta(minutes=1))
     emulator.require_known_chats = True
     report = await dispatcher(db, tg, fake).tick()
     assert report.blocked == 1
-    assert db.get_user("tg:999").blocked_at is not None
+    assert (await db.get_user("tg:999")).blocked_at is not None
 
 
 async def test_server_errors_are_retried_with_backoff_then_delivered(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     emulator.fail_next("sendMessage", 502, count=2)
     d = dispatcher(db, tg, fake)
     await run_until(fake, [d], lambda: len(delivered(emulator)) == 1, interval=5.0)
@@ -361,20 +387,18 @@ async def test_server_errors_are_retried_with_backoff_then_delivered(db, tg, emu
     assert len(times) == 3
     assert 30 <= times[1] - times[0] < 40  # first backoff: 30 s (next tick after it)
     assert 60 <= times[2] - times[1] < 70  # then 1 min
-    stored = status(db, ana, reminder.id)
+    stored = await status(db, ana, reminder.id)
     assert (stored.status, stored.attempts) == ("sent", 2)
 
 
 async def test_a_reminder_is_given_up_after_max_attempts(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     emulator.fail_next("sendMessage", 500, count=100)
     d = dispatcher(db, tg, fake, max_attempts=4)
-    await run_until(
-        fake, [d], lambda: status(db, ana, reminder.id).status == "failed", interval=10.0
-    )
+    await run_until(fake, [d], lambda: has_status(db, ana, reminder.id, "failed"), interval=10.0)
     assert len(sends(emulator)) == 4
-    assert status(db, ana, reminder.id).attempts == 4
+    assert (await status(db, ana, reminder.id)).attempts == 4
     assert [backoff(n).total_seconds() for n in range(9)] == [
         30,
         60,
@@ -390,8 +414,8 @@ async def test_a_reminder_is_given_up_after_max_attempts(db, tg, emulator, fake)
 
 async def test_a_timed_out_send_is_retried(db, emulator, fake):
     """A time-out may hide a delivered message: the retry can duplicate it (documented)."""
-    ana = user(db, 101)
-    remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     impatient = telegram.Bot(
         emulator.token,
         base_url=emulator.base_url,
@@ -411,10 +435,10 @@ async def test_a_timed_out_send_is_retried(db, emulator, fake):
 
 
 async def test_a_bad_request_is_marked_failed_without_a_retry_loop(db, tg, emulator, fake, caplog):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
 
-    def too_long(r, u):
+    async def too_long(r, u):
         return Outgoing(chat_id=101, text="x" * 5000)
 
     d = dispatcher(db, tg, fake, render_fn=too_long)
@@ -425,7 +449,7 @@ async def test_a_bad_request_is_marked_failed_without_a_retry_loop(db, tg, emula
         await d.tick()
     assert report.failed == 1
     assert len(sends(emulator)) == 1
-    assert status(db, ana, reminder.id).status == "failed"
+    assert (await status(db, ana, reminder.id)).status == "failed"
     [record] = caplog.records
     assert f"reminder {reminder.id}" in record.getMessage()
     assert "5000 characters" in record.getMessage()
@@ -434,24 +458,24 @@ async def test_a_bad_request_is_marked_failed_without_a_retry_loop(db, tg, emula
 
 
 async def test_nothing_to_send_any_more_cancels_the_reminder(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
-    report = await dispatcher(db, tg, fake, render_fn=lambda r, u: None).tick()
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    report = await dispatcher(db, tg, fake, render_fn=nothing_to_send).tick()
     assert report.skipped == 1
     assert sends(emulator) == []
-    assert status(db, ana, reminder.id).status == "cancelled"
+    assert (await status(db, ana, reminder.id)).status == "cancelled"
 
 
 async def test_a_render_error_is_retried_later(db, tg, emulator, fake):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
 
-    def broken(r, u):
+    async def broken(r, u):
         raise KeyError("payload.step")
 
     report = await dispatcher(db, tg, fake, render_fn=broken).tick()
     assert report.retried == 1
-    stored = status(db, ana, reminder.id)
+    stored = await status(db, ana, reminder.id)
     assert (stored.attempts, stored.due_at) == (1, T0 + timedelta(seconds=30))
 
 
@@ -474,8 +498,8 @@ class FailingMarks:
 async def test_a_crash_between_send_and_record_resends_once_after_the_lease(
     db, tg, emulator, fake
 ):
-    ana = user(db, 101)
-    reminder = remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    reminder = await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     doomed = dispatcher(FailingMarks(db), tg, fake, lease=LEASE)
     with pytest.raises(StorageError):
         await doomed.tick()
@@ -484,12 +508,12 @@ async def test_a_crash_between_send_and_record_resends_once_after_the_lease(
     fake.jump(LEASE)
     assert (await survivor.tick()).sent == 1
     assert delivered(emulator) == {"Reminder todo q1": 2}  # the documented duplicate
-    assert status(db, ana, reminder.id).status == "sent"
+    assert (await status(db, ana, reminder.id)).status == "sent"
 
 
 async def test_the_job_callback_logs_errors_instead_of_raising(db, tg, emulator, fake, caplog):
-    ana = user(db, 101)
-    remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     callback = dispatcher(FailingMarks(db), tg, fake).job_callback()
     with caplog.at_level(logging.ERROR, logger="bot.reminders.dispatcher"):
         await callback(None)  # the StorageError is logged, not raised
@@ -500,17 +524,17 @@ async def test_the_job_callback_logs_errors_instead_of_raising(db, tg, emulator,
 class CountingClaims(FailingMarks):
     claims = 0
 
-    def mark_sent(self, reminder_id, *, worker):
-        return self._inner.mark_sent(reminder_id, worker=worker)
+    async def mark_sent(self, reminder_id, *, worker):
+        return await self._inner.mark_sent(reminder_id, worker=worker)
 
-    def claim_due(self, *args, **kwargs):
+    async def claim_due(self, *args, **kwargs):
         self.claims += 1
-        return self._inner.claim_due(*args, **kwargs)
+        return await self._inner.claim_due(*args, **kwargs)
 
 
 async def test_the_job_callback_skips_a_tick_while_one_runs(db, tg, emulator, fake):
-    ana = user(db, 101)
-    remind(db, ana, "q1", T0 - timedelta(minutes=1))
+    ana = await user(db, 101)
+    await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     storage = CountingClaims(db)
     d = dispatcher(storage, tg, fake)
     callback = d.job_callback()
@@ -531,8 +555,8 @@ async def test_the_job_callback_skips_a_tick_while_one_runs(db, tg, emulator, fa
 async def test_the_job_queue_runs_ticks_with_the_applications_bot(db, emulator):
     """As the bot wires it: run_repeating on PTB's JobQueue, the application's ExtBot with the
     bot's rate limiter pacing the dispatcher, the real clock."""
-    ana = user(db, 101)
-    remind(db, ana, "q1", datetime.now(UTC) - timedelta(minutes=1))
+    ana = await user(db, 101)
+    await remind(db, ana, "q1", datetime.now(UTC) - timedelta(minutes=1))
     limiter = SendLimiter()
     app = (
         ApplicationBuilder()
@@ -624,7 +648,7 @@ async def run_two_replicas(storage_backend, tg, emulator, fake, chats, per_chat)
     replicas = []
     for name in ("replica-a", "replica-b"):
         handle = storage_backend.open()  # a connection of its own
-        handle.migrate()
+        await handle.migrate()
         replicas.append(dispatcher(handle, tg, fake, worker=name, global_rate=14.0))
     bulk_reminders(storage_backend, chats, per_chat)
     total = len(chats) * per_chat
@@ -675,16 +699,32 @@ async def test_two_replicas_and_users_with_several_reminders(storage_backend, tg
 # ---- the operator command ----------------------------------------------------------------------
 
 
-def test_pending_report_lists_due_times_in_utc_and_local_time(db):
-    ana = user(db, 101, tz="Europe/Paris")
-    bob = user(db, 102, tz="America/New_York")
-    conversation = db.start_conversation(ana.id, "alliance", {})
-    db.add_reminder(
+async def test_a_tick_forgets_processed_updates_older_than_a_week_every_ten_minutes(db, tg, fake):
+    # Recorded now (real time): more than a week before the fake clock's 2030.
+    assert fake.now() - datetime.now(UTC) > KEEP_PROCESSED
+    await db.mark_processed(1)
+    d = dispatcher(db, tg, fake)
+    await d.tick()
+    assert not await processed(db, 1)
+    await db.mark_processed(2)
+    fake.jump(PRUNE_EVERY / 2)
+    await d.tick()
+    assert await processed(db, 2)  # pruned ten minutes ago: not yet again
+    fake.jump(PRUNE_EVERY / 2)
+    await d.tick()
+    assert not await processed(db, 2)
+
+
+async def test_pending_report_lists_due_times_in_utc_and_local_time(db):
+    ana = await user(db, 101, tz="Europe/Paris")
+    bob = await user(db, 102, tz="America/New_York")
+    conversation = await db.start_conversation(ana.id, "alliance", {})
+    await db.add_reminder(
         ana.id, kind="next_step", ref="grid", due_at=T0, conversation_id=conversation.id
     )
-    db.add_reminder(bob.id, kind="review", ref="review-1", due_at=T0 + timedelta(days=1))
-    db.update_user(bob.id, blocked_at=T0)
-    rows = operators.pending_report(db, now=T0 + timedelta(minutes=1))
+    await db.add_reminder(bob.id, kind="review", ref="review-1", due_at=T0 + timedelta(days=1))
+    await db.update_user(bob.id, blocked_at=T0)
+    rows = await operators.pending_report(db, now=T0 + timedelta(minutes=1))
     assert [(r["user"], r["kind"], r["ref"]) for r in rows] == [
         ("tg:101", "next_step", "grid"),
         ("tg:102", "review", "review-1"),
@@ -702,11 +742,11 @@ def test_pending_report_lists_due_times_in_utc_and_local_time(db):
     assert operators.format_table([]) == "No pending reminders."
 
 
-def test_the_operator_command_prints_a_table_or_json(db, capsys):
-    ana = user(db, 101)
-    remind(db, ana, "q1", T0)
-    assert operators.main(False, db) == 0
+async def test_the_operator_command_prints_a_table_or_json(db, capsys):
+    ana = await user(db, 101)
+    await remind(db, ana, "q1", T0)
+    assert await operators.main(False, db) == 0
     assert "tg:101" in capsys.readouterr().out
-    assert operators.main(True, db) == 0
+    assert await operators.main(True, db) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert (row["user"], row["ref"]) == ("tg:101", "q1")

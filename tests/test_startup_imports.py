@@ -13,7 +13,8 @@ from bot.dialogue.loader import load_dialogue
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application
 storage = open_storage("sqlite:///{tmp_path / "s.db"}")
-storage.migrate()
+import asyncio
+asyncio.run(storage.migrate())
 build_application(Settings(telegram_bot_token="1:x"), storage, Engine(load_dialogue()))
 heavy = sorted(m for m in ("matplotlib", "fpdf", "PIL", "numpy") if m in sys.modules)
 print(",".join(heavy))

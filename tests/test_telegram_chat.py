@@ -11,16 +11,16 @@ from tests.telegram_chat import answer_current, real_dialogue
 from tests.telegram_fixtures import running_bot
 
 
-def stored_answers(database_url, user_id):
+async def stored_answers(database_url, user_id):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{user_id}")
+        user = await storage.get_user(f"tg:{user_id}")
         if user is None:
             return None
-        conversation = storage.active_conversation(user.id)
-        return storage.current_answers(conversation.id) if conversation else {}
+        conversation = await storage.active_conversation(user.id)
+        return await storage.current_answers(conversation.id) if conversation else {}
     finally:
-        storage.close()
+        await storage.close()
 
 
 async def test_start_welcomes_and_asks_first_question(bot):
@@ -167,7 +167,7 @@ async def test_media_instead_of_an_answer(bot, database_url, payload):
     replies = ana.texts_since_last_send()
     assert any("que du texte" in r for r in replies)
     assert "Kind? (fr)" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 async def test_bad_typed_answers_are_re_asked_politely(bot, database_url):
@@ -179,7 +179,7 @@ async def test_bad_typed_answers_are_re_asked_politely(bot, database_url):
     await ana.send("Acme")
     await ana.send("Gamma")
     assert "isn't one of the options" in " ".join(ana.texts_since_last_send())
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ async def test_old_button_gets_a_pop_up_notice_and_records_nothing(
     await ana.tap_data("a|kind|beta", message_id=kind.message_id)
     assert notice in ana.last_callback().answer_text
     assert ana.texts_since_last_send() == []  # no new message, no question asked again
-    assert stored_answers(database_url, ana.id)["kind"] == "alpha"
+    assert (await stored_answers(database_url, ana.id))["kind"] == "alpha"
     assert f"Picks? ({lang})" in ana.last_text()
 
 
@@ -209,7 +209,7 @@ async def test_forged_callback_data_does_not_crash(bot, database_url, data):
     await ana.send("Acme")
     await ana.tap_data(data)
     assert ana.last_callback().answered
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     assert not bot.errors
 
 
@@ -224,10 +224,10 @@ async def test_double_tap_records_one_answer(bot, database_url):
     assert emu.callback_queries[first].answered
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{ana.id}")
-        history = storage.answer_history(storage.active_conversation(user.id).id)
+        user = await storage.get_user(f"tg:{ana.id}")
+        history = await storage.answer_history((await storage.active_conversation(user.id)).id)
     finally:
-        storage.close()
+        await storage.close()
     assert [a.value for a in history if a.question_id == "kind"] == ["alpha"]
 
 
@@ -238,7 +238,7 @@ async def test_edited_message_changes_nothing(bot, database_url):
     sent = bot.emulator.messages(ana.chat_id, from_bot=False)[-1]
     await ana.edit(sent.message_id, "Globex")
     assert "/edit" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 async def test_channel_posts_and_updates_without_user_are_ignored(bot):
@@ -261,7 +261,7 @@ async def test_group_chat_points_to_private_chat_and_records_nothing(bot, databa
     assert "https://t.me/alliance_test_bot?start=group" in json.dumps(reply.raw or {}) or (
         "t.me" in (reply.source or "")
     )
-    assert stored_answers(database_url, ana.id) is None
+    assert await stored_answers(database_url, ana.id) is None
 
 
 async def test_user_text_is_escaped(bot):
@@ -287,11 +287,11 @@ async def test_summary_back_skip_edit_restart_commands(bot, database_url):
     assert "1. Name-en: Acme 2" in ana.last_text()  # the current answers, by stage
     await ana.tap("1")
     await ana.send("Acme 3")
-    assert stored_answers(database_url, ana.id) == {"company": "Acme 3"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme 3"}
     await ana.send("/restart")
     await ana.tap("Yes, start over")
     assert "Name? (en)" in ana.last_text()
-    assert stored_answers(database_url, ana.id) == {}
+    assert await stored_answers(database_url, ana.id) == {}
 
 
 async def test_restart_of_the_application_resumes_where_the_user_stopped(
@@ -309,7 +309,11 @@ async def test_restart_of_the_application_resumes_where_the_user_stopped(
         assert "Picks? (en)" in ana.last_text()
         await ana.send("1")
         assert "Level? (en)" in ana.last_text()
-    assert stored_answers(database_url, 777) == {"company": "Acme", "kind": "beta", "picks": ["x"]}
+    assert await stored_answers(database_url, 777) == {
+        "company": "Acme",
+        "kind": "beta",
+        "picks": ["x"],
+    }
 
 
 async def test_a_failed_reply_gets_an_apology_and_the_answer_is_kept(
@@ -321,7 +325,7 @@ async def test_a_failed_reply_gets_an_apology_and_the_answer_is_kept(
         bot.emulator.fail_next("sendMessage", 500, count=1)
         await ana.send("Acme")
         assert len(bot.errors) == 1
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     replies = " ".join(ana.texts_since_last_send())
     assert "Sorry" in replies
     assert "Kind? (en)" in ana.last_text()
@@ -333,11 +337,11 @@ async def test_delete_erases_everything_after_confirmation(bot, database_url):
     await ana.send("Acme")
     await ana.send("/delete")
     await ana.tap("No, keep it")
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
     await ana.send("/delete")
     await ana.tap("Yes, erase everything")
     assert "erased" in ana.last_text()
-    assert stored_answers(database_url, ana.id) is None
+    assert await stored_answers(database_url, ana.id) is None
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
@@ -357,7 +361,7 @@ async def test_whole_checklist_in_each_language(emulator, database_url, lang):
     assert texts.ui("summary.next_steps") in summary
     assert len(asked) >= 35
     assert len(asked) == len(set(asked))
-    answers = stored_answers(database_url, ana.id)
+    answers = await stored_answers(database_url, ana.id)
     assert set(asked) <= set(answers)
 
 
@@ -386,9 +390,9 @@ async def test_why_typed_or_as_a_command_explains_and_is_not_saved(bot, database
     await ana.send("/start")
     await ana.send(typed)
     assert f"Why name {lang}" in ana.texts_since_last_send()
-    assert stored_answers(database_url, ana.id) == {}
+    assert await stored_answers(database_url, ana.id) == {}
     await ana.send("Acme")
-    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
 @pytest.mark.parametrize(("lang", "typed"), [("fr", "/aide"), ("fr", "aide"), ("en", "help")])
@@ -412,7 +416,7 @@ async def test_after_back_a_keep_button_keeps_the_answer(bot, database_url, lang
     await ana.send("/back")
     assert "Kind?" in ana.last_text()
     await ana.tap(keep)
-    assert stored_answers(database_url, ana.id) == {"company": "Acme", "kind": "beta"}
+    assert await stored_answers(database_url, ana.id) == {"company": "Acme", "kind": "beta"}
     assert f"Picks? ({lang})" in ana.last_text()
 
 

@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 11, 26, 14, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 async def finished(emulator, database_url):
-    nearly_done(database_url, 6161)
+    await nearly_done(database_url, 6161)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=lambda: NOW) as bot:
         ana = bot.user(id=6161, language_code="fr")
         await ana.send("/start")

@@ -26,19 +26,19 @@ def clock():
     return NOW
 
 
-def pending(database_url, user_id):
+async def pending(database_url, user_id):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{user_id}")
-        return storage.pending_reminders(user.id)
+        user = await storage.get_user(f"tg:{user_id}")
+        return await storage.pending_reminders(user.id)
     finally:
-        storage.close()
+        await storage.close()
 
 
 @pytest.fixture
 async def finished(emulator, database_url):
     """A manager who just answered the last question of the real checklist."""
-    nearly_done(database_url, 4242)
+    await nearly_done(database_url, 4242)
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=4242, language_code="fr")
         await ana.send("/start")
@@ -53,7 +53,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
     assert "Calendrier de préparation avec Martin & Fils" in replies
     assert "séance 1 : 11 janvier 2027" in replies
     assert "prochaines étapes" in replies
-    reviews = [r for r in pending(database_url, 4242) if r.kind == "review"]
+    reviews = [r for r in await pending(database_url, 4242) if r.kind == "review"]
     assert len(reviews) == 1
     local = reviews[0].due_at.astimezone(PARIS)
     assert (local.hour, local.minute) == (9, 0)
@@ -62,7 +62,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
 async def test_all_next_steps_on_their_date(finished, database_url):
     await finished.tap("Tous à leur date")
     assert "rappels programmés" in finished.last_text()
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert steps
     assert all(r.due_at.astimezone(PARIS).hour == 9 for r in steps)
     assert all(r.due_at > NOW for r in steps)
@@ -74,16 +74,18 @@ async def test_choose_step_by_step(finished, database_url):
     assert "Date suggérée" in first
     await finished.tap("+1 semaine")
     assert "Rappel programmé le" in " ".join(finished.texts_since_last_send())
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert len(steps) == 1
     assert steps[0].due_at.astimezone(PARIS).date() == dt.date(2026, 12, 3)
     await finished.tap("Autre date…")
     await finished.send("15/02/2027")
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert len(steps) == 2
     assert dt.date(2027, 2, 15) in {r.due_at.astimezone(PARIS).date() for r in steps}
     await finished.tap("Non merci")
-    assert len([r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]) == 2
+    assert (
+        len([r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]) == 2
+    )
 
 
 async def test_typed_date_must_be_valid_and_future(finished, database_url):
@@ -97,7 +99,7 @@ async def test_typed_date_must_be_valid_and_future(finished, database_url):
     await finished.send("01/01/2020")
     assert "déjà passée" in finished.last_text()
     await finished.send("dans 2 semaines")
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert steps[0].due_at.astimezone(PARIS).date() == dt.date(2026, 12, 10)
 
 
@@ -105,7 +107,7 @@ async def test_preparation_calendar(finished, database_url):
     message = [m for m in finished.messages() if "Calendrier de préparation" in m.readable][-1]
     await finished.tap_data("q|yes", message_id=message.message_id)
     assert "rappels de préparation programmés" in finished.last_text()
-    kinds = [r.kind for r in pending(database_url, 4242)]
+    kinds = [r.kind for r in await pending(database_url, 4242)]
     assert kinds.count("prep_eve") == 4
     assert kinds.count("checkin") == 4
     assert kinds.count("go_no_go") == 1
@@ -113,18 +115,18 @@ async def test_preparation_calendar(finished, database_url):
 
 async def test_reminders_list_cancel_and_move(finished, database_url):
     await finished.tap("Tous à leur date")
-    before = pending(database_url, 4242)
+    before = await pending(database_url, 4242)
     await finished.send("/reminders")
     listing = finished.last_text()
     assert "Vos rappels à venir (heure de Europe/Paris)" in listing
     assert "à 09:00" in listing
     await finished.tap("1. ✖ Annuler")
-    after = pending(database_url, 4242)
+    after = await pending(database_url, 4242)
     assert len(after) == len(before) - 1
     await finished.send("/reminders")
     await finished.tap("1. 📅 Déplacer")
     await finished.tap("+1 mois")
-    moved = pending(database_url, 4242)
+    moved = await pending(database_url, 4242)
     assert dt.date(2026, 12, 26) in {r.due_at.astimezone(PARIS).date() for r in moved}
 
 
@@ -139,9 +141,9 @@ async def test_timezone_command(finished, database_url):
     assert "America/Toronto" in finished.last_text()
     storage = open_storage(database_url)
     try:
-        assert storage.get_user("tg:4242").tz == "America/Toronto"
+        assert (await storage.get_user("tg:4242")).tz == "America/Toronto"
     finally:
-        storage.close()
+        await storage.close()
 
 
 @pytest.mark.parametrize(
@@ -174,7 +176,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Decide on: Start-en" in offer
     assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
     await ana.tap("+1 week")
-    todo = pending(database_url, 9090)
+    todo = await pending(database_url, 9090)
     assert [(r.kind, r.ref) for r in todo if r.kind == "todo"] == [("todo", "when_start")]
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
@@ -183,7 +185,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
 
 async def test_the_count_of_reminders_set_agrees_with_its_noun(finished, database_url):
     await finished.tap("Tous à leur date")
-    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    steps = [r for r in await pending(database_url, 4242) if r.kind in ("next_step", "todo")]
     assert len(steps) > 1
     assert f"⏰ {len(steps)} rappels programmés. /reminders pour les voir" in finished.last_text()
     await finished.send("/reminders")
@@ -192,17 +194,17 @@ async def test_the_count_of_reminders_set_agrees_with_its_noun(finished, databas
     )
 
 
-def current_answers(database_url, user_id):
+async def current_answers(database_url, user_id):
     storage = open_storage(database_url)
     try:
-        user = storage.get_user(f"tg:{user_id}")
-        return storage.current_answers(storage.active_conversation(user.id).id)
+        user = await storage.get_user(f"tg:{user_id}")
+        return await storage.current_answers((await storage.active_conversation(user.id)).id)
     finally:
-        storage.close()
+        await storage.close()
 
 
 async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, database_url):
-    nearly_done(database_url, 4343, until="intent_declaration")
+    await nearly_done(database_url, 4343, until="intent_declaration")
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=4343, language_code="fr")
         await ana.send("/start")
@@ -214,29 +216,29 @@ async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, datab
         ana = bot.user(id=4343, language_code="fr")
         await ana.send("15/02/2027")
         assert "Rappel programmé le lun. 15 février 2027 à 09:00" in ana.texts_since_last_send()[0]
-        steps = [r for r in pending(database_url, 4343) if r.kind in ("next_step", "todo")]
+        steps = [r for r in await pending(database_url, 4343) if r.kind in ("next_step", "todo")]
         assert [(r.ref, r.due_at.astimezone(PARIS).date()) for r in steps] == [
             ("draft_intent_declaration", dt.date(2027, 2, 15))
         ]
-        answers = current_answers(database_url, 4343)
+        answers = await current_answers(database_url, 4343)
         assert answers["intent_declaration"] == "notyet"
         assert "perimeter" not in answers  # the date did not answer the checklist's question
         await ana.send("Le grand Ouest")  # which the checklist still asks, and now gets
-    assert current_answers(database_url, 4343)["perimeter"] == "Le grand Ouest"
+    assert (await current_answers(database_url, 4343))["perimeter"] == "Le grand Ouest"
 
 
 async def test_a_reminder_button_forged_in_content_gets_a_polite_answer(finished, database_url):
-    before = pending(database_url, 4242)
+    before = await pending(database_url, 4242)
     for data in ("r|abc|done", "r|1|explode", "p|maybe", "f|x|evolving|yes"):
         await finished.tap_data(data)
         assert finished.texts_since_last_send() == []  # a pop-up notice, no message
         assert "question déjà traitée" in finished.last_callback().answer_text
-    assert pending(database_url, 4242) == before
+    assert await pending(database_url, 4242) == before
 
 
 async def test_a_date_asked_on_one_replica_is_typed_on_another(emulator, database_url):
     """Two webhook replicas on one database: whichever gets the typed date knows it was asked."""
-    nearly_done(database_url, 4545, until="intent_declaration")
+    await nearly_done(database_url, 4545, until="intent_declaration")
     ana = TgUser(id=4545, first_name="Ana", language_code="fr")
     async with (
         webhook_bot(emulator, database_url, DEFAULT_DIR) as one,
@@ -254,6 +256,6 @@ async def test_a_date_asked_on_one_replica_is_typed_on_another(emulator, databas
         assert await two.post(message_update(emulator, ana, "15/02/2027")) == 200
     said = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
     assert said[-1] == "⏰ Rappel programmé le lun. 15 février 2027 à 09:00."
-    steps = [r for r in pending(database_url, 4545) if r.kind == "next_step"]
+    steps = [r for r in await pending(database_url, 4545) if r.kind == "next_step"]
     assert [r.due_at.astimezone(PARIS).date() for r in steps] == [dt.date(2027, 2, 15)]
-    assert "perimeter" not in current_answers(database_url, 4545)
+    assert "perimeter" not in await current_answers(database_url, 4545)

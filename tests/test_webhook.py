@@ -24,7 +24,7 @@ async def webhook_bot(emulator, database_url, mini_dialogues):
         dialogues_dir=mini_dialogues,
     )
     storage = open_storage(database_url)
-    storage.migrate()
+    await storage.migrate()
     app = build_application(settings, storage, Engine(load_dialogue(mini_dialogues)))
     handled = []
     original = app.process_update
@@ -46,7 +46,7 @@ async def webhook_bot(emulator, database_url, mini_dialogues):
         finally:
             await server.stop()
             await app.stop()
-    storage.close()
+    await storage.close()
 
 
 class _Counting:
@@ -145,10 +145,10 @@ async def test_the_same_update_delivered_twice_is_recorded_once(
         )
     storage = open_storage(database_url)
     try:
-        user = storage.get_user("tg:503")
-        history = storage.answer_history(storage.active_conversation(user.id).id)
+        user = await storage.get_user("tg:503")
+        history = await storage.answer_history((await storage.active_conversation(user.id)).id)
     finally:
-        storage.close()
+        await storage.close()
     assert [a.value for a in history] == ["Acme"]
     kind_questions = [m for m in emulator.messages(503, from_bot=True) if "Kind?" in m.readable]
     assert len(kind_questions) == 1

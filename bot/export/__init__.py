@@ -7,6 +7,7 @@ Formats and their contents: docs/exports.md.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import unicodedata
@@ -15,7 +16,8 @@ from collections.abc import Iterable
 from bot.dialogue.engine import Engine, State
 from bot.errors import AllianceBotError
 from bot.export.content import Reminder, ReportContent, build_content, uid_seed
-from bot.storage.base import Storage, User
+from bot.storage.base import User
+from bot.storage.database import Storage
 
 FORMATS = ("pdf", "md", "json", "ics")
 MIME_TYPES = {
@@ -46,7 +48,7 @@ class ExportError(AllianceBotError):
     """An export cannot be made: unknown format, or no conversation to report on."""
 
 
-def export(
+async def export(
     fmt: str,
     *,
     storage: Storage,
@@ -81,18 +83,22 @@ def export(
     if fmt == "json":
         from bot.export.jsondata import to_json, user_data
 
-        name = export_name(fmt, storage=storage, engine=engine, user=user, today=today)
-        return name, to_json(user_data(storage, user, now=moment))
-    name, content = report_parts(
+        name = await export_name(fmt, storage=storage, engine=engine, user=user, today=today)
+        return name, to_json(await user_data(storage, user, now=moment))
+    name, content = await report_parts(
         fmt, storage=storage, engine=engine, user=user, today=today, reminders=reminders
     )
-    return name, render(fmt, content, now=moment)
+    # A PDF takes a while (and loads fpdf2 the first time): off the event loop. The bot itself
+    # draws PDFs in a worker process instead (bot/export/pool.py); this path serves the CLI.
+    return name, await asyncio.to_thread(render, fmt, content, now=moment)
 
 
-def export_name(fmt: str, *, storage: Storage, engine: Engine, user: User, today: dt.date) -> str:
+async def export_name(
+    fmt: str, *, storage: Storage, engine: Engine, user: User, today: dt.date
+) -> str:
     """The file name of an export: alliance-<company>-<YYYY-MM-DD>.<fmt>."""
-    conversation = storage.active_conversation(user.id)
-    answers = storage.current_answers(conversation.id) if conversation is not None else {}
+    conversation = await storage.active_conversation(user.id)
+    answers = await storage.current_answers(conversation.id) if conversation is not None else {}
     company = answers.get("company")
     return filename(
         company if isinstance(company, str) else None,
@@ -102,7 +108,8 @@ def export_name(fmt: str, *, storage: Storage, engine: Engine, user: User, today
     )
 
 
-def report_parts(
+
+async def report_parts(
     fmt: str,
     *,
     storage: Storage,
@@ -117,14 +124,14 @@ def report_parts(
     Raises:
         ExportError: the user has no active conversation.
     """
-    name = export_name(fmt, storage=storage, engine=engine, user=user, today=today)
-    content = report_content(
+    name = await export_name(fmt, storage=storage, engine=engine, user=user, today=today)
+    content = await report_content(
         storage=storage, engine=engine, user=user, today=today, reminders=reminders
     )
     return name, content
 
 
-def report_content(
+async def report_content(
     *,
     storage: Storage,
     engine: Engine,
@@ -137,13 +144,13 @@ def report_content(
     Raises:
         ExportError: the user has no active conversation.
     """
-    conversation = storage.active_conversation(user.id)
+    conversation = await storage.active_conversation(user.id)
     if conversation is None:
         raise ExportError("this user has no active conversation to report on")
     return build_content(
         engine,
         State.load(conversation.state),
-        storage.current_answers(conversation.id),
+        await storage.current_answers(conversation.id),
         lang=user.lang,
         tz=user.tz,
         today=today,

@@ -12,21 +12,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.storage.base import Answer, Conversation, Reminder, Storage, User
+from bot.storage.base import Answer, Conversation, Reminder, User
+from bot.storage.database import Storage
 
 FORMAT = "alliance-bot/user-data"
 VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("userdata.schema.json")
 
 
-def user_data(storage: Storage, user: User, *, now: dt.datetime | None = None) -> dict[str, Any]:
+async def user_data(
+    storage: Storage, user: User, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
     """Everything stored about `user`: their record, every conversation (the archived ones too)
-    with its state, current answers and full answer history, and their pending reminders.
+    with its state, current answers and full answer history, and every reminder (pending, sent,
+    done, cancelled or failed).
 
     Left out on purpose: the conversations' version counters, the reminders' delivery
     bookkeeping (attempts, the dispatcher's claim) and the ids of the Telegram updates already
-    processed, which say nothing about the user. Reminders already sent, done or cancelled are
-    not listed: the storage interface offers only the pending ones (Storage.pending_reminders).
+    processed, which say nothing about the user.
 
     Args:
         storage: an open, migrated storage.
@@ -48,8 +51,10 @@ def user_data(storage: Storage, user: User, *, now: dt.datetime | None = None) -
             "created_at": _time(user.created_at),
             "blocked_at": _time(user.blocked_at),
         },
-        "conversations": [_conversation(storage, c) for c in storage.conversations(user.id)],
-        "reminders": [_reminder(r) for r in storage.pending_reminders(user.id)],
+        "conversations": [
+            await _conversation(storage, c) for c in await storage.conversations(user.id)
+        ],
+        "reminders": [_reminder(r) for r in await storage.user_reminders(user.id)],
     }
 
 
@@ -58,7 +63,7 @@ def to_json(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
 
 
-def _conversation(storage: Storage, conversation: Conversation) -> dict[str, Any]:
+async def _conversation(storage: Storage, conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.id,
         "dialogue_id": conversation.dialogue_id,
@@ -67,8 +72,8 @@ def _conversation(storage: Storage, conversation: Conversation) -> dict[str, Any
         "updated_at": _time(conversation.updated_at),
         "finished_at": _time(conversation.finished_at),
         "state": conversation.state,
-        "answers": storage.current_answers(conversation.id),
-        "history": [_answer(a) for a in storage.answer_history(conversation.id)],
+        "answers": await storage.current_answers(conversation.id),
+        "history": [_answer(a) for a in await storage.answer_history(conversation.id)],
     }
 
 

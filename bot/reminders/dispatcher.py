@@ -18,6 +18,9 @@ sends wait for Telegram's answer at once, which is also the bound on duplicates 
 dies between a send and its record (the lease then runs out and another worker sends those
 again). docs/reminders.md, "Delivery", explains the whole policy.
 
+A tick also forgets the processed-update records older than ``KEEP_PROCESSED`` (duplicate
+detection needs a few days at most), at most once every ``PRUNE_EVERY``.
+
 The clock is read only through ``clock`` and time passes only through ``sleep``, so tests drive
 the dispatcher with a fake clock.
 """
@@ -46,7 +49,8 @@ from telegram.ext import CallbackContext
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import StorageError
-from bot.storage.base import Reminder, Storage, User
+from bot.storage.base import Reminder, User
+from bot.storage.database import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,10 @@ ChatDelay = Callable[[int], float]
 #: Backoff after a failed attempt: 30 s, 1 min, 2 min, ... never more than an hour.
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
+#: Processed-update records are kept this long: Telegram redelivers an update for a day at most.
+KEEP_PROCESSED = timedelta(days=7)
+#: How often a tick prunes the older ones, at most.
+PRUNE_EVERY = timedelta(minutes=10)
 #: BadRequest descriptions that mean the user cannot be reached, like a Forbidden.
 UNREACHABLE_BAD_REQUESTS = ("chat not found",)
 #: A send starts only while more than lease / LEASE_SAFETY_FRACTION of its claim is left, so
@@ -76,7 +84,7 @@ class Outgoing:
 
 #: Turns a claimed reminder and its user into the message to send; None when there is nothing
 #: to send any more (its project was deleted...): the reminder is then cancelled unsent.
-RenderFn = Callable[[Reminder, User], Outgoing | None]
+RenderFn = Callable[[Reminder, User], Awaitable[Outgoing | None]]
 
 
 @dataclass
@@ -213,6 +221,7 @@ class Dispatcher:
         self._resume_at = epoch  # no send before this (a RetryAfter)
         self._chat_ready: dict[int, datetime] = {}  # chat -> earliest start of its next send
         self._in_flight = 0
+        self._pruned_at = epoch  # the last time the processed-update records were pruned
 
     @property
     def worker(self) -> str:
@@ -242,6 +251,7 @@ class Dispatcher:
                 recorded is then sent twice).
         """
         async with self._tick_lock:
+            await self._prune()
             run = _Run(low_water=self._batch // 2, high_water=4 * self._batch)
             try:
                 await self._claim_and_send(run)
@@ -279,19 +289,34 @@ class Dispatcher:
 
     # ---- one tick --------------------------------------------------------------------------
 
+    async def _prune(self) -> None:
+        """Forget old processed-update records, at most once every PRUNE_EVERY; a failure is
+        logged, and the claim goes on."""
+        now = self._clock()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            forgotten = await self._storage.prune_processed(now - KEEP_PROCESSED)
+        except StorageError as exc:
+            logger.warning("processed updates: pruning failed: %s", exc)
+            return
+        if forgotten:
+            logger.info("processed updates: %s older than %s forgotten", forgotten, KEEP_PROCESSED)
+
     async def _claim_and_send(self, run: _Run) -> None:
         while not run.stop:
             now = self._clock()
             if self._resume_at > now:
                 logger.debug("reminders: Telegram asked to wait until %s", self._resume_at)
                 return
-            claimed = self._storage.claim_due(
+            claimed = await self._storage.claim_due(
                 now, worker=self._worker, lease=self._lease, limit=self._batch
             )
             run.report.claimed += len(claimed)
             self._chat_ready = {c: t for c, t in self._chat_ready.items() if t > now}
             for reminder in claimed:
-                job = self._prepare(reminder, now, run)
+                job = await self._prepare(reminder, now, run)
                 if job is not None:
                     self._enqueue(job, run)
             if len(claimed) < self._batch:
@@ -313,19 +338,19 @@ class Dispatcher:
 
     # ---- one reminder ----------------------------------------------------------------------
 
-    def _prepare(self, reminder: Reminder, now: datetime, run: _Run) -> _Job | None:
+    async def _prepare(self, reminder: Reminder, now: datetime, run: _Run) -> _Job | None:
         """The job for a claimed reminder, or None once it has been dealt with here."""
         if reminder.user_id not in run.users:
-            run.users[reminder.user_id] = self._user(reminder.user_id)
+            run.users[reminder.user_id] = await self._user(reminder.user_id)
         user = run.users[reminder.user_id]
         if user is None:
             run.report.skipped += 1  # erased with its reminders meanwhile
             return None
         if user.blocked_at is not None:  # blocked by another worker since the claim
-            self._release_blocked(reminder, run)
+            await self._release_blocked(reminder, run)
             return None
         try:
-            outgoing = self._render(reminder, user)
+            outgoing = await self._render(reminder, user)
         except Exception:
             logger.exception(
                 "reminders: rendering reminder %s (%s %s) failed",
@@ -333,10 +358,10 @@ class Dispatcher:
                 reminder.kind,
                 reminder.ref,
             )
-            self._retry_or_fail(reminder, now, run, "render failed")
+            await self._retry_or_fail(reminder, now, run, "render failed")
             return None
         if outgoing is None:
-            self._storage.set_reminder_status(
+            await self._storage.set_reminder_status(
                 reminder.id, user_id=reminder.user_id, status="cancelled"
             )
             logger.info(
@@ -350,10 +375,10 @@ class Dispatcher:
         until = reminder.claimed_until or now + self._lease
         return _Job(reminder, user, outgoing, until - self._lease / LEASE_SAFETY_FRACTION)
 
-    def _user(self, user_id: int) -> User | None:
+    async def _user(self, user_id: int) -> User | None:
         # Storage reads users by key only; update_user with no change returns the user by id.
         try:
-            return self._storage.update_user(user_id)
+            return await self._storage.update_user(user_id)
         except StorageError:
             logger.warning("reminders: user %s not found; their reminder is skipped", user_id)
             return None
@@ -393,7 +418,7 @@ class Dispatcher:
         or release it (blocked user), or defer it (no turn before its deadline). False if
         it must be tried again: a RetryAfter paused every send."""
         if job.user.id in run.unreachable:
-            self._release_blocked(job.reminder, run)
+            await self._release_blocked(job.reminder, run)
             return True
         if not await self._wait_turn(chat_id, job.deadline, run):
             run.report.deferred += 1
@@ -460,10 +485,10 @@ class Dispatcher:
             run.report.rate_limited += 1
             return False
         except Forbidden as exc:
-            self._unreachable(job, exc, run)
+            await self._unreachable(job, exc, run)
         except BadRequest as exc:
             if any(text in exc.message.lower() for text in UNREACHABLE_BAD_REQUESTS):
-                self._unreachable(job, exc, run)
+                await self._unreachable(job, exc, run)
             else:
                 logger.error(
                     "reminders: Telegram refused reminder %s (%s %s, user %s, %s characters):"
@@ -475,27 +500,27 @@ class Dispatcher:
                     len(out.text),
                     exc.message,
                 )
-                self._storage.mark_failed(reminder.id, worker=self._worker)
+                await self._storage.mark_failed(reminder.id, worker=self._worker)
                 run.report.failed += 1
         except InvalidToken as exc:
             logger.critical("reminders: Telegram rejects the bot token (%s); sends stopped", exc)
             run.stop = True
             run.report.deferred += 1
         except TelegramError as exc:  # network errors, time-outs, 5xx
-            self._retry_or_fail(reminder, self._clock(), run, f"{type(exc).__name__}: {exc}")
+            await self._retry_or_fail(reminder, self._clock(), run, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # not Telegram's: still, never lose the reminder
             logger.exception("reminders: sending reminder %s failed unexpectedly", reminder.id)
-            self._retry_or_fail(reminder, self._clock(), run, repr(exc))
+            await self._retry_or_fail(reminder, self._clock(), run, repr(exc))
         else:
-            self._record_sent(reminder, run)
+            await self._record_sent(reminder, run)
         finally:
             self._in_flight -= 1
         return True
 
     # ---- outcomes --------------------------------------------------------------------------
 
-    def _record_sent(self, reminder: Reminder, run: _Run) -> None:
-        if not self._storage.mark_sent(reminder.id, worker=self._worker):
+    async def _record_sent(self, reminder: Reminder, run: _Run) -> None:
+        if not await self._storage.mark_sent(reminder.id, worker=self._worker):
             # Moved, closed or taken over while we sent it: it was delivered all the same.
             logger.warning(
                 "reminders: reminder %s was sent but worker %s no longer held its claim",
@@ -513,7 +538,7 @@ class Dispatcher:
             reminder.id,
         )
 
-    def _unreachable(self, job: _Job, exc: TelegramError, run: _Run) -> None:
+    async def _unreachable(self, job: _Job, exc: TelegramError, run: _Run) -> None:
         reminder = job.reminder
         logger.warning(
             "reminders: user %s cannot be reached (%s); marked blocked, reminder %s kept",
@@ -521,18 +546,18 @@ class Dispatcher:
             exc.message,
             reminder.id,
         )
-        self._storage.update_user(reminder.user_id, blocked_at=self._clock())
+        await self._storage.update_user(reminder.user_id, blocked_at=self._clock())
         run.unreachable.add(reminder.user_id)
-        self._release_blocked(reminder, run)
+        await self._release_blocked(reminder, run)
 
-    def _release_blocked(self, reminder: Reminder, run: _Run) -> None:
+    async def _release_blocked(self, reminder: Reminder, run: _Run) -> None:
         """Give a blocked user's reminder back, due as before: it waits for /start."""
-        self._storage.retry_later(reminder.id, worker=self._worker, due_at=reminder.due_at)
+        await self._storage.retry_later(reminder.id, worker=self._worker, due_at=reminder.due_at)
         run.report.blocked += 1
 
-    def _retry_or_fail(self, reminder: Reminder, now: datetime, run: _Run, why: str) -> None:
+    async def _retry_or_fail(self, reminder: Reminder, now: datetime, run: _Run, why: str) -> None:
         if reminder.attempts + 1 >= self._max_attempts:
-            self._storage.mark_failed(reminder.id, worker=self._worker)
+            await self._storage.mark_failed(reminder.id, worker=self._worker)
             run.report.failed += 1
             logger.error(
                 "reminders: reminder %s (%s %s, user %s) failed %s times, last: %s; given up",
@@ -545,7 +570,7 @@ class Dispatcher:
             )
             return
         due = now + backoff(reminder.attempts)
-        self._storage.retry_later(reminder.id, worker=self._worker, due_at=due)
+        await self._storage.retry_later(reminder.id, worker=self._worker, due_at=due)
         run.report.retried += 1
         logger.warning(
             "reminders: reminder %s (user %s) attempt %s failed (%s); next try at %s",

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.storage.base import Reminder, Storage, User
+from bot.storage.base import Reminder, User
+from bot.storage.database import Storage
 
 #: Rows shown at most; the soonest come first.
 DEFAULT_LIMIT = 1000
@@ -30,7 +31,7 @@ _COLUMNS = (
 )
 
 
-def pending_report(
+async def pending_report(
     storage: Storage, *, now: datetime, limit: int = DEFAULT_LIMIT
 ) -> list[dict[str, Any]]:
     """Every pending reminder (at most limit, soonest first) as a JSON-ready dict.
@@ -47,7 +48,7 @@ def pending_report(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"naive datetime {now!r}: pass an aware one")
-    return [_row(reminder, user, now) for reminder, user in storage.all_pending(limit)]
+    return [_row(reminder, user, now) for reminder, user in await storage.all_pending(limit)]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -64,9 +65,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def main(args_json: bool, storage: Storage) -> int:
+async def main(args_json: bool, storage: Storage) -> int:
     """``alliance-bot reminders [--json]``: print the pending reminders; return 0."""
-    rows = pending_report(storage, now=datetime.now(UTC))
+    rows = await pending_report(storage, now=datetime.now(UTC))
     if args_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:

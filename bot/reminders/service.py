@@ -33,7 +33,16 @@ from bot.reminders.flow import (
     Write,
     needs_reminder,
 )
-from bot.storage.base import AnswerWrite, Reminder, Storage, User
+from bot.storage.base import (
+    AnswerWrite,
+    CancelReminders,
+    ChangeReminder,
+    NewReminder,
+    Reminder,
+    ReminderChange,
+    User,
+)
+from bot.storage.database import Storage
 
 Clock = Callable[[], dt.datetime]
 
@@ -53,45 +62,49 @@ class Reminders:
         self.clock = clock
 
     # The reminder conversation -----------------------------------------------------------------
-    def handle(self, session: Session, event: Event, *, update_id: int | None = None) -> Outcome:
+    async def handle(
+        self, session: Session, event: Event, *, update_id: int | None = None
+    ) -> Outcome:
         """Run one input through the flow, commit what it decided, and return it.
 
-        The reminders are written first, then the conversation's state (what is awaited, any
-        follow-up answer of this project) with update_id, in one transaction: an update
-        delivered again after a crash in between applies the same writes again, which
-        changes nothing (adding a reminder of the same kind and ref moves it).
+        What it decided for the reminders (new, moved, closed, cancelled), the conversation's
+        state (what is awaited, any follow-up answer of this project) and update_id are
+        written in one transaction. A new time zone is written on its own, first, and so is a
+        follow-up answer about an earlier project (it belongs to that project).
         """
-        outcome = self.flow.handle(session.awaiting, event, self._context(session, event))
+        outcome = self.flow.handle(session.awaiting, event, await self._context(session, event))
         own: list[AnswerWrite] = []
+        changes: list[ReminderChange] = []
         for write in outcome.writes:
-            answer = self._write(session, write)
+            answer = await self._write(session, write, changes)
             if answer is not None:
                 own.append(answer)
-        if own or update_id is not None or outcome.awaiting != session.awaiting:
+        if own or changes or update_id is not None or outcome.awaiting != session.awaiting:
             try:
-                self._save(session, outcome, own, update_id)
+                await self._save(session, outcome, own, update_id, changes)
             except DuplicateUpdate:
                 return replace(outcome, views=())
         session.awaiting = outcome.awaiting
         return outcome
 
-    def stop_waiting(self, session: Session) -> None:
+    async def stop_waiting(self, session: Session) -> None:
         """Whatever the reminders asked for is no longer awaited (/start)."""
         if session.awaiting is not None:
-            self._save(session, Outcome(None), [], None)
+            await self._save(session, Outcome(None), [], None, [])
             session.awaiting = None
 
-    def _context(self, session: Session, event: Event) -> Context:
+    async def _context(self, session: Session, event: Event) -> Context:
         """What the flow needs for this input, loaded here and nowhere else."""
         user = session.user
         reminder_id = needs_reminder(session.awaiting, event)
-        reminder = self.get(user, reminder_id) if reminder_id is not None else None
+        reminder = await self.get(user, reminder_id) if reminder_id is not None else None
         followup_answers: dict[str, Any] = session.answers
         if reminder is not None and reminder.conversation_id not in (
             None,
             session.conversation.id,
         ):
-            followup_answers = self.storage.current_answers(reminder.conversation_id)
+            followup_answers = await self.storage.current_answers(reminder.conversation_id)
+        pending = await self.pending(user) if isinstance(event, ListReminders) else []
         return Context(
             lang=user.lang,
             tz=user.tz,
@@ -100,119 +113,108 @@ class Reminders:
             answers=session.answers,
             reminder=reminder,
             followup_answers=followup_answers,
-            pending=tuple(self.pending(user)) if isinstance(event, ListReminders) else (),
+            pending=tuple(pending),
         )
 
-    def _write(self, session: Session, write: Write) -> AnswerWrite | None:
-        """Apply one write; a follow-up answer of this project is returned, to be saved with the
-        conversation's state."""
-        user_id = session.user.id
+    async def _write(
+        self, session: Session, write: Write, changes: list[ReminderChange]
+    ) -> AnswerWrite | None:
+        """Turn one write into a change of the step (appended to changes), or apply it; a
+        follow-up answer of this project is returned, to be saved with the conversation's
+        state."""
         if isinstance(write, AddReminder):
-            self._add(session, write.plan)
+            plan = write.plan
+            changes.append(NewReminder(plan.kind, plan.ref, plan.due_at, plan.payload))
         elif isinstance(write, MoveReminder):
-            self.storage.reschedule(write.reminder_id, user_id=user_id, due_at=write.due_at)
+            changes.append(ChangeReminder(write.reminder_id, due_at=write.due_at))
         elif isinstance(write, CloseReminder):
-            self.storage.set_reminder_status(
-                write.reminder_id, user_id=user_id, status=write.status
-            )
+            changes.append(ChangeReminder(write.reminder_id, status=write.status))
         elif isinstance(write, CancelKinds):
-            self.storage.cancel_reminders(user_id, kinds=list(write.kinds))
+            changes.append(CancelReminders(tuple(write.kinds)))
         elif isinstance(write, SetTimezone):
-            session.user = self.storage.update_user(user_id, tz=write.zone)
+            session.user = await self.storage.update_user(session.user.id, tz=write.zone)
         elif write.conversation_id in (None, session.conversation.id):
             session.answers[write.key] = write.value
             return AnswerWrite(write.key, write.value)
         else:
-            self._record_elsewhere(session, write)
+            await self._record_elsewhere(session, write)
         return None
 
-    def _record_elsewhere(self, session: Session, write: RecordFollowup) -> None:
+    async def _record_elsewhere(self, session: Session, write: RecordFollowup) -> None:
         """A follow-up answer about an earlier (archived) project: stored with that project."""
-        target = next(
-            (
-                c
-                for c in self.storage.conversations(session.user.id)
-                if c.id == write.conversation_id
-            ),
-            None,
-        )
+        projects = await self.storage.conversations(session.user.id)
+        target = next((c for c in projects if c.id == write.conversation_id), None)
         if target is None:
             return
-        self.storage.save_step(
+        await self.storage.save_step(
             target.id,
             expected_version=target.version,
             state=target.state,
             answers=[AnswerWrite(write.key, write.value)],
         )
 
-    def _save(
+    async def _save(
         self,
         session: Session,
         outcome: Outcome,
         answers: list[AnswerWrite],
         update_id: int | None,
+        changes: list[ReminderChange],
     ) -> None:
         """The conversation's state with what is now awaited, in one transaction."""
         for attempt in (1, 2):
             state = stored_state(session.state, outcome.awaiting)
             try:
-                version = self.storage.save_step(
+                version = await self.storage.save_step(
                     session.conversation.id,
                     expected_version=session.conversation.version,
                     state=state,
                     answers=answers,
                     update_id=update_id,
+                    reminders=changes,
                 )
             except StaleConversation:
                 # Another replica moved this conversation meanwhile: keep its checklist state,
                 # set ours on top, once more.
                 if attempt == 2:
                     raise
-                self._reload(session)
+                await self._reload(session)
                 continue
             session.conversation = replace(session.conversation, version=version, state=state)
+            session.recorded = update_id
             return
 
-    def _reload(self, session: Session) -> None:
-        conversation = self.storage.active_conversation(session.user.id)
+    async def _reload(self, session: Session) -> None:
+        conversation = await self.storage.active_conversation(session.user.id)
         if conversation is None or conversation.id != session.conversation.id:
             raise StaleConversation(str(session.conversation.id))
         session.conversation = conversation
         session.state = State.load(conversation.state)
-        session.answers.update(self.storage.current_answers(conversation.id))
+        session.answers.update(await self.storage.current_answers(conversation.id))
 
     # Outside the conversation ------------------------------------------------------------------
-    def touch(self, session: Session) -> None:
-        """The manager is active on an unfinished checklist: move the two nudges later."""
-        if session.state.at == DONE:
-            return
-        for plan in planner.nudge_plans(self.clock(), session.user.tz, self.hour):
-            self._add(session, plan)
+    def nudges(self, user: User, state: State) -> list[NewReminder]:
+        """The manager is active on an unfinished checklist: the two nudges, moved later (to
+        be written with the step, see Conversations.handle)."""
+        if state.at == DONE:
+            return []
+        plans = planner.nudge_plans(self.clock(), user.tz, self.hour)
+        return [NewReminder(p.kind, p.ref, p.due_at, p.payload) for p in plans]
 
-    def get(self, user: User, reminder_id: int) -> Reminder | None:
-        return self.storage.get_reminder(reminder_id, user_id=user.id)
+    async def get(self, user: User, reminder_id: int) -> Reminder | None:
+        return await self.storage.get_reminder(reminder_id, user_id=user.id)
 
-    def pending(self, user: User) -> list[Reminder]:
-        return self.storage.pending_reminders(user.id)
+    async def pending(self, user: User) -> list[Reminder]:
+        return await self.storage.pending_reminders(user.id)
 
-    def for_export(self, session: Session) -> list[tuple[dt.datetime, str]]:
+    async def for_export(self, session: Session) -> list[tuple[dt.datetime, str]]:
         """Pending reminders as (due time, one line), for the reports and the calendar."""
         texts = self.engine.texts(session.user.lang)
         dialogue = self.engine.dialogue
         return [
             (r.due_at, reminder_texts.short(r, dialogue, texts, session.answers))
-            for r in self.pending(session.user)
+            for r in await self.pending(session.user)
         ]
 
     def today(self, user: User) -> dt.date:
         return planner.local_date(self.clock(), user.tz)
-
-    def _add(self, session: Session, plan: planner.Plan) -> Reminder:
-        return self.storage.add_reminder(
-            session.user.id,
-            kind=plan.kind,
-            ref=plan.ref,
-            due_at=plan.due_at,
-            payload=plan.payload,
-            conversation_id=session.conversation.id,
-        )

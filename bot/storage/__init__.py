@@ -1,1 +1,2 @@
-"""Durable storage: one interface (base.Storage), SQLite and PostgreSQL implementations."""
+"""Durable storage: one implementation (database.Storage) on SQLAlchemy Core, for SQLite and
+PostgreSQL; the tables (schema.py) and their migrations (migrations/), described once."""

@@ -1,11 +1,11 @@
-"""Pick and open the storage backend a DATABASE_URL names."""
+"""Open the storage a DATABASE_URL names."""
 
 from __future__ import annotations
 
 import re
 
 from bot.errors import ConfigError
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 
 _SQLITE_PREFIX = "sqlite://"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -14,7 +14,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 def open_storage(database_url: str) -> Storage:
-    """Open the database database_url names; the caller then calls migrate() and, at the end,
+    """Open the database database_url names; the caller then awaits migrate() and, at the end,
     close().
 
     Accepted forms:
@@ -29,32 +29,29 @@ def open_storage(database_url: str) -> Storage:
 
     Raises:
         ConfigError: the URL is empty or names an unsupported database.
-        StorageError: the database cannot be opened or reached.
+        StorageError: the SQLite file cannot be created (a server is reached at first use).
     """
+    from bot.storage.database import MEMORY, postgres_storage, sqlite_storage
+
     url = database_url.strip()
     if not url:
         raise ConfigError("the database URL is empty")
     if url.startswith(_POSTGRES_SCHEMES):
-        from bot.storage.postgres import PostgresStorage  # psycopg loads only when needed
-
-        return PostgresStorage(url)
-
-    from bot.storage.sqlite import MEMORY, SqliteStorage
-
+        return postgres_storage(url)
     if url.startswith(_SQLITE_PREFIX):
         rest = url[len(_SQLITE_PREFIX) :]
         if rest in ("", "/:memory:"):
-            return SqliteStorage(MEMORY)
+            return sqlite_storage(MEMORY)
         if not rest.startswith("/") or rest == "/" or "?" in rest:
             raise ConfigError(
                 f"unsupported SQLite URL {database_url!r}: write sqlite:///relative/path.db "
                 "or sqlite:////absolute/path.db, without parameters"
             )
-        return SqliteStorage(rest[1:])
+        return sqlite_storage(rest[1:])
     if _SCHEME.match(url):
         scheme = url.split(":", 1)[0]
         raise ConfigError(
             f"unsupported database {scheme!r} in the database URL: use sqlite:///path, "
             "a file path, or postgresql://..."
         )
-    return SqliteStorage(url)
+    return sqlite_storage(url)

@@ -27,7 +27,7 @@ from bot.dialogue.engine import Engine
 from bot.export.pool import RenderPool
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
@@ -186,11 +186,6 @@ async def _replying(update: Update, context: BotContext) -> None:
 
 async def _replied(update: Update, context: BotContext) -> None:
     not_replying()
-
-
-def is_private_update(update: Update) -> bool:
-    chat = update.effective_chat
-    return chat is not None and chat.type == "private"
 
 
 def close_renders(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

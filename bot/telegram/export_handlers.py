@@ -8,17 +8,15 @@ formats (Markdown, JSON, calendar) are written in a thread.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import functools
 import logging
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.conversations import Session
 from bot.export import FORMATS, ExportError, export, report_content, report_parts
-from bot.export.content import ReportContent
 from bot.export.pool import RenderFailed
 from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.limiter import not_replying
@@ -31,7 +29,7 @@ logger = logging.getLogger(__name__)
 async def export_menu(update: Update, context: BotContext) -> None:
     """/export: the formats as buttons."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     keyboard = choice_keyboard(
         [
@@ -48,7 +46,7 @@ async def export_menu(update: Update, context: BotContext) -> None:
 async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     """A format was chosen: "sending a document", then the file."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     chat = update.effective_chat
     assert chat is not None
@@ -64,27 +62,24 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
 async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
     not_replying()  # a task of its own: paced one message a second, like any other
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     chat = update.effective_chat
     assert chat is not None
     reminders = services.reminders
-    what = functools.partial(
-        report_parts if fmt == "pdf" else export,
-        fmt,
-        storage=services.conversations.storage,
-        engine=services.conversations.engine,
-        user=session.user,
-        today=reminders.today(session.user),
-        reminders=reminders.for_export(session),
-    )
+    arguments: dict[str, Any] = {
+        "storage": services.conversations.storage,
+        "engine": services.conversations.engine,
+        "user": session.user,
+        "today": reminders.today(session.user),
+        "reminders": await reminders.for_export(session),
+    }
     try:
-        name, made = await asyncio.to_thread(what)
-        if isinstance(made, ReportContent):  # the PDF: drawn in a worker process
-            data = await services.renders.report(fmt, made, now=dt.datetime.now(dt.UTC))
+        if fmt == "pdf":  # drawn in a worker process
+            name, content = await report_parts(fmt, **arguments)
+            data = await services.renders.report(fmt, content, now=dt.datetime.now(dt.UTC))
         else:
-            assert isinstance(made, bytes)
-            data = made
+            name, data = await export(fmt, **arguments)
     except ExportError:
         await context.bot.send_message(chat.id, texts.ui("export.chat.nothing"))
         return
@@ -102,7 +97,7 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
     chat = update.effective_chat
     assert chat is not None
     try:
-        content = report_content(
+        content = await report_content(
             storage=services.conversations.storage,
             engine=services.conversations.engine,
             user=session.user,

@@ -30,15 +30,18 @@ logger = logging.getLogger(__name__)
 
 _MENU_TARGETS = {"edit": EDIT, "restart": RESTART, EDIT: EDIT, RESTART: RESTART}
 PROMPT = "prompt"  # chat_data key: (message id, question id) of the question shown last
+NUDGED = "nudged"  # chat_data key: the day the nudges were last moved
 
 
 async def start(update: Update, context: BotContext) -> None:
     """/start: welcome (or welcome back) and the question where the user stands."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     if session.user.blocked_at is not None:  # they came back: reminders may reach them again
-        session.user = services.conversations.storage.update_user(session.user.id, unblock=True)
-    services.reminders.stop_waiting(session)
+        session.user = await services.conversations.storage.update_user(
+            session.user.id, unblock=True
+        )
+    await services.reminders.stop_waiting(session)
     fresh = session.fresh or not session.answers
     views = services.conversations.engine.resume(
         session.state, session.answers, session.user.lang, _today(context, session), fresh=fresh
@@ -59,7 +62,7 @@ async def text(update: Update, context: BotContext) -> None:
     """A typed answer (to the checklist, or to a date or time zone the reminders asked for)."""
     assert update.message is not None
     assert update.message.text is not None
-    session = context.services.session(update)
+    session = await context.services.session(update)
     if session.awaiting is not None:
         await reminder_handlers.answer(update, context, session, flow.Typed(update.message.text))
         return
@@ -69,7 +72,7 @@ async def text(update: Update, context: BotContext) -> None:
 async def not_text(update: Update, context: BotContext) -> None:
     """A photo, sticker, voice note, ... where an answer is expected: say so, ask again."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     views: tuple[View, ...] = (Say(texts.ui("telegram.media"), kind="error"),)
     views += services.conversations.engine.current(
@@ -81,7 +84,7 @@ async def not_text(update: Update, context: BotContext) -> None:
 async def edited(update: Update, context: BotContext) -> None:
     """An edited message changes nothing recorded: point to /edit."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     assert update.edited_message is not None
     await update.edited_message.reply_text(texts.ui("telegram.edited"))
@@ -128,7 +131,7 @@ async def callback(update: Update, context: BotContext) -> None:
         assert reminder is not None  # forged ones went to the core above
         await reminder_handlers.on_event(update, context, reminder)
     elif kind == CallbackKind.WHY:
-        session = services.session(update)
+        session = await services.session(update)
         texts = services.texts(session.user.lang)
         qid = fields[0]
         known = qid in services.conversations.engine.dialogue.questions
@@ -158,9 +161,16 @@ async def apply(
     answered here: with a pop-up notice when the button was stale."""
     services = context.services
     query = update.callback_query
-    session = session or services.session(update)
+    session = session or await services.session(update)
+    # The "unfinished checklist" nudges move later, at most once a day per user, in the same
+    # transaction as the answer.
+    today = _today(context, session)
+    nudge = _chat_data(context).get(NUDGED) != today
+    extra = services.reminders.nudges if nudge else None
     try:
-        views = services.conversations.handle(session, event, update_id=update.update_id)
+        views = await services.conversations.handle(
+            session, event, update_id=update.update_id, extra=extra
+        )
     except DuplicateUpdate:
         logger.info("update %s already processed; ignored", update.update_id)
         if query is not None:
@@ -170,6 +180,8 @@ async def apply(
         if query is not None:
             await _answer(query)
         raise
+    if session.scheduled:
+        _chat_data(context)[NUDGED] = today
     if query is not None:
         stale = next((v for v in views if isinstance(v, Say) and v.kind == "stale"), None)
         await _answer(query, stale.text if stale is not None else None)
@@ -184,15 +196,13 @@ async def apply(
         raise
     for then in flow.after_checklist(session.last_writes, session.state.at, session.just_finished):
         await reminder_handlers.answer(update, context, session, then)
-    if not session.just_finished:
-        _keep_nudges_ahead(context, session)
 
 
 # /language, /mydata, /delete ---------------------------------------------------------------------
 async def language(update: Update, context: BotContext) -> None:
     """/language: choose French or English."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     options = (Option("fr", "Français"), Option("en", "English"))
     keyboard = render.choice_keyboard(
@@ -206,10 +216,10 @@ async def language(update: Update, context: BotContext) -> None:
 
 async def set_language(update: Update, context: BotContext, lang: str) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     if lang not in services.conversations.engine.dialogue.texts:
         lang = session.user.lang
-    services.conversations.set_language(session, lang)
+    await services.conversations.set_language(session, lang)
     texts = services.texts(lang)
     await _strip_source_keyboard(update)
     views: tuple[View, ...] = (Say(texts.ui("telegram.language.set")),)
@@ -224,11 +234,11 @@ async def mydata(update: Update, context: BotContext) -> None:
     from bot.export.jsondata import to_json, user_data  # only when asked for
 
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     assert update.effective_chat is not None
     await context.bot.send_chat_action(update.effective_chat.id, ChatAction.UPLOAD_DOCUMENT)
-    payload = to_json(user_data(services.conversations.storage, session.user))
+    payload = to_json(await user_data(services.conversations.storage, session.user))
     await context.bot.send_document(
         update.effective_chat.id,
         payload,
@@ -240,7 +250,7 @@ async def mydata(update: Update, context: BotContext) -> None:
 async def delete(update: Update, context: BotContext) -> None:
     """/delete: ask for confirmation before erasing everything."""
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     keyboard = render.choice_keyboard(
         [
@@ -256,14 +266,15 @@ async def delete(update: Update, context: BotContext) -> None:
 
 async def confirm_delete(update: Update, context: BotContext, confirmed: bool) -> None:
     services = context.services
-    session = services.session(update)
+    session = await services.session(update)
     texts = services.texts(session.user.lang)
     await _strip_source_keyboard(update)
     assert update.effective_chat is not None
     if not confirmed:
         await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.kept"))
         return
-    services.conversations.delete(session)
+    await services.conversations.delete(session)
+    services.forget(update)  # the update is then recorded without its erased sender
     _chat_data(context).clear()
     await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.done"))
 
@@ -355,15 +366,6 @@ async def _strip_source_keyboard(update: Update) -> None:
         logger.debug("could not remove a keyboard: %s", exc)
 
 
-def _keep_nudges_ahead(context: BotContext, session: Session) -> None:
-    """Move the "unfinished checklist" nudges later, at most once a day per user."""
-    today = _today(context, session)
-    data = _chat_data(context)
-    if data.get("nudged") != today:
-        context.services.reminders.touch(session)
-        data["nudged"] = today
-
-
 def _chat_data(context: BotContext) -> dict[Any, Any]:
     assert context.chat_data is not None  # every handler here runs in a chat
     return context.chat_data
@@ -379,9 +381,10 @@ async def on_error(update: object, context: BotContext) -> None:
     error = context.error
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
         services = context.services
-        user = services.conversations.storage.get_user(f"tg:{update.effective_user.id}")
+        storage = services.conversations.storage
+        user = await storage.get_user(f"tg:{update.effective_user.id}")
         if user is not None:
-            services.conversations.storage.update_user(user.id, blocked_at=dt.datetime.now(dt.UTC))
+            await storage.update_user(user.id, blocked_at=dt.datetime.now(dt.UTC))
         logger.info("user blocked the bot; no more messages to them")
         return
     logger.error("error while handling an update", exc_info=error)
@@ -391,7 +394,7 @@ async def on_error(update: object, context: BotContext) -> None:
         return
     try:
         services = context.services
-        session = services.session(update)
+        session = await services.session(update)
         texts = services.texts(session.user.lang)
         views: tuple[View, ...] = (Say(texts.ui("telegram.error"), kind="error"),)
         views += services.conversations.engine.current(

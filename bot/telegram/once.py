@@ -27,26 +27,32 @@ AFTER = 1  # handler group of record_handled: after every handler
 
 
 async def skip_handled(update: Update, context: BotContext) -> None:
-    """Stop an update that was already handled before it reaches any handler."""
-    storage = context.services.conversations.storage
+    """Stop an update that was already handled before it reaches any handler.
+
+    The same read loads the sender's session for the handlers (Services.load): one read per
+    update.
+    """
     try:
-        handled = storage.is_processed(update.update_id)
+        loaded = await context.services.load(update)
     except StorageError:
         return  # the handler meets the outage too, and apologises
-    if handled:
+    if loaded.processed:
+        context.services.forget(update)
         logger.info("update %s was already handled; delivered again, ignored", update.update_id)
         raise ApplicationHandlerStop
 
 
 async def record_handled(update: Update, context: BotContext) -> None:
     """Record the update as handled, unless its handler did (answers do, with their effect)."""
-    storage = context.services.conversations.storage
+    services = context.services
+    loaded = services.loaded(update)
+    services.forget(update)
+    session = loaded.session if loaded is not None else None
+    if session is not None and session.recorded == update.update_id:
+        return
     try:
-        if storage.is_processed(update.update_id):
-            return
-        sender = update.effective_user
-        user = storage.get_user(f"tg:{sender.id}") if sender is not None else None
-        storage.mark_processed(update.update_id, user.id if user is not None else None)
+        user_id = loaded.user_id if loaded is not None else None
+        await services.conversations.storage.mark_processed(update.update_id, user_id)
     except StorageError as exc:
         # Handled all the same: at worst, a delivery after a crash is answered twice.
         logger.warning("update %s: could not record it as handled: %s", update.update_id, exc)

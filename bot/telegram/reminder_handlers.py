@@ -24,14 +24,14 @@ logger = logging.getLogger(__name__)
 
 async def on_event(update: Update, context: BotContext, event: flow.Event) -> None:
     """A reminder button, /reminders or /timezone: through the flow, then shown."""
-    session = context.services.session(update)
+    session = await context.services.session(update)
     await answer(update, context, session, event)
 
 
 async def answer(update: Update, context: BotContext, session: Session, event: flow.Event) -> None:
     """Run one input through the reminder service (committed), then show its views."""
     update_id = None if isinstance(event, flow.Finished | flow.NotYet) else update.update_id
-    outcome = context.services.reminders.handle(session, event, update_id=update_id)
+    outcome = await context.services.reminders.handle(session, event, update_id=update_id)
     await show(update, context, outcome)
 
 

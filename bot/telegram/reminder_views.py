@@ -14,7 +14,8 @@ from bot.dialogue.model import DONE, Dialogue
 from bot.reminders import Kind
 from bot.reminders.dispatcher import Outgoing, RenderFn
 from bot.reminders.flow import Offer, reminder_view
-from bot.storage.base import Reminder, Storage, User
+from bot.storage.base import Reminder, User
+from bot.storage.database import Storage
 from bot.telegram.callbacks import reminder_data
 from bot.telegram.render import escape
 
@@ -37,20 +38,20 @@ def make_renderer(storage: Storage, dialogue: Dialogue) -> RenderFn:
     """The dispatcher's render function: a due reminder as the message to send, or None when
     there is nothing left to say (a Telegram-less user, a finished checklist for a nudge, ...)."""
 
-    def render(reminder: Reminder, user: User) -> Outgoing | None:
+    async def render(reminder: Reminder, user: User) -> Outgoing | None:
         if not user.key.startswith("tg:"):
             return None
         answers: Mapping[str, Any] = {}
         if reminder.conversation_id is not None:
+            conversations = await storage.conversations(user.id)
             conversation = next(
-                (c for c in storage.conversations(user.id) if c.id == reminder.conversation_id),
-                None,
+                (c for c in conversations if c.id == reminder.conversation_id), None
             )
             if conversation is None:
                 return None
             if reminder.kind == Kind.NUDGE and conversation.state.get("at") == DONE:
                 return None
-            answers = storage.current_answers(conversation.id)
+            answers = await storage.current_answers(conversation.id)
         texts = dialogue.texts.get(user.lang) or dialogue.texts["fr"]
         offer = reminder_view(reminder, dialogue, texts, answers)
         if offer is None:

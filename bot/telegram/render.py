@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.dialogue.engine import CONFIRM, KEEP
 from bot.dialogue.model import Texts
-from bot.dialogue.views import Answered, Ask, Menu, Option
+from bot.dialogue.views import Answered, Ask, Menu
 from bot.telegram.callbacks import CallbackKind, encode
 
 MAX_TEXT = 4096
@@ -175,7 +175,3 @@ def _pieces(text: str, limit: int) -> list[str]:
                 line, line_prefix = line[cut:].lstrip(" "), "\n"
             pieces.append(line_prefix + line)
     return pieces
-
-
-def options_text(options: Sequence[Option]) -> str:
-    return ", ".join(o.label for o in options)

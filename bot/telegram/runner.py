@@ -24,7 +24,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     engine = Engine(load_dialogue(settings.dialogues_dir))  # an invalid dialogue stops us here
     storage = open_storage(settings.database_url)
     try:
-        storage.migrate()
+        await storage.migrate()
         app = build_application(
             settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
         )
@@ -72,7 +72,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 await app.stop()
                 close_renders(app)
     finally:
-        storage.close()
+        await storage.close()
     logger.info("stopped cleanly")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
@@ -17,6 +18,18 @@ from bot.export.pool import RenderPool
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Reminders
 
+# Updates in hand whose load is kept for their handlers; beyond this, the oldest are forgotten.
+_LOADED_AT_MOST = 1024
+
+
+@dataclass
+class Loaded:
+    """What the one read at the start of an update found (see bot/telegram/once.py)."""
+
+    user_id: int | None
+    session: Session | None
+    processed: bool
+
 
 @dataclass
 class Services:
@@ -25,6 +38,7 @@ class Services:
     reminders: Reminders
     dispatcher: Dispatcher
     renders: RenderPool  # charts and PDFs, drawn in worker processes
+    _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
     def lang_for(self, update: Update) -> str:
         """A new user's language: French for fr*, English otherwise (Telegram's language_code)."""
@@ -34,11 +48,40 @@ class Services:
             return self.settings.default_language
         return "fr" if code.lower().startswith("fr") else "en"
 
-    def session(self, update: Update) -> Session:
-        """The user's session, created on first contact."""
+    async def load(self, update: Update) -> Loaded:
+        """Read, in one transaction, the sender, their conversation and answers, and whether the
+        update was processed before; kept for the handlers until `forget`."""
+        user = update.effective_user
+        key = f"tg:{user.id}" if user is not None else ""
+        snapshot = await self.conversations.storage.load(key, update.update_id)
+        loaded = Loaded(
+            snapshot.user.id if snapshot.user is not None else None,
+            self.conversations.from_snapshot(snapshot),
+            snapshot.processed,
+        )
+        self._loaded[update.update_id] = loaded
+        while len(self._loaded) > _LOADED_AT_MOST:
+            self._loaded.popitem(last=False)
+        return loaded
+
+    def loaded(self, update: Update) -> Loaded | None:
+        return self._loaded.get(update.update_id)
+
+    def forget(self, update: Update) -> None:
+        self._loaded.pop(update.update_id, None)
+
+    async def session(self, update: Update) -> Session:
+        """The user's session (the one read at the start of the update, kept current by the
+        handlers), created on first contact."""
         assert update.effective_user is not None  # handlers only run for updates with a user
+        loaded = self._loaded.get(update.update_id)
+        if loaded is not None and loaded.session is not None:
+            return loaded.session
         key = f"tg:{update.effective_user.id}"
-        return self.conversations.open(key, lang=self.lang_for(update))
+        session = await self.conversations.open(key, lang=self.lang_for(update))
+        if loaded is not None:
+            loaded.session, loaded.user_id = session, session.user.id
+        return session
 
     def texts(self, lang: str) -> Texts:
         return self.conversations.engine.texts(lang)

@@ -18,7 +18,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.storage.base import Storage
+from bot.storage.database import Storage
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -70,7 +70,7 @@ class WebServer:
 
     async def health(self, request: web.Request) -> web.Response:
         try:
-            self.storage.get_user("health:probe")
+            await self.storage.get_user("health:probe")
         except Exception:
             logger.warning("health check: the database does not answer", exc_info=True)
             return web.json_response({"status": "database unavailable"}, status=503)

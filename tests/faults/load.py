@@ -30,9 +30,8 @@ from typing import Any
 
 from bot.dialogue.engine import CONFIRM, Engine
 from bot.dialogue.model import DONE, Dialogue, Question
-from bot.storage.base import Storage
-from bot.storage.factory import open_storage
 from bot.telegram.callbacks import CallbackKind, encode
+from tests.support.blocking_storage import BlockingStorage
 from tests.support.emulator import BotApiEmulator, JSONDict, TgUser, readable_text
 from tests.telegram_chat import real_dialogue
 
@@ -172,7 +171,7 @@ class Fleet:
                 manager.think = (0.0, 0.0)
         self.pushed: list[int] = []  # every update the managers sent, in order
         self._tasks: list[asyncio.Task[None]] = []
-        self._storage: Storage | None = None
+        self._storage: BlockingStorage | None = None
 
     # ---- the bot's life --------------------------------------------------------------------
 
@@ -218,9 +217,9 @@ class Fleet:
     # ---- the database, as the test sees it -------------------------------------------------
 
     @property
-    def storage(self) -> Storage:
+    def storage(self) -> BlockingStorage:
         if self._storage is None:
-            self._storage = open_storage(self.database_url)
+            self._storage = BlockingStorage(self.database_url)
         return self._storage
 
     def close(self) -> None:
@@ -240,7 +239,7 @@ class Fleet:
 
     def handled(self, update_id: int) -> bool:
         """Whether the bot recorded the update as handled."""
-        return self.storage.is_processed(update_id)
+        return bool(self.storage.load("", update_id).processed)
 
     def expected_question(self, answers: dict[str, Any]) -> str:
         """The first question of the walk these answers lead to that has no answer."""

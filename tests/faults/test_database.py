@@ -1,4 +1,4 @@
-"""Item 7: the database goes away while managers answer.
+"""The database goes away while managers answer.
 
 Three ways: PostgreSQL drops the bot's connections (`pg_terminate_backend`, as a server restart
 does), PostgreSQL is unreachable for a while (a proxy between the bot and the server refuses
@@ -116,6 +116,7 @@ _DATABASE_ERRORS = {
     "bot.errors.StorageError",
     "psycopg.OperationalError",
     "sqlite3.OperationalError",
+    "sqlalchemy.exc.OperationalError",  # the same, as SQLAlchemy reports them
 }
 
 

@@ -1,4 +1,4 @@
-"""Item 1: `kill -9` of the bot at random moments while managers answer.
+"""`kill -9` of the bot at random moments while managers answer.
 
 Every answer the bot acknowledged (it replied with the next question) is in the database, and
 after each restart every manager resumes at the question the recorded answers lead to. On

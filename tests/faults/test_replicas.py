@@ -1,4 +1,4 @@
-"""Item 8: two replicas in webhook mode on one PostgreSQL; one is killed during a reminder burst.
+"""Two replicas in webhook mode on one PostgreSQL; one is killed during a reminder burst.
 
 Every reminder is sent: the survivor takes over the victim's claims once their lease runs out.
 Duplicates are bounded by the sends the victim had in flight (sent, not yet recorded) when it
@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 
 from bot.reminders import Kind
-from bot.storage.base import Storage
-from bot.storage.factory import open_storage
 from tests.faults.conftest import FaultDatabase
 from tests.faults.load import RecordingEmulator
 from tests.faults.process import CLEAN_STOP, BotProcess, bot_environment, free_port
 from tests.faults.report import record
+from tests.support.blocking_storage import BlockingStorage
 
 MAX_IN_FLIGHT = 8  # Dispatcher's default max_in_flight: the duplicate bound per kill
 LEASE = 5  # REMINDER_LEASE_SECONDS for the replicas: the survivor's wait before taking over
@@ -49,7 +48,7 @@ def worker(bot: BotProcess) -> str:
     return f"{socket.gethostname()}:{bot.pid}"
 
 
-def add_burst(storage: Storage, first_user: int, count: int, round_: int) -> list[int]:
+def add_burst(storage: BlockingStorage, first_user: int, count: int, round_: int) -> list[int]:
     """One due nudge for each of `count` new users; their chat ids."""
     due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     chats = []
@@ -61,7 +60,7 @@ def add_burst(storage: Storage, first_user: int, count: int, round_: int) -> lis
     return chats
 
 
-def claims(storage: Storage, chats: list[int]) -> dict[int, tuple[str, str | None]]:
+def claims(storage: BlockingStorage, chats: list[int]) -> dict[int, tuple[str, str | None]]:
     """chat -> (status, claimed_by) of this round's reminder."""
     found = {}
     for chat in chats:
@@ -81,7 +80,7 @@ def sends(emulator: RecordingEmulator, chat: int) -> int:
 
 
 async def replica_rounds(emulator, database, workdir, *, rounds: int, burst: int) -> dict:
-    storage = open_storage(database.url)
+    storage = BlockingStorage(database.url)
     storage.migrate()
     emulator.slow_next("sendMessage", SEND_DELAY, count=10**9)
     bots = [replica(emulator, database, workdir, f"replica-{n}") for n in range(2)]

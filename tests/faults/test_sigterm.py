@@ -1,4 +1,4 @@
-"""Item 2: SIGTERM while managers answer as fast as the bot replies.
+"""SIGTERM while managers answer as fast as the bot replies.
 
 The process finishes every update it took from Telegram, replies included, logs "stopped
 cleanly" and exits with 0. Updates it had not taken stay with Telegram and the next process
@@ -15,12 +15,12 @@ import random
 import aiohttp
 import pytest
 
-from bot.storage.factory import open_storage
 from bot.telegram.web import SECRET_HEADER
 from tests.faults.conftest import FaultDatabase, seed_from_env
 from tests.faults.load import Fleet, RecordingEmulator
 from tests.faults.process import CLEAN_STOP, BotProcess, bot_environment, free_port
 from tests.faults.report import record
+from tests.support.blocking_storage import BlockingStorage
 from tests.support.emulator import TgUser
 
 WEBHOOK_SECRET = "fault-sigterm_secret"
@@ -164,12 +164,12 @@ async def test_sigterm_webhook_short(recording_emulator, sqlite_database, tmp_pa
     assert code == 0, bot.log_tail()
     assert CLEAN_STOP in bot.log()
     assert in_flight > 0
-    storage = open_storage(sqlite_database.url)
+    storage = BlockingStorage(sqlite_database.url)
     try:
         for user, update, status in zip(users, updates, statuses, strict=True):
             assert status in (200, None), status
             if status == 200:  # accepted: handled, and answered, before the process left
-                assert storage.is_processed(update["update_id"])
+                assert storage.load("", update["update_id"]).processed
                 assert emulator.messages(user.id, from_bot=True)
     finally:
         storage.close()

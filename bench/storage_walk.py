@@ -1,0 +1,73 @@
+"""The storage's share of an update, without Telegram: CPU per update of a whole checklist walk.
+
+``python -m bench.storage_walk DATABASE_URL [ROUNDS]`` walks the real checklist ROUNDS times
+(the bench policy, as bench/checklist.py answers it), each input handled as the bot handles an
+update: one `Storage.load` (user, conversation, answers, processed-update check), then
+`Conversations.handle` (the engine, then one `save_step`). It prints the CPU time per update of
+the whole process (the storage's worker threads included) and the wall time. Use a fresh
+database (for PostgreSQL, a URL whose search_path names an empty schema).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
+from bot.conversations import Conversations
+from bot.dialogue.engine import Engine, Input, Pick, Text
+from bot.storage.factory import open_storage
+
+
+async def walk(database_url: str, rounds: int) -> tuple[int, float, float]:
+    """(updates, CPU seconds, wall seconds) of `rounds` whole walks."""
+    storage = open_storage(database_url)
+    await storage.migrate()
+    dialogue = real_dialogue()
+    conversations = Conversations(
+        storage, Engine(dialogue), default_lang="fr", default_tz="Europe/Paris"
+    )
+    updates, cpu, wall = 0, 0.0, 0.0
+    try:
+        for walk_number in range(rounds):
+            key = f"tg:{walk_number}"
+            await conversations.open(key, lang="fr")
+            for planned in plan():
+                question = dialogue.questions[planned.id]
+                inputs: list[Input]
+                if is_typed(question):
+                    inputs = [Text(typed_answer(question))]
+                elif question.type == "multi":
+                    inputs = [
+                        Pick(question.id, button_value(question, False)),
+                        Pick(question.id, button_value(question, True)),
+                    ]
+                else:
+                    inputs = [Pick(question.id, button_value(question, False))]
+                for event in inputs:
+                    updates += 1
+                    cpu_start, wall_start = time.process_time(), time.perf_counter()
+                    session = conversations.from_snapshot(await storage.load(key, updates))
+                    assert session is not None
+                    await conversations.handle(session, event, update_id=updates)
+                    cpu += time.process_time() - cpu_start
+                    wall += time.perf_counter() - wall_start
+    finally:
+        await storage.close()
+    return updates, cpu, wall
+
+
+def main(argv: list[str]) -> int:
+    database_url = argv[0]
+    rounds = int(argv[1]) if len(argv) > 1 else 4
+    updates, cpu, wall = asyncio.run(walk(database_url, rounds))
+    print(
+        f"{updates} updates: CPU {1000 * cpu / updates:.2f} ms per update,"
+        f" wall {1000 * wall / updates:.2f} ms per update"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1259 @@
+"""The storage, on SQLAlchemy Core: SQLite (the standard sqlite3 module) or PostgreSQL (psycopg).
+
+One implementation for both databases; the dialects differ only where the databases do: how a
+connection is set up (`sqlite_storage`, `postgres_storage`), the upsert statement's module,
+the row locks of claim_due (FOR UPDATE ... SKIP LOCKED on PostgreSQL, where replicas claim at
+the same time; SQLite ignores them and takes the write lock up front), and the WAL checkpoint
+that erases a deleted user from SQLite's files.
+
+Every method is a coroutine that runs its whole transaction, on a pooled connection, in one of
+the storage's worker threads: the event loop goes on meanwhile, and an update costs one thread
+hop per transaction (an asyncio driver would cost one per statement and fetch: about five
+times the CPU, measured). SQLite: WAL journal, synchronous=FULL; a writing transaction starts
+with BEGIN IMMEDIATE, so a second process waits for the write lock (busy timeout, in the worker
+thread) instead of failing when its read turns into a write. PostgreSQL: several replicas may
+share the database; conversations are guarded by their version (optimistic concurrency), update
+ids by their primary key, migrations by an advisory lock. If a connection turns out to be lost
+(server restarted, connection killed) before COMMIT, the call runs again once on a new
+connection: the server rolled it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import BindParameter
+
+from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
+from bot.storage import migrations
+from bot.storage.base import (
+    CLOSED_STATUSES,
+    JSON,
+    Answer,
+    AnswerWrite,
+    ChangeReminder,
+    ClosingStatus,
+    Conversation,
+    JSONObject,
+    NewReminder,
+    Reminder,
+    ReminderChange,
+    Snapshot,
+    User,
+    check_aware,
+    check_claim,
+    check_closing_status,
+    check_kinds,
+    check_limit,
+    check_reminder_key,
+)
+from bot.storage.claims import whole_users
+from bot.storage.schema import answers, conversations, processed_updates, reminders, users
+
+T = TypeVar("T")
+Maker = Callable[[Any], T]  # a record from its row
+MEMORY = ":memory:"
+# pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
+MIGRATION_LOCK = 0x616C6C69616E6365
+
+
+# Statements, built once (SQLAlchemy caches their compiled form).
+_key: BindParameter[Any] = bindparam("b_key")
+_id: BindParameter[Any] = bindparam("b_id")
+_uid: BindParameter[Any] = bindparam("uid")
+_cid: BindParameter[Any] = bindparam("cid")
+_now: BindParameter[Any] = bindparam("now")
+_USER_BY_KEY = select(users).where(users.c.key == _key)
+_USER_BY_ID = select(users).where(users.c.id == _id)
+_WAS_PROCESSED = exists().where(processed_updates.c.update_id == bindparam("b_update"))
+_LOAD = (
+    select(users, conversations, _WAS_PROCESSED.label("processed"))
+    .outerjoin(
+        conversations,
+        and_(conversations.c.user_id == users.c.id, conversations.c.active == true()),
+    )
+    .where(users.c.key == _key)
+)
+_PROCESSED = select(_WAS_PROCESSED)
+_ACTIVE = select(conversations).where(
+    conversations.c.user_id == _uid, conversations.c.active == true()
+)
+_CONVERSATIONS = (
+    select(conversations).where(conversations.c.user_id == _uid).order_by(conversations.c.id)
+)
+_CURRENT_ANSWERS = (
+    select(answers.c.question_id, answers.c.value)
+    .where(answers.c.conversation_id == _cid, answers.c.superseded_at.is_(None))
+    .order_by(answers.c.id)
+)
+_HISTORY = (
+    select(
+        answers.c.conversation_id,
+        answers.c.question_id,
+        answers.c.value,
+        answers.c.answered_at,
+        answers.c.superseded_at,
+    )
+    .where(answers.c.conversation_id == _cid)
+    .order_by(answers.c.id)
+)
+_ARCHIVE = (
+    update(conversations)
+    .where(conversations.c.user_id == _uid, conversations.c.active == true())
+    .values(active=False, version=conversations.c.version + 1, updated_at=_now)
+)
+_NEW_CONVERSATION = (
+    conversations.insert()
+    .values(
+        user_id=_uid,
+        dialogue_id=bindparam("b_dialogue"),
+        state=bindparam("b_state"),
+        version=1,
+        created_at=_now,
+        updated_at=_now,
+        active=True,
+    )
+    .returning(*conversations.c)
+)
+_SAVE_STATE = (
+    update(conversations)
+    .where(conversations.c.id == _cid, conversations.c.version == bindparam("expected"))
+    .values(state=bindparam("b_state"), version=conversations.c.version + 1, updated_at=_now)
+    .returning(conversations.c.user_id)
+)
+_SAVE_STATE_FINISHED = _SAVE_STATE.values(
+    finished_at=func.coalesce(conversations.c.finished_at, _now)
+)
+_VERSION = select(conversations.c.version).where(conversations.c.id == _cid)
+_SUPERSEDE = (
+    update(answers)
+    .where(
+        answers.c.conversation_id == _cid,
+        answers.c.question_id == bindparam("b_question"),
+        answers.c.superseded_at.is_(None),
+    )
+    .values(superseded_at=_now)
+)
+_INSERT_ANSWER = answers.insert().values(
+    conversation_id=_cid,
+    question_id=bindparam("b_question"),
+    value=bindparam("value"),
+    answered_at=_now,
+)
+_STEP_OWNER = select(conversations.c.user_id).where(conversations.c.id == _cid).scalar_subquery()
+
+
+def _record_update(insert: Any, owner: Any) -> Any:
+    """Record an update as processed, unless it already is (no row then)."""
+    statement = insert(processed_updates).values(
+        update_id=bindparam("b_update"), user_id=owner, processed_at=_now
+    )
+    return statement.on_conflict_do_nothing(
+        index_elements=[processed_updates.c.update_id]
+    ).returning(processed_updates.c.update_id)
+
+
+_PRUNE = delete(processed_updates).where(processed_updates.c.processed_at < bindparam("before"))
+_USER_EXISTS = select(users.c.id).where(users.c.id == _uid)
+# Lock the user's row (PostgreSQL): two replicas starting a conversation for the same user take
+# turns instead of colliding on the one-active-conversation index. NO KEY UPDATE does not block
+# the key-share locks other tables' foreign keys take.
+_LOCK_USER = _USER_EXISTS.with_for_update(key_share=True)
+_CONVERSATION_OWNER = select(conversations.c.user_id).where(conversations.c.id == _cid)
+_DELETE_USER = delete(users).where(users.c.id == _uid)
+
+_OWN_REMINDER = select(reminders).where(reminders.c.id == _id, reminders.c.user_id == _uid)
+# FOR UPDATE (PostgreSQL): a dispatcher claiming it meanwhile waits for the change, then skips it.
+_OWN_REMINDER_LOCKED = _OWN_REMINDER.with_for_update()
+_PENDING = reminders.c.status == "pending"
+_PENDING_OF_USER = (
+    select(reminders)
+    .where(reminders.c.user_id == _uid, _PENDING)
+    .order_by(reminders.c.due_at, reminders.c.id)
+)
+_REMINDERS_OF_USER = (
+    select(reminders)
+    .where(reminders.c.user_id == _uid)
+    .order_by(reminders.c.due_at, reminders.c.id)
+)
+_ALL_PENDING = (
+    select(reminders, users)
+    .join(users, users.c.id == reminders.c.user_id)
+    .where(_PENDING)
+    .order_by(reminders.c.due_at, reminders.c.id)
+    .limit(bindparam("limit"))
+)
+_RELEASED = {"claimed_by": None, "claimed_until": None}
+_CANCEL_TWIN = (
+    update(reminders)
+    .where(
+        reminders.c.user_id == _uid,
+        reminders.c.kind == bindparam("b_kind"),
+        reminders.c.ref == bindparam("b_ref"),
+        _PENDING,
+    )
+    .values(status="cancelled", updated_at=_now, **_RELEASED)
+)
+_RESCHEDULE = (
+    update(reminders)
+    .where(reminders.c.id == _id)
+    .values(status="pending", due_at=bindparam("due"), attempts=0, updated_at=_now, **_RELEASED)
+    .returning(*reminders.c)
+)
+_CLOSE = (
+    update(reminders)
+    .where(reminders.c.id == _id)
+    .values(status=bindparam("b_status"), updated_at=_now, **_RELEASED)
+    .returning(*reminders.c)
+)
+_CANCEL_PENDING = (
+    update(reminders)
+    .where(reminders.c.user_id == _uid, _PENDING)
+    .values(status="cancelled", updated_at=_now, **_RELEASED)
+)
+_CANCEL_KINDS = _CANCEL_PENDING.where(reminders.c.kind.in_(bindparam("kinds", expanding=True)))
+
+# claim_due. Claimable: pending, due, and not under a live lease.
+_due_now: BindParameter[Any] = bindparam("due_now")
+_CLAIMABLE = and_(
+    _PENDING,
+    reminders.c.due_at <= _due_now,
+    or_(reminders.c.claimed_until.is_(None), reminders.c.claimed_until <= _due_now),
+)
+_held = reminders.alias("held")
+# A user none of whose reminders another worker holds under a live claim.
+_NO_LIVE_CLAIM = ~exists().where(
+    _held.c.user_id == users.c.id,
+    _held.c.status == "pending",
+    _held.c.claimed_by != bindparam("worker"),
+    _held.c.claimed_until > _due_now,
+)
+_first_due = (
+    select(reminders.c.user_id, func.min(reminders.c.due_at).label("first_due"))
+    .where(_CLAIMABLE)
+    .group_by(reminders.c.user_id)
+    .subquery("due")
+)
+# A claim takes whole users, so the user's row is the lock on PostgreSQL: replicas claiming at
+# the same time each lock a disjoint set of users (SKIP LOCKED goes on past the users another
+# one holds) and no two of them can claim reminders of the same user at once. NO KEY UPDATE
+# (key_share) does not block the key-share locks that inserting a reminder or a conversation
+# takes on its user. The first `users` eligible users are always enough: each has at least one
+# claimable reminder. SQLite renders no lock: its transaction holds the database's write lock.
+_CLAIM_USERS = (
+    select(users.c.id)
+    .join(_first_due, _first_due.c.user_id == users.c.id)
+    .where(users.c.blocked_at.is_(None), _NO_LIVE_CLAIM)
+    .order_by(_first_due.c.first_due, users.c.id)
+    .limit(bindparam("users"))
+    .with_for_update(of=users, skip_locked=True, key_share=True)
+)
+# Re-checked under the locks, in a new snapshot (READ COMMITTED): a replica that claimed one of
+# these users and committed between the first look and the lock now shows, and that user is
+# left out. SKIP LOCKED, not a wait: a reminder the user is changing right now (a snooze, a
+# cancel) is left for the next claim, and no row is waited for while users are held, so no
+# deadlock with a change that locks several of a user's reminders.
+_CLAIM_REMINDERS = (
+    select(reminders.c.id, reminders.c.user_id, reminders.c.due_at)
+    .join(users, users.c.id == reminders.c.user_id)
+    .where(
+        reminders.c.user_id.in_(bindparam("locked", expanding=True)),
+        _CLAIMABLE,
+        users.c.blocked_at.is_(None),
+        _NO_LIVE_CLAIM,
+    )
+    .order_by(reminders.c.due_at, reminders.c.id)
+    .with_for_update(of=reminders, skip_locked=True)
+)
+_CLAIM = (
+    update(reminders)
+    .where(reminders.c.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"), updated_at=_now)
+    .returning(*reminders.c)
+)
+_IF_CLAIMED = and_(reminders.c.id == _id, _PENDING, reminders.c.claimed_by == bindparam("worker"))
+_MARK_SENT = (
+    update(reminders)
+    .where(_IF_CLAIMED)
+    .values(status="sent", sent_at=_now, updated_at=_now, **_RELEASED)
+)
+_RETRY_LATER = (
+    update(reminders)
+    .where(_IF_CLAIMED)
+    .values(
+        due_at=bindparam("due"), attempts=reminders.c.attempts + 1, updated_at=_now, **_RELEASED
+    )
+)
+_MARK_FAILED = (
+    update(reminders)
+    .where(_IF_CLAIMED)
+    .values(status="failed", attempts=reminders.c.attempts + 1, updated_at=_now, **_RELEASED)
+)
+
+
+def _upsert_reminder(insert: Any) -> Any:
+    """Schedule a pending reminder, or move the pending one with the same user, kind and ref.
+
+    Same due_at: the claim and attempts are kept, so re-adding a reminder that a dispatcher is
+    sending right now does not get it sent twice. Two replicas adding the same reminder at once
+    meet on the unique index: one inserts, one updates.
+    """
+    statement = insert(reminders).values(
+        user_id=_uid,
+        conversation_id=_cid,
+        kind=bindparam("b_kind"),
+        ref=bindparam("b_ref"),
+        payload=bindparam("b_payload"),
+        due_at=bindparam("due"),
+        status="pending",
+        attempts=0,
+        created_at=_now,
+        updated_at=_now,
+    )
+    new = statement.excluded
+    same_due = reminders.c.due_at == new.due_at
+    return statement.on_conflict_do_update(
+        index_elements=[reminders.c.user_id, reminders.c.kind, reminders.c.ref],
+        index_where=text("status = 'pending'"),
+        set_={
+            "conversation_id": new.conversation_id,
+            "payload": new.payload,
+            "updated_at": new.updated_at,
+            "attempts": case((same_due, reminders.c.attempts), else_=literal_column("0")),
+            "claimed_by": case((same_due, reminders.c.claimed_by)),
+            "claimed_until": case((same_due, reminders.c.claimed_until)),
+            "due_at": new.due_at,
+        },
+    ).returning(*reminders.c)
+
+
+class _Dialect:
+    """The statements whose form depends on the dialect (the module of their INSERT)."""
+
+    def __init__(self, insert: Any) -> None:
+        self.upsert_reminder = _upsert_reminder(insert)
+        self.record_update = _record_update(insert, _uid)
+        self.record_step_update = _record_update(insert, _STEP_OWNER)
+        self.new_user = (
+            insert(users)
+            .values(key=_key, lang=bindparam("b_lang"), tz=bindparam("b_tz"), created_at=_now)
+            .on_conflict_do_nothing(index_elements=[users.c.key])
+            .returning(*users.c)
+        )
+
+
+_DIALECTS = {"sqlite": _Dialect(sqlite.insert), "postgresql": _Dialect(postgresql.insert)}
+
+
+class Storage:
+    """What the bot needs from a database, on an SQLAlchemy async engine: SQLite or PostgreSQL
+    (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
+    (or sqlite_storage, postgres_storage), await migrate(), and close() at the end."""
+
+    def __init__(self, engine: Engine, *, threads: int) -> None:
+        """Use engine, from `threads` worker threads (1 for a single shared connection)."""
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sqlite = self.dialect == "sqlite"
+        self._name = "SQLite" if self._sqlite else "PostgreSQL"
+        # SQLite's driver leaves transactions to us (isolation_level None): a read begins with
+        # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
+        self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
+        self._sql = _DIALECTS[self.dialect]
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
+        # Each worker thread keeps its connection between transactions (no pool round trip).
+        self._local = threading.local()
+        self._held: list[Connection] = []  # every such connection, to close them all
+        self._held_lock = threading.Lock()
+        self._closed = False
+
+    # Plumbing
+
+    async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run work(connection) in one transaction, in a worker thread: the event loop goes on
+        meanwhile. Commit if it returns, roll back if it raises."""
+        if self._closed:
+            raise StorageError("the storage is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._transaction, work, write)
+
+    def _transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+        """One transaction, run again once on a new connection if the connection turns out to
+        be lost before COMMIT (the server rolled it back)."""
+        for attempt in (1, 2):
+            committing = False
+            conn = self._thread_connection()
+            try:
+                with conn.begin():
+                    if self._begin is not None:
+                        driver = conn.connection.driver_connection
+                        assert driver is not None
+                        driver.execute(self._begin[write])
+                    result = work(conn)
+                    committing = True
+                return result
+            except DBAPIError as exc:
+                lost = exc.connection_invalidated
+                if lost:
+                    self._drop_thread_connection()
+                if lost and not committing and attempt == 1:
+                    continue
+                if lost and committing:
+                    raise StorageError(
+                        f"{self._name} connection lost during COMMIT, outcome unknown: {exc.orig}"
+                    ) from exc
+                raise StorageError(f"{self._name}: {exc.orig}") from exc
+            except (SQLAlchemyError, OSError) as exc:
+                raise StorageError(f"{self._name}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _thread_connection(self) -> Connection:
+        """This worker thread's connection, opened on its first transaction (or again after
+        it was lost)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
+
+    def _drop_thread_connection(self) -> None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._held_lock:
+                self._held.remove(conn)
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+
+    def _close_all(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+        self.engine.dispose()
+
+    def _connect(self) -> Connection:
+        """A connection from the pool (a new one if the pool has none to give)."""
+        try:
+            return self.engine.connect()
+        except (DBAPIError, OSError) as exc:
+            reason = exc.orig if isinstance(exc, DBAPIError) else exc
+            raise StorageError(f"cannot connect to {self._name}: {reason}") from exc
+
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(work, write=False)
+
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(work, write=True)
+
+    async def _one(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> T | None:
+        """The record of the row statement reads, if any."""
+
+        def work(conn: Connection) -> T | None:
+            row = conn.execute(statement, params).first()
+            return None if row is None else make(row)
+
+        return await self._read(work)
+
+    async def _all(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> list[T]:
+        """The records of every row statement reads, in its order."""
+
+        def work(conn: Connection) -> list[T]:
+            return [make(row) for row in conn.execute(statement, params)]
+
+        return await self._read(work)
+
+    # Schema
+
+    async def migrate(self) -> None:
+        """Bring the schema to the latest migration (idempotent).
+
+        When it is current, this costs one query. Otherwise the migrations run in one
+        transaction (PostgreSQL: under an advisory lock, so replicas starting together migrate
+        once: the others wait, then find it done).
+
+        Raises:
+            StorageError: a migration failed (it left nothing behind), or the database was
+                migrated by a newer release.
+        """
+        if await self.schema_revision() == migrations.head():
+            return
+
+        def work(conn: Connection) -> None:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                schema = (conn.execute(text("SELECT current_schema()"))).scalar()
+                if schema is None:  # the search path names a schema not created yet
+                    path = (conn.execute(text("SHOW search_path"))).scalar()
+                    first = str(path).split(",")[0].strip().strip('"').replace('"', '""')
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
+            migrations.upgrade(conn)
+
+        await self._write(work)
+
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at; None for a database never migrated."""
+
+        def work(conn: Connection) -> str | None:
+            found = conn.execute(text("SELECT version_num FROM alembic_version"))
+            return found.scalar()
+
+        try:
+            return await self._read(work)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, DBAPIError) and "alembic_version" in str(exc):
+                return None  # no such table yet: never migrated
+            raise
+
+    async def close(self) -> None:
+        """Close every connection; later calls raise StorageError. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, self._close_all)
+        self._threads.shutdown()
+
+    # One update
+
+    async def load(self, key: str, update_id: int | None = None) -> Snapshot:
+        """The user with this key, their active conversation and its current answers, and
+        whether update_id was processed before: one read, one transaction."""
+
+        def work(conn: Connection) -> Snapshot:
+            params = {"b_key": key, "b_update": update_id}
+            row = (conn.execute(_LOAD, params)).first()
+            if row is None:
+                processed = bool((conn.execute(_PROCESSED, params)).scalar())
+                return Snapshot(None, None, {}, processed)
+            user = _user(row)
+            width = len(users.c)
+            if row[width] is None:
+                return Snapshot(user, None, {}, bool(row[-1]))
+            conversation = _conversation(row[width:])
+            current = _current_answers(conn, conversation.id)
+            return Snapshot(user, conversation, current, bool(row[-1]))
+
+        return await self._read(work)
+
+    async def open_user(
+        self, key: str, *, lang: str, tz: str, dialogue_id: str, state: dict[str, JSON]
+    ) -> tuple[User, Conversation, bool]:
+        """The user with this key and their active conversation, in one transaction, creating
+        the user (with lang and tz) and a first conversation (with state) if missing.
+
+        Returns:
+            (user, conversation, True if the conversation was created here).
+        """
+        encoded = _json(state)
+
+        def work(conn: Connection) -> tuple[User, Conversation, bool]:
+            user = self._user_or_new(conn, key, lang, tz)
+            found = (conn.execute(_ACTIVE, {"uid": user.id})).first()
+            if found is not None:
+                return user, _conversation(found), False
+            started = self._start(conn, user.id, dialogue_id, encoded)
+            return user, started, True
+
+        return await self._write(work)
+
+    # Users
+
+    async def get_user(self, key: str) -> User | None:
+        return await self._one(_USER_BY_KEY, {"b_key": key}, _user)
+
+    async def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
+        """Return the user with this key, creating it with lang and tz if new."""
+        # Most updates come from known users: look before taking the write lock.
+        user = await self.get_user(key)
+        if user is not None:
+            return user
+
+        def work(conn: Connection) -> User:
+            return self._user_or_new(conn, key, lang, tz)
+
+        return await self._write(work)
+
+    def _user_or_new(self, conn: Connection, key: str, lang: str, tz: str) -> User:
+        row = (conn.execute(_USER_BY_KEY, {"b_key": key})).first()
+        if row is None:
+            params = {"b_key": key, "b_lang": lang, "b_tz": tz, "now": _utc_now()}
+            row = (conn.execute(self._sql.new_user, params)).first()
+        if row is None:  # another replica created it between our SELECT and INSERT
+            row = (conn.execute(_USER_BY_KEY, {"b_key": key})).first()
+        assert row is not None
+        return _user(row)
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        lang: str | None = None,
+        tz: str | None = None,
+        blocked_at: datetime | None = None,
+        unblock: bool = False,
+    ) -> User:
+        """Change the given fields; blocked_at sets the block time, unblock=True clears it.
+
+        Raises:
+            StorageError: no user has this id.
+            ValueError: blocked_at is naive, or given together with unblock=True.
+        """
+        if blocked_at is not None and unblock:
+            raise ValueError("update_user: blocked_at and unblock are exclusive")
+        if blocked_at is not None:
+            check_aware(blocked_at)
+        changes: dict[str, Any] = {}
+        if lang is not None:
+            changes["lang"] = lang
+        if tz is not None:
+            changes["tz"] = tz
+        if blocked_at is not None or unblock:
+            changes["blocked_at"] = blocked_at
+
+        def work(conn: Connection) -> User:
+            if changes:
+                statement = (
+                    update(users)
+                    .where(users.c.id == user_id)
+                    .values(**changes)
+                    .returning(*users.c)
+                )
+                row = (conn.execute(statement)).first()
+            else:
+                row = (conn.execute(_USER_BY_ID, {"b_id": user_id})).first()
+            if row is None:
+                raise StorageError(f"no user with id {user_id}")
+            return _user(row)
+
+        return await self._write(work)
+
+    async def delete_user(self, user_id: int) -> None:
+        """Erase the user and everything of theirs (conversations, answers, history, updates,
+        reminders).
+
+        An unknown id is not an error: erasing twice leaves the same result. Ids are never
+        reused, so the user's key may come back later as a new user with a new id.
+        """
+
+        def work(conn: Connection) -> None:
+            # Conversations, answers, processed updates and reminders go with it (CASCADE).
+            conn.execute(_DELETE_USER, {"uid": user_id})
+
+        await self._write(work)
+        if self._sqlite:
+            # Erased from the files too: secure_delete zeroes the freed space, and the
+            # write-ahead log, which still holds the rows' earlier pages, is copied back and
+            # emptied. Outside any transaction, or the checkpoint could not complete.
+            def checkpoint(conn: Connection) -> None:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+            await self._run_outside_transaction(checkpoint)
+
+    async def _run_outside_transaction(self, work: Callable[[Connection], None]) -> None:
+        def run() -> None:
+            try:
+                conn = self._thread_connection()
+                with conn.begin():  # no BEGIN sent: SQLite runs it on its own
+                    work(conn)
+            except (SQLAlchemyError, OSError) as exc:
+                raise StorageError(f"{self._name}: {exc}") from exc
+
+        await asyncio.get_running_loop().run_in_executor(self._threads, run)
+
+    # Conversations
+
+    async def active_conversation(self, user_id: int) -> Conversation | None:
+        return await self._one(_ACTIVE, {"uid": user_id}, _conversation)
+
+    async def start_conversation(
+        self, user_id: int, dialogue_id: str, state: JSONObject, *, update_id: int | None = None
+    ) -> Conversation:
+        """Create a new active conversation (version 1); any earlier active one becomes
+        inactive (archived), and its version is bumped so a step still in flight on it fails
+        with StaleConversation. update_id, if given, is recorded as processed in the same
+        transaction.
+
+        Raises:
+            StorageError: no user has this id.
+            DuplicateUpdate: update_id was already processed (nothing is written).
+        """
+        encoded = _json(state)
+
+        def work(conn: Connection) -> Conversation:
+            if update_id is not None:
+                self._record(conn, update_id, user_id)
+            return self._start(conn, user_id, dialogue_id, encoded)
+
+        return await self._write(work)
+
+    def _start(
+        self, conn: Connection, user_id: int, dialogue_id: str, encoded: str
+    ) -> Conversation:
+        found = conn.execute(_LOCK_USER, {"uid": user_id})
+        if found.first() is None:
+            raise StorageError(f"no user with id {user_id}")
+        now = _utc_now()
+        conn.execute(_ARCHIVE, {"uid": user_id, "now": now})
+        params = {"uid": user_id, "b_dialogue": dialogue_id, "b_state": encoded, "now": now}
+        row = (conn.execute(_NEW_CONVERSATION, params)).one()
+        return _conversation(row)
+
+    async def conversations(self, user_id: int) -> list[Conversation]:
+        """All of the user's conversations, oldest first."""
+
+        return await self._all(_CONVERSATIONS, {"uid": user_id}, _conversation)
+
+    async def current_answers(self, conversation_id: int) -> dict[str, JSON]:
+        """question_id -> value of the answers not superseded, in the order they were given."""
+
+        def work(conn: Connection) -> dict[str, JSON]:
+            return _current_answers(conn, conversation_id)
+
+        return await self._read(work)
+
+    async def answer_history(self, conversation_id: int) -> list[Answer]:
+        """Every answer ever recorded, superseded ones included, in the order given."""
+        return await self._all(_HISTORY, {"cid": conversation_id}, _answer)
+
+    async def save_step(
+        self,
+        conversation_id: int,
+        *,
+        expected_version: int,
+        state: dict[str, JSON],
+        answers: Sequence[AnswerWrite] = (),
+        update_id: int | None = None,
+        finished: bool = False,
+        reminders: Sequence[ReminderChange] = (),
+    ) -> int:
+        """In ONE transaction: record answers (superseding earlier values of the same questions),
+        store the new state, mark update_id processed, and apply the reminder changes to the
+        conversation's user's reminders (new ones about this conversation, as add_reminder does;
+        moves, closes and cancels as reschedule, set_reminder_status and cancel_reminders do);
+        return the new version.
+
+        finished=True sets finished_at if it is not set yet (the conversation stays active);
+        finished=False leaves it as it is. update_id is recorded with the conversation's user,
+        so delete_user erases it too.
+
+        Raises StaleConversation if the version moved or the conversation no longer exists,
+        DuplicateUpdate if update_id was already processed (checked first); in both cases
+        nothing is written. TypeError if state or a value is not JSON-serialisable (before
+        anything is written).
+        """
+        # Encode and check first: a bad value fails before anything is written.
+        encoded_state = _json(state)
+        writes = [
+            (answer.question_id, None if answer.value is None else _json(answer.value))
+            for answer in answers
+        ]
+        changes = list(reminders)
+        planned = {
+            id(change): self._reminder_params(change)
+            for change in changes
+            if isinstance(change, NewReminder)
+        }
+        for change in changes:
+            if isinstance(change, ChangeReminder):
+                _check_change(change)
+        now = _utc_now()
+
+        def work(conn: Connection) -> int:
+            if update_id is not None:
+                # First: a replica processing the same update concurrently waits on the
+                # primary key here, then sees the conflict, instead of reporting a stale version.
+                params = {"b_update": update_id, "cid": conversation_id, "now": now}
+                if (conn.execute(self._sql.record_step_update, params)).first() is None:
+                    raise DuplicateUpdate(f"update {update_id} was already processed")
+            statement = _SAVE_STATE_FINISHED if finished else _SAVE_STATE
+            params = {
+                "cid": conversation_id,
+                "expected": expected_version,
+                "b_state": encoded_state,
+                "now": now,
+            }
+            owner = (conn.execute(statement, params)).scalar()
+            if owner is None:
+                raise _stale(conn, conversation_id, expected_version)
+            for question_id, value in writes:
+                params = {"cid": conversation_id, "b_question": question_id, "now": now}
+                conn.execute(_SUPERSEDE, params)
+                if value is not None:
+                    conn.execute(_INSERT_ANSWER, {**params, "value": value})
+            for change in changes:
+                if isinstance(change, NewReminder):
+                    params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
+                    conn.execute(self._sql.upsert_reminder, {**params, "now": now})
+                elif isinstance(change, ChangeReminder):
+                    self._change(conn, owner, change)
+                else:
+                    _cancel(conn, owner, check_kinds(change.kinds))
+            return expected_version + 1
+
+        return await self._write(work)
+
+    async def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
+        """Record an update that changed nothing; False if it was already recorded.
+
+        Give user_id when the update came from a known user, so delete_user erases it too.
+        """
+
+        def work(conn: Connection) -> bool:
+            self._record(conn, update_id, user_id)
+            return True
+
+        try:
+            return await self._write(work)
+        except DuplicateUpdate:
+            return False
+
+    def _record(self, conn: Connection, update_id: int, user_id: int | None) -> None:
+        params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
+        if (conn.execute(self._sql.record_update, params)).first() is None:
+            raise DuplicateUpdate(f"update {update_id} was already processed")
+
+    async def prune_processed(self, before: datetime) -> int:
+        """Forget the updates processed before `before`; return how many were forgotten."""
+        check_aware(before)
+
+        def work(conn: Connection) -> int:
+            return (conn.execute(_PRUNE, {"before": before})).rowcount
+
+        return await self._write(work)
+
+    # Reminders
+    #
+    # The user-facing methods take the user's id and touch only that user's reminders: a
+    # reminder id from another user reads as absent. The dispatcher's methods (claim_due,
+    # mark_sent, retry_later, mark_failed) act only while the caller still holds the claim.
+
+    def _reminder_params(self, plan: NewReminder) -> dict[str, Any]:
+        check_reminder_key(plan.kind, plan.ref)
+        check_aware(plan.due_at)
+        return {
+            "b_kind": plan.kind,
+            "b_ref": plan.ref,
+            "due": plan.due_at,
+            "b_payload": _json(dict(plan.payload)),
+        }
+
+    async def add_reminder(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        ref: str,
+        due_at: datetime,
+        payload: dict[str, JSON] | None = None,
+        conversation_id: int | None = None,
+    ) -> Reminder:
+        """Schedule a pending reminder; if the user already has a pending one with this kind
+        and ref, move it instead (new due_at, payload and conversation) and return it.
+
+        Scheduling is thus idempotent. Moving a reminder to another due_at resets its attempts
+        and releases any claim on it (a dispatcher then cannot mark it sent); re-adding it with
+        the same due_at keeps the claim, so a reminder being sent is not sent twice. Only a
+        pending reminder is moved: once sent, done, cancelled or failed, a reminder is history
+        and the same kind and ref schedule a new one.
+
+        Raises:
+            ValueError: due_at is naive.
+            TypeError: payload is not JSON-serialisable (nothing is written).
+            StorageError: no user has this id, or the conversation is not one of the user's.
+        """
+        plan = self._reminder_params(NewReminder(kind, ref, due_at, payload or {}))
+
+        def work(conn: Connection) -> Reminder:
+            if (conn.execute(_USER_EXISTS, {"uid": user_id})).first() is None:
+                raise StorageError(f"no user with id {user_id}")
+            if conversation_id is not None:
+                owner = (conn.execute(_CONVERSATION_OWNER, {"cid": conversation_id})).first()
+                if owner is None or owner[0] != user_id:
+                    raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+            params = {**plan, "uid": user_id, "cid": conversation_id, "now": _utc_now()}
+            return _reminder((conn.execute(self._sql.upsert_reminder, params)).one())
+
+        return await self._write(work)
+
+    async def get_reminder(self, reminder_id: int, *, user_id: int) -> Reminder | None:
+        """The user's reminder with this id; None if there is none or it is someone else's."""
+
+        params = {"b_id": reminder_id, "uid": user_id}
+        return await self._one(_OWN_REMINDER, params, _reminder)
+
+    async def pending_reminders(self, user_id: int) -> list[Reminder]:
+        """The user's pending reminders, soonest first (then by id)."""
+
+        return await self._all(_PENDING_OF_USER, {"uid": user_id}, _reminder)
+
+    async def user_reminders(self, user_id: int) -> list[Reminder]:
+        """Every reminder of the user, whatever its status, soonest first (then by id)."""
+
+        return await self._all(_REMINDERS_OF_USER, {"uid": user_id}, _reminder)
+
+    async def all_pending(self, limit: int = 1000) -> list[tuple[Reminder, User]]:
+        """Every user's pending reminders with their user, soonest first, at most limit
+        (for operators); blocked users' reminders included."""
+        check_limit(limit)
+
+        def work(conn: Connection) -> list[tuple[Reminder, User]]:
+            width = len(reminders.c)
+            rows = conn.execute(_ALL_PENDING, {"limit": limit})
+            return [(_reminder(row), _user(row[width:])) for row in rows]
+
+        return await self._read(work)
+
+    async def reschedule(
+        self, reminder_id: int, *, user_id: int, due_at: datetime
+    ) -> Reminder | None:
+        """Move the user's reminder to due_at and make it pending again (a snooze).
+
+        Its attempts restart from 0 and any claim is released. A pending reminder with the same
+        kind and ref, if another one exists, is cancelled: the one moved replaces it. A done or
+        cancelled reminder does not change and is returned as it is (check its status).
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
+        check_aware(due_at)
+        move = ChangeReminder(reminder_id, due_at=due_at)
+        return await self._write(lambda conn: self._change(conn, user_id, move))
+
+    async def set_reminder_status(
+        self, reminder_id: int, *, user_id: int, status: ClosingStatus
+    ) -> Reminder | None:
+        """Close the user's reminder as "done" or "cancelled", releasing any claim.
+
+        A reminder already done or cancelled does not change and is returned as it is.
+
+        Returns:
+            The reminder as it now is; None if the user has no reminder with this id.
+
+        Raises:
+            ValueError: status is not "done" or "cancelled".
+        """
+        check_closing_status(status)
+        close = ChangeReminder(reminder_id, status=status)
+        return await self._write(lambda conn: self._change(conn, user_id, close))
+
+    def _change(self, conn: Connection, user_id: int, change: ChangeReminder) -> Reminder | None:
+        """Move (due_at) or close (status) the user's reminder, unless it is closed already."""
+        current = self._own_reminder(conn, change.reminder_id, user_id)
+        if current is None or current.status in CLOSED_STATUSES:
+            return current
+        now = _utc_now()
+        params: dict[str, Any]
+        if change.status is not None:
+            params = {"b_id": current.id, "b_status": change.status, "now": now}
+            return _reminder(conn.execute(_CLOSE, params).one())
+        if current.status != "pending":
+            # It becomes pending again: it replaces a pending twin, as add_reminder would.
+            params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
+            conn.execute(_CANCEL_TWIN, params)
+        params = {"b_id": current.id, "due": change.due_at, "now": now}
+        return _reminder(conn.execute(_RESCHEDULE, params).one())
+
+    def _own_reminder(self, conn: Connection, reminder_id: int, user_id: int) -> Reminder | None:
+        params = {"b_id": reminder_id, "uid": user_id}
+        row = conn.execute(_OWN_REMINDER_LOCKED, params).first()
+        return None if row is None else _reminder(row)
+
+    async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
+        """Cancel the user's pending reminders (only those of these kinds, if given), releasing
+        their claims; return how many were cancelled."""
+        chosen = check_kinds(kinds)
+        if chosen == []:
+            return 0
+        return await self._write(lambda conn: _cancel(conn, user_id, chosen))
+
+    async def claim_due(
+        self, now: datetime, *, worker: str, lease: timedelta, limit: int
+    ) -> list[Reminder]:
+        """Claim about limit due reminders for worker until now + lease, whole users at a time,
+        in one transaction.
+
+        A reminder is claimable when it is pending, due (due_at <= now), unclaimed or its lease
+        has run out (claimed_until <= now), and its user has not blocked the bot (a blocked
+        user's reminders stay pending, unclaimed). Two workers, in this process or another
+        replica, never hold the same reminder at the same time.
+
+        Claims go by user, so that one worker alone sends to a chat and can space its messages:
+        a user's claimable reminders are all claimed together, and a user any of whose
+        reminders another worker holds under a live claim (claimed_until > now) is skipped
+        until that claim is released or runs out. Users come soonest first (by their soonest
+        claimable reminder), and are taken whole until limit reminders are reached, so a batch
+        may hold more than limit; never more than 2 * limit, though: a user whose reminders
+        would go past that is left for a later batch, unless they come first, in which case
+        only their 2 * limit soonest are claimed (this worker then claims the rest later).
+        Fewer than limit means nothing more was claimable (on PostgreSQL, a user whose row
+        another transaction holds locked, claiming or changing it, is skipped too), or the next
+        user has too many reminders to fit (the next call claims them first).
+
+        Returns:
+            The claimed reminders, soonest first, with claimed_by and claimed_until set.
+
+        Raises:
+            ValueError: now is naive, lease is not positive, or limit is below 1.
+        """
+        check_claim(now, worker, lease, limit)
+        params: dict[str, Any] = {"due_now": now, "worker": worker, "users": limit}
+
+        def work(conn: Connection) -> list[Reminder]:
+            chosen = [row[0] for row in conn.execute(_CLAIM_USERS, params)]
+            if not chosen:
+                return []
+            rows = list(conn.execute(_CLAIM_REMINDERS, {**params, "locked": chosen}))
+            # FOR UPDATE may return a row changed meanwhile out of order: sort again.
+            rows.sort(key=lambda row: (row[2], row[0]))
+            ids = whole_users([(row[0], row[1]) for row in rows], limit)
+            if not ids:
+                return []
+            claim = {"ids": ids, "worker": worker, "until": now + lease, "now": _utc_now()}
+            claimed = [_reminder(row) for row in conn.execute(_CLAIM, claim)]
+            claimed.sort(key=lambda reminder: (reminder.due_at, reminder.id))
+            return claimed
+
+        return await self._write(work)
+
+    async def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
+        """Record that worker sent the reminder: status "sent", sent_at now, claim released.
+
+        Returns:
+            False, changing nothing, if worker no longer holds the claim (another worker took
+            over after the lease ran out, or the user moved, closed or cancelled it meanwhile).
+            A worker whose lease ran out but that nobody replaced still holds the claim.
+        """
+        return await self._if_claimed(_MARK_SENT, reminder_id, worker, {})
+
+    async def retry_later(self, reminder_id: int, *, worker: str, due_at: datetime) -> bool:
+        """Give the reminder back after a failed attempt: attempts + 1, due at due_at, claim
+        released, still pending. False, changing nothing, if worker no longer holds the claim.
+
+        Raises:
+            ValueError: due_at is naive.
+        """
+        check_aware(due_at)
+        return await self._if_claimed(_RETRY_LATER, reminder_id, worker, {"due": due_at})
+
+    async def mark_failed(self, reminder_id: int, *, worker: str) -> bool:
+        """Give up on the reminder: status "failed", attempts + 1, claim released. False,
+        changing nothing, if worker no longer holds the claim."""
+        return await self._if_claimed(_MARK_FAILED, reminder_id, worker, {})
+
+    async def _if_claimed(
+        self, statement: Any, reminder_id: int, worker: str, values: dict[str, Any]
+    ) -> bool:
+        """Apply statement (which releases the claim) if worker holds the claim; True if so."""
+        params = {**values, "b_id": reminder_id, "worker": worker, "now": _utc_now()}
+
+        def work(conn: Connection) -> bool:
+            return (conn.execute(statement, params)).rowcount == 1
+
+        return await self._write(work)
+
+
+# Opening
+
+
+def sqlite_storage(
+    path: str | os.PathLike[str],
+    *,
+    busy_timeout: float = 5.0,
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    threads: int = 4,
+) -> Storage:
+    """The storage in one SQLite file (or ":memory:", private to this storage).
+
+    A new file and its parent directories are created readable by their owner only (0600 and
+    0700): the database holds personal data. An existing file keeps its mode.
+
+    Args:
+        busy_timeout: seconds to wait for another process's write lock before failing.
+        threads: worker threads, each with its connection (at most that many calls at once).
+        synchronous: "FULL" syncs every commit to disk, so a commit survives even a power cut;
+            "NORMAL" syncs at checkpoints only, and a commit still survives a crash of the
+            process (not of the machine).
+
+    Raises:
+        StorageError: the file or its folder cannot be created.
+    """
+    where = str(path)
+    memory = where == MEMORY
+    if not memory:
+        try:
+            file = Path(where)
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Create the file before SQLite does, so it never exists with a wider mode;
+            # SQLite gives its -wal and -shm files the same mode as the database.
+            os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StorageError(f"cannot open SQLite database {where}: {exc}") from exc
+    url = URL.create("sqlite+pysqlite", database=where)
+    # Connections move between the worker threads (one at a time each).
+    connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+    if memory:  # one connection, one thread: the database lives in that connection
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        engine = create_engine(url, connect_args=connect_args, pool_size=threads, max_overflow=0)
+    pragmas = (
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA secure_delete = ON",  # erased rows leave no trace
+        f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}",
+        f"PRAGMA synchronous = {synchronous}",
+    )
+
+    @event.listens_for(engine, "connect")
+    def setup(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # transactions are begun by Storage._transaction
+        cursor = connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            journal = cursor.fetchone()[0]
+            if not memory and journal != "wal":
+                raise StorageError(f"{where}: cannot switch to WAL (mode is {journal})")
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    return Storage(engine, threads=1 if memory else threads)
+
+
+def postgres_storage(
+    conninfo: str, *, schema: str | None = None, connect_timeout: int = 5, threads: int = 5
+) -> Storage:
+    """The storage in a PostgreSQL database (optionally in one schema of it).
+
+    Args:
+        conninfo: a libpq URL or key=value string, handed to libpq as it is, e.g.
+            "postgresql://bot@db.example:5432/alliance"; its parameters work, such as
+            options=-csearch_path%3Dname.
+        schema: keep every table in this schema (created by migrate() if missing) by setting
+            each connection's search_path to it; None uses the server's default.
+        connect_timeout: seconds to wait for the server, unless conninfo sets it.
+        threads: worker threads, each with its connection (at most that many calls at once).
+
+    Raises:
+        ConfigError: conninfo cannot be parsed.
+    """
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise ConfigError(f"invalid PostgreSQL URL: {exc}") from exc
+    params.setdefault("connect_timeout", connect_timeout)
+    target = make_conninfo("", **params)
+
+    def connect() -> psycopg.Connection[Any]:
+        connection = psycopg.connect(target)
+        if schema is not None:
+            # A plain SET outlives its transaction: it holds for the whole session.
+            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            connection.commit()
+        return connection
+
+    engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
+    return Storage(engine, threads=threads)
+
+
+def _check_change(change: ChangeReminder) -> None:
+    """Raise ValueError unless change moves to an aware time or closes with a closing status."""
+    if (change.due_at is None) == (change.status is None):
+        raise ValueError("a reminder change either moves (due_at) or closes (status)")
+    if change.due_at is not None:
+        check_aware(change.due_at)
+    else:
+        check_closing_status(str(change.status))
+
+
+def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
+    params = {"uid": user_id, "now": _utc_now(), "kinds": kinds}
+    return conn.execute(_CANCEL_PENDING if kinds is None else _CANCEL_KINDS, params).rowcount
+
+
+# Rows to records
+
+
+def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:
+    rows = conn.execute(_CURRENT_ANSWERS, {"cid": conversation_id})
+    return {question_id: json.loads(value) for question_id, value in rows}
+
+
+def _stale(conn: Connection, conversation_id: int, expected: int) -> StaleConversation:
+    version = (conn.execute(_VERSION, {"cid": conversation_id})).scalar()
+    if version is None:
+        return StaleConversation(f"conversation {conversation_id} no longer exists")
+    return StaleConversation(
+        f"conversation {conversation_id} is at version {version}, not {expected}"
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(value: JSON) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _user(row: Any) -> User:
+    return User(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _from_row(make: Callable[..., T], width: int, json_column: int, row: Any) -> T:
+    """A record from the first `width` columns of row (in table order), one of them JSON."""
+    values = list(row[:width])
+    values[json_column] = json.loads(values[json_column])
+    return make(*values)
+
+
+def _conversation(row: Any) -> Conversation:
+    return _from_row(Conversation, 9, 3, row)
+
+
+def _reminder(row: Any) -> Reminder:
+    return _from_row(Reminder, 14, 5, row)
+
+
+def _answer(row: Any) -> Answer:
+    return _from_row(Answer, 5, 2, row)

@@ -1,0 +1,155 @@
+"""Conversations: load a user's walk, apply one input through the engine, commit, then reply.
+
+This is the one place where the dialogue core meets storage; the Telegram handlers and the
+terminal chat both go through it, so "committed before the reply" holds for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.dialogue.engine import Engine, Input, State
+from bot.dialogue.views import View
+from bot.errors import StaleConversation
+from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
+from bot.storage.database import Storage
+
+# What else a step schedules, given the state it leads to (written in the step's transaction).
+Extra = Callable[[User, State], Sequence[NewReminder]]
+
+
+@dataclass
+class Session:
+    """A user and their active conversation, as last read or written."""
+
+    user: User
+    conversation: Conversation
+    state: State
+    answers: dict[str, Any]
+    fresh: bool  # the conversation was created by this session
+    just_finished: bool = False  # the last input completed the checklist
+    last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
+    recorded: int | None = None  # the update id the last write recorded as processed
+    scheduled: bool = False  # the last write scheduled the `extra` reminders it was given
+
+
+class Conversations:
+    """Glue between storage and the engine; keeps no per-user data of its own."""
+
+    def __init__(
+        self, storage: Storage, engine: Engine, *, default_lang: str, default_tz: str
+    ) -> None:
+        self.storage = storage
+        self.engine = engine
+        self.default_lang = default_lang
+        self.default_tz = default_tz
+
+    async def find(self, key: str) -> Session | None:
+        """The user's session if they exist and have a conversation, without creating anything."""
+        return self.from_snapshot(await self.storage.load(key))
+
+    def from_snapshot(self, snapshot: Snapshot) -> Session | None:
+        """The session a Storage.load read, if it found the user and a conversation."""
+        if snapshot.user is None or snapshot.conversation is None:
+            return None
+        state = State.load(snapshot.conversation.state)
+        return Session(snapshot.user, snapshot.conversation, state, snapshot.answers, False)
+
+    async def open(self, key: str, *, lang: str | None = None) -> Session:
+        """The user's session, creating the user and a first conversation if needed."""
+        found = await self.find(key)
+        if found is not None:
+            return found
+        state = self.engine.new_state()
+        user, conversation, fresh = await self.storage.open_user(
+            key,
+            lang=lang or self.default_lang,
+            tz=self.default_tz,
+            dialogue_id=self.engine.dialogue.id,
+            state=state.dump(),
+        )
+        if fresh:
+            return Session(user, conversation, state, {}, fresh=True)
+        answers = await self.storage.current_answers(conversation.id)
+        return Session(user, conversation, State.load(conversation.state), answers, False)
+
+    def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
+        """Today's date where the user lives."""
+        moment = now or dt.datetime.now(dt.UTC)
+        return moment.astimezone(ZoneInfo(user.tz)).date()
+
+    async def handle(
+        self,
+        session: Session,
+        event: Input,
+        *,
+        update_id: int | None = None,
+        extra: Extra | None = None,
+    ) -> tuple[View, ...]:
+        """Apply one input, commit what it changed, and return what to show.
+
+        What the input changed (answers, state, the update id, the reminders `extra` gives) is
+        written in one transaction; an input that changes nothing writes nothing (the caller
+        records its update once replied, see bot/telegram/once.py).
+
+        Raises DuplicateUpdate (nothing written) when update_id was already processed.
+        """
+        try:
+            return await self._handle(session, event, update_id, extra)
+        except StaleConversation:
+            # Someone else (another replica) moved this conversation: reload and apply once more.
+            fresh = await self.find(session.user.key)
+            if fresh is None:
+                raise
+            session.conversation, session.state, session.answers = (
+                fresh.conversation,
+                fresh.state,
+                fresh.answers,
+            )
+            return await self._handle(session, event, update_id, extra)
+
+    async def _handle(
+        self, session: Session, event: Input, update_id: int | None, extra: Extra | None
+    ) -> tuple[View, ...]:
+        today = self.today(session.user)
+        step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
+        session.scheduled = False
+        if step.restart:
+            session.conversation = await self.storage.start_conversation(
+                session.user.id, self.engine.dialogue.id, step.state.dump(), update_id=update_id
+            )
+            session.answers = {}
+            session.recorded = update_id
+        elif step.changed:
+            planned = extra(session.user, step.state) if extra is not None else ()
+            version = await self.storage.save_step(
+                session.conversation.id,
+                expected_version=session.conversation.version,
+                state=step.state.dump(),
+                answers=[AnswerWrite(qid, value) for qid, value in step.writes],
+                update_id=update_id,
+                finished=step.finished,
+                reminders=planned,
+            )
+            session.conversation = _with_version(session.conversation, version, step.state)
+            session.answers.update(dict(step.writes))
+            session.recorded = update_id
+            session.scheduled = extra is not None
+        session.state = step.state
+        session.just_finished = step.finished
+        session.last_writes = step.writes
+        return step.views
+
+    async def set_language(self, session: Session, lang: str) -> None:
+        session.user = await self.storage.update_user(session.user.id, lang=lang)
+
+    async def delete(self, session: Session) -> None:
+        await self.storage.delete_user(session.user.id)
+
+
+def _with_version(conversation: Conversation, version: int, state: State) -> Conversation:
+    return replace(conversation, version=version, state=state.dump())

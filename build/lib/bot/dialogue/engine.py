@@ -1,0 +1,489 @@
+"""The conversation engine: one input in, what to record and what to show out.
+
+Pure and synchronous: no Telegram, no database, no clock (the caller passes `today`). The caller
+loads the state and answers, calls `Engine.handle`, commits `Step.writes` and `Step.state` in one
+transaction, and only then shows `Step.views`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.dialogue import parsing
+from bot.dialogue.conditions import NOT_YET
+from bot.dialogue.machine import Walker
+from bot.dialogue.model import DONE, Dialogue, Question, Texts
+from bot.dialogue.summary import Summary, build_summary, display
+from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
+
+CONFIRM = "__ok__"  # the multiple-choice "confirm" button
+EDIT = "__edit__"  # Pick target: which answer to edit
+RESTART = "__restart__"  # Pick target: confirm or cancel a restart
+COMMANDS = ("start", "help", "why", "back", "skip", "summary", "edit", "restart")
+
+
+# Inputs ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Text:
+    """Something typed."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A button: `target` is the question id (or EDIT / RESTART), `value` the answer key."""
+
+    target: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # one of COMMANDS
+    arg: str = ""
+    at: str | None = None  # from a button under question `at`: stale if the walk moved on
+
+
+Input = Text | Pick | Command
+
+
+# State -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class State:
+    """Where one conversation stands. Stored as JSON with the conversation."""
+
+    at: str
+    return_to: str | None = None  # set while editing an earlier answer: where to go back to
+    draft: tuple[str, ...] | None = None  # multiple choice being ticked
+    confirm: str | None = None  # "restart" while a restart awaits confirmation
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "return_to": self.return_to,
+            "draft": list(self.draft) if self.draft is not None else None,
+            "confirm": self.confirm,
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> State:
+        draft = data.get("draft")
+        return cls(
+            at=str(data["at"]),
+            return_to=data.get("return_to"),
+            draft=tuple(draft) if draft is not None else None,
+            confirm=data.get("confirm"),
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one input."""
+
+    state: State
+    writes: tuple[tuple[str, Any], ...] = ()  # (question id, value) to record, in order
+    views: tuple[View, ...] = ()
+    changed: bool = False  # state or answers changed: persist before showing the views
+    finished: bool = False  # this step completed the checklist
+    restart: bool = False  # archive this conversation and start a new one at `state`
+
+
+@dataclass
+class _Turn:
+    """Working memory of one `handle` call."""
+
+    engine: Engine
+    state: State
+    answers: dict[str, Any]
+    texts: Texts
+    today: dt.date
+    views: list[View] = field(default_factory=list)
+    writes: list[tuple[str, Any]] = field(default_factory=list)
+    start_state: State | None = None
+    finished: bool = False
+    restart: bool = False
+    path_before: list[str] | None = None  # the path before the answer being accepted
+
+    def step(self) -> Step:
+        changed = bool(self.writes) or self.state != self.start_state or self.restart
+        return Step(
+            self.state,
+            tuple(self.writes),
+            tuple(self.views),
+            changed,
+            self.finished,
+            self.restart,
+        )
+
+
+class Engine:
+    """Walks conversations through one dialogue. Build it once; it keeps no per-user data."""
+
+    def __init__(self, dialogue: Dialogue) -> None:
+        self.dialogue = dialogue
+        self.walker = Walker(dialogue)
+
+    # Entry points --------------------------------------------------------------------------------
+    def new_state(self) -> State:
+        return State(at=self.walker.first)
+
+    def texts(self, lang: str) -> Texts:
+        return self.dialogue.texts.get(lang) or self.dialogue.texts["fr"]
+
+    def resume(
+        self, state: State, answers: Mapping[str, Any], lang: str, today: dt.date, *, fresh: bool
+    ) -> tuple[View, ...]:
+        """The welcome (fresh) or welcome-back message and the question where the user stands."""
+        turn = self._turn(state, answers, lang, today)
+        if fresh:
+            turn.views.append(Say(turn.texts.ui("welcome")))
+        else:
+            turn.views.append(Say(turn.texts.ui("welcome_back")))
+        self._show_current(turn)
+        return tuple(turn.views)
+
+    def current(
+        self, state: State, answers: Mapping[str, Any], lang: str, today: dt.date
+    ) -> tuple[View, ...]:
+        """The current question again (or the end-of-checklist message)."""
+        turn = self._turn(state, answers, lang, today)
+        self._show_current(turn)
+        return tuple(turn.views)
+
+    def summary(
+        self, state: State, answers: Mapping[str, Any], lang: str, today: dt.date
+    ) -> Summary:
+        path = self.walker.path(answers)
+        return build_summary(
+            self.dialogue, answers, path, self.texts(lang), today, complete=state.at == DONE
+        )
+
+    def handle(
+        self,
+        state: State,
+        answers: Mapping[str, Any],
+        event: Input,
+        lang: str,
+        today: dt.date,
+    ) -> Step:
+        """Apply one input. Never raises on user input: bad input becomes a polite re-ask."""
+        turn = self._turn(state, answers, lang, today)
+        if state.confirm == "restart" and not isinstance(event, Command):
+            self._confirm_restart(turn, event)
+            return turn.step()
+        if state.confirm is not None:
+            turn.state = replace(state, confirm=None)
+        if isinstance(event, Command) and event.at is not None and event.at != turn.state.at:
+            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
+            self._show_current(turn)
+        elif isinstance(event, Command):
+            self._command(turn, event)
+        elif isinstance(event, Pick):
+            self._pick(turn, event)
+        else:
+            self._text(turn, event.text)
+        return turn.step()
+
+    # Inputs --------------------------------------------------------------------------------------
+    def _turn(self, state: State, answers: Mapping[str, Any], lang: str, today: dt.date) -> _Turn:
+        if state.at != DONE and state.at not in self.dialogue.questions:
+            state = State(at=self.walker.first)  # a question removed from the YAML: start over
+        turn = _Turn(self, state, dict(answers), self.texts(lang), today)
+        turn.start_state = state
+        return turn
+
+    def _command(self, turn: _Turn, command: Command) -> None:
+        name = command.name
+        if name in ("start", "help"):
+            if name == "help":
+                turn.views.append(Say(turn.texts.ui("help")))
+            self._show_current(turn)
+        elif name == "why":
+            if turn.state.at == DONE:
+                turn.views.append(Say(turn.texts.ui("help")))
+            else:
+                turn.views.append(Say(turn.texts.question(turn.state.at, "help"), kind="help"))
+        elif name == "back":
+            self._back(turn)
+        elif name == "skip":
+            self._skip(turn)
+        elif name == "summary":
+            turn.views.append(
+                ShowSummary(self.summary(turn.state, turn.answers, turn.texts.lang, turn.today))
+            )
+        elif name == "edit":
+            self._edit(turn, command.arg)
+        elif name == "restart":
+            turn.state = replace(turn.state, confirm="restart", draft=None)
+            yes, no = turn.texts.ui("restart.yes"), turn.texts.ui("restart.no")
+            turn.views.append(
+                Menu(
+                    RESTART,
+                    turn.texts.ui("restart.confirm"),
+                    (Option("yes", yes), Option("no", no)),
+                )
+            )
+        else:
+            turn.views.append(Say(turn.texts.ui("errors.unknown_command"), kind="error"))
+            self._show_current(turn)
+
+    def _pick(self, turn: _Turn, pick: Pick) -> None:
+        if pick.target == EDIT:
+            self._edit(turn, pick.value)
+            return
+        if pick.target == RESTART:
+            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
+            self._show_current(turn)
+            return
+        at = turn.state.at
+        if at == DONE or pick.target != at:
+            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
+            self._show_current(turn)
+            return
+        question = self.dialogue.questions[at]
+        value = pick.value
+        if value == NOT_YET and question.notyet:
+            self._accept(turn, question, NOT_YET)
+        elif question.type == "multi" and value == CONFIRM:
+            chosen = self._draft(turn, question)
+            if not chosen:
+                turn.views.append(Say(turn.texts.ui("errors.choose_one"), kind="error"))
+                self._show_current(turn)
+            else:
+                self._accept(turn, question, [o for o in question.options if o in chosen])
+        elif question.type == "multi" and value in question.options:
+            ticked = set(self._draft(turn, question)) ^ {value}
+            if value in ticked and value in question.exclusive:
+                ticked = {value}
+            elif value in ticked:
+                ticked -= set(question.exclusive)
+            turn.state = replace(
+                turn.state, draft=tuple(o for o in question.options if o in ticked)
+            )
+            turn.views.append(self._ask(turn, question, refresh=True))
+        elif value in question.choices and question.type != "multi":
+            self._accept(turn, question, int(value) if question.type == "scale" else value)
+        else:
+            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
+            self._show_current(turn)
+
+    def _text(self, turn: _Turn, text: str) -> None:
+        at = turn.state.at
+        if at == DONE:
+            turn.views.append(Say(turn.texts.ui("done_already")))
+            return
+        question = self.dialogue.questions[at]
+        try:
+            value = self._parse(turn, question, text)
+        except parsing.ParseError as exc:
+            params = {
+                "min": question.minimum,
+                "max": question.maximum,
+                "max_length": question.max_length,
+                "count": len(text),
+            }
+            reason = exc.reason if turn.texts.has(f"ui.errors.{exc.reason}") else "invalid"
+            turn.views.append(Say(turn.texts.ui(f"errors.{reason}", **params), kind="error"))
+            turn.views.append(self._ask(turn, question))
+            return
+        self._accept(turn, question, value)
+
+    def _parse(self, turn: _Turn, question: Question, text: str) -> Any:
+        if question.notyet and parsing.is_not_yet(text):
+            return NOT_YET
+        kind = question.type
+        labels = [(key, turn.texts.option(question, key)) for key in question.choices]
+        if kind == "text":
+            return parsing.normalize_text(text, max_length=question.max_length)
+        if kind == "number":
+            return parsing.parse_int(text, minimum=question.minimum, maximum=question.maximum)
+        if kind == "scale":
+            return parsing.parse_int(text, minimum=question.minimum, maximum=question.maximum)
+        if kind == "date":
+            value = parsing.parse_date(text, today=turn.today, lang=turn.texts.lang)
+            return value.isoformat()
+        if kind == "yesno":
+            answer = parsing.parse_yesno(text)
+            if answer is not None:
+                return answer
+            try:  # a terminal shows yes / no / not yet as numbered choices
+                return parsing.parse_choice(text, labels)
+            except parsing.ParseError:
+                raise parsing.ParseError("not_yesno") from None
+        if kind == "choice":
+            return parsing.parse_choice(text, labels)
+        chosen = parsing.parse_choices(text, labels)
+        if len(chosen) > 1 and set(chosen) & set(question.exclusive):
+            raise parsing.ParseError("exclusive")
+        return chosen
+
+    # Moves ---------------------------------------------------------------------------------------
+    def _accept(self, turn: _Turn, question: Question, value: Any) -> None:
+        turn.path_before = self.walker.path(turn.answers)
+        turn.answers[question.id] = value
+        turn.writes.append((question.id, value))
+        turn.views.append(
+            Answered(
+                question.id, turn.texts.question(question.id), display(question, value, turn.texts)
+            )
+        )
+        self._move_on(turn, question.id)
+
+    def _move_on(self, turn: _Turn, left: str) -> None:
+        """Go to the next question after `left` (or back to where an edit started)."""
+        path = self.walker.path(turn.answers)
+        return_to = turn.state.return_to
+        keep: str | None = None  # return_to, while a branch opened by an edit is answered
+        if return_to is not None:
+            # An edit that opened a new branch asks its new questions before going back.
+            before = set(turn.path_before or path)
+            opened = [q for q in path if q not in before and q not in turn.answers]
+            if opened:
+                target = opened[0]
+                keep = return_to
+            elif return_to == DONE or return_to in path:
+                target = return_to
+            else:
+                target = next((q for q in path if q not in turn.answers), DONE)
+        else:
+            target = self.walker.next_after(left, turn.answers)
+        was_done = turn.start_state is not None and turn.start_state.at == DONE
+        turn.state = State(at=target, return_to=keep)
+        if target == DONE:
+            if return_to == DONE or was_done:
+                turn.views.append(Say(turn.texts.ui("edit_saved")))
+            else:
+                turn.finished = True
+                turn.views.append(Say(turn.texts.ui("done")))
+            turn.views.append(
+                ShowSummary(self.summary(turn.state, turn.answers, turn.texts.lang, turn.today))
+            )
+            return
+        if return_to is not None:
+            turn.views.append(Say(turn.texts.ui("edit_saved")))
+        turn.views.append(self._ask(turn, self.dialogue.questions[target]))
+
+    def _back(self, turn: _Turn) -> None:
+        path = self.walker.path(turn.answers)
+        at = turn.state.at
+        if at == DONE:
+            target: str | None = path[-1]
+        elif at in path and path.index(at) > 0:
+            target = path[path.index(at) - 1]
+        else:
+            target = None
+        if target is None:
+            turn.views.append(Say(turn.texts.ui("errors.no_back"), kind="error"))
+            self._show_current(turn)
+            return
+        turn.state = replace(turn.state, at=target, draft=None)
+        turn.views.append(self._ask(turn, self.dialogue.questions[target]))
+
+    def _skip(self, turn: _Turn) -> None:
+        at = turn.state.at
+        if at == DONE:
+            turn.views.append(Say(turn.texts.ui("done_already")))
+            return
+        question = self.dialogue.questions[at]
+        if not question.optional:
+            key = "errors.cannot_skip_notyet" if question.notyet else "errors.cannot_skip"
+            turn.views.append(Say(turn.texts.ui(key), kind="error"))
+            turn.views.append(self._ask(turn, question))
+            return
+        turn.state = replace(turn.state, draft=None)
+        self._move_on(turn, at)
+
+    def _edit(self, turn: _Turn, arg: str) -> None:
+        path = self.walker.path(turn.answers)
+        answered = [qid for qid in path if qid in turn.answers]
+        target = arg.strip()
+        if target.isdigit() and 1 <= int(target) <= len(answered):
+            target = answered[int(target) - 1]
+        if target not in answered:
+            if not answered:
+                turn.views.append(Say(turn.texts.ui("errors.nothing_to_edit"), kind="error"))
+                self._show_current(turn)
+                return
+            options = tuple(Option(qid, turn.texts.question(qid, "label")) for qid in answered)
+            turn.views.append(Menu(EDIT, turn.texts.ui("edit.choose"), options))
+            return
+        return_to = turn.state.return_to or turn.state.at
+        turn.state = State(at=target, return_to=return_to if return_to != target else None)
+        turn.views.append(self._ask(turn, self.dialogue.questions[target]))
+
+    def _confirm_restart(self, turn: _Turn, event: Input) -> None:
+        choice: str | None = None
+        if isinstance(event, Pick) and event.target == RESTART:
+            choice = event.value
+        elif isinstance(event, Text):
+            choice = parsing.parse_yesno(event.text)
+        turn.state = replace(turn.state, confirm=None)
+        if choice == "yes":
+            turn.restart = True
+            turn.answers = {}
+            turn.state = self.new_state()
+            turn.views.append(Say(turn.texts.ui("restart.done")))
+            self._show_current(turn)
+        else:
+            turn.views.append(Say(turn.texts.ui("restart.cancelled")))
+            self._show_current(turn)
+
+    # Views ---------------------------------------------------------------------------------------
+    def _show_current(self, turn: _Turn) -> None:
+        if turn.state.at == DONE:
+            turn.views.append(Say(turn.texts.ui("done_already")))
+        else:
+            turn.views.append(self._ask(turn, self.dialogue.questions[turn.state.at]))
+
+    def _draft(self, turn: _Turn, question: Question) -> tuple[str, ...]:
+        if turn.state.draft is not None:
+            return turn.state.draft
+        existing = turn.answers.get(question.id)
+        return tuple(existing) if isinstance(existing, list) else ()
+
+    def _ask(self, turn: _Turn, question: Question, *, refresh: bool = False) -> Ask:
+        texts = turn.texts
+        path = self.walker.path(turn.answers)
+        if question.id not in path:
+            path = [*path, question.id]
+        stage_index = self.dialogue.stage_index(question.stage)
+        in_stage = [qid for qid in path if self.dialogue.questions[qid].stage == question.stage]
+        progress = texts.ui(
+            "progress",
+            stage=stage_index + 1,
+            stages=len(self.dialogue.stages),
+            question=in_stage.index(question.id) + 1,
+            questions=len(in_stage),
+        )
+        selected = set(self._draft(turn, question)) if question.type == "multi" else set()
+        options = tuple(
+            Option(key, texts.option(question, key), key in selected)
+            for key in question.choices
+            if key != NOT_YET or question.type == "yesno"
+        )
+        first_of_stage = in_stage[0] == question.id and not refresh
+        value = turn.answers.get(question.id)
+        hint_params = {
+            "max_length": question.max_length,
+            "min": question.minimum,
+            "max": question.maximum,
+        }
+        return Ask(
+            question_id=question.id,
+            type=question.type,
+            progress=progress,
+            text=texts.question(question.id),
+            hint=texts.ui(f"hints.{question.type}", **hint_params),
+            options=options,
+            stage_title=texts.get(f"stages.{question.stage}.title") if first_of_stage else None,
+            stage_intro=texts.get(f"stages.{question.stage}.intro") if first_of_stage else None,
+            current=display(question, value, texts) if value is not None else None,
+            notyet=question.notyet,
+            can_back=path.index(question.id) > 0,
+            can_skip=question.optional,
+            refresh=refresh,
+        )

@@ -1,0 +1,143 @@
+"""The dialogue as loaded from YAML: plain, immutable data."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.dialogue.conditions import Condition, always
+
+QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "date", "number")
+YESNO_OPTIONS = ("yes", "no", "notyet")
+LANGUAGES = ("fr", "en")
+DONE = "done"  # the state after the last question
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: str
+    stage: str
+    seed: tuple[str, ...]
+    options: tuple[str, ...] = ()
+    exclusive: tuple[str, ...] = ()  # multi: options that cannot be ticked with others
+    max_length: int = 1000
+    minimum: int | None = None
+    maximum: int | None = None
+    optional: bool = False
+    notyet: bool = False
+    todo_days: int = 14
+    when: Condition = always
+    conditional: bool = False
+    depends_on: frozenset[str] = frozenset()  # the question ids its `when` tests
+    weight: float = 0.0
+    score: Any = None  # the raw `score:` of the YAML, interpreted by diagnosis.score_answer
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The answer keys a button may carry (options, or yes/no/notyet, or the scale)."""
+        if self.type == "yesno":
+            return YESNO_OPTIONS
+        if self.type == "scale":
+            low, high = self.minimum or 1, self.maximum or 5
+            return tuple(str(n) for n in range(low, high + 1))
+        return self.options
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    seed: tuple[str, ...]
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A red flag, a next step or an alliance-type criterion: an id and when it applies."""
+
+    id: str
+    when: Condition
+    seed: tuple[str, ...] = ()
+    days: int = 0
+    questions: frozenset[str] = frozenset()  # the question ids its condition tests
+
+
+@dataclass(frozen=True)
+class AllianceType:
+    threshold: int
+    criteria: tuple[Rule, ...]
+
+
+class Texts:
+    """One language's strings: the checklist's (fr.yaml) and the interface's (ui.fr.yaml)."""
+
+    def __init__(self, lang: str, data: Mapping[str, Any]) -> None:
+        self.lang = lang
+        self._data = data
+
+    def get(self, path: str, /, **params: Any) -> str:
+        """The string at a dotted path, formatted with params. A missing key is a bug caught by
+        `validate`, so it raises KeyError rather than showing a placeholder to a user."""
+        node: Any = self._data
+        for part in path.split("."):
+            node = node[part]
+        if not isinstance(node, str):
+            raise KeyError(path)
+        return node.format(**params) if params else node
+
+    def has(self, path: str) -> bool:
+        node: Any = self._data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return False
+            node = node[part]
+        return isinstance(node, str)
+
+    def ui(self, key: str, /, **params: Any) -> str:
+        return self.get("ui." + key, **params)
+
+    def question(self, question_id: str, part: str = "text") -> str:
+        return self.get(f"questions.{question_id}.{part}")
+
+    def option(self, question: Question, key: str) -> str:
+        """The label of one answer key of a question, in this language."""
+        if question.type == "yesno" or key == "notyet":
+            return self.ui(f"answers.{key}")
+        if question.type == "scale":
+            return key
+        return self.get(f"questions.{question.id}.options.{key}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The {names} a format string uses."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@dataclass(frozen=True)
+class SeedPassage:
+    label: str
+    section: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    id: str
+    stages: tuple[Stage, ...]
+    alliance_type: AllianceType
+    red_flags: tuple[Rule, ...]
+    next_steps: tuple[Rule, ...]
+    texts: Mapping[str, Texts]
+    seed: tuple[SeedPassage, ...] = ()
+    questions: Mapping[str, Question] = field(default_factory=dict)  # in walk order
+    # Short questionnaires sent with some reminders (followups.yaml): id -> its questions.
+    followups: Mapping[str, tuple[Question, ...]] = field(default_factory=dict)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return tuple(self.questions)
+
+    def stage_index(self, stage_id: str) -> int:
+        return next(i for i, stage in enumerate(self.stages) if stage.id == stage_id)

@@ -1,0 +1,158 @@
+"""The summary as text, in one of three markups: plain (terminal), HTML (Telegram), Markdown.
+
+Paragraphs are separated by a blank line so a long summary can be split at paragraph boundaries.
+User text is always escaped by the markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from bot.dialogue.model import Texts
+from bot.dialogue.summary import Summary, format_date
+
+
+class Plain:
+    """No markup: for a terminal."""
+
+    def escape(self, text: str) -> str:
+        return text
+
+    def heading(self, text: str) -> str:
+        return text.upper()
+
+    def subheading(self, text: str) -> str:
+        return f"{text}:"
+
+    def bold(self, text: str) -> str:
+        return text
+
+    def bullet(self, text: str) -> str:
+        return f"  - {text}"
+
+
+class Html(Plain):
+    """Telegram's HTML subset."""
+
+    def escape(self, text: str) -> str:
+        return html.escape(text, quote=False)
+
+    def heading(self, text: str) -> str:
+        return f"<b>{text}</b>"
+
+    def subheading(self, text: str) -> str:
+        return f"<b>{text}</b>"
+
+    def bold(self, text: str) -> str:
+        return f"<b>{text}</b>"
+
+    def bullet(self, text: str) -> str:
+        return f"• {text}"
+
+
+class Markdown(Plain):
+    """CommonMark (and GitHub's dialect), for the Markdown export.
+
+    `escape` backslash-escapes only what would change the rendering, so that the raw text stays
+    readable: `C:\\dossier`, `3.5`, `(voir ci-dessus)` or `snake_case` are left alone.
+    """
+
+    # Anywhere in a line: code spans, emphasis, links and images, strikethrough (GitHub).
+    _inline = re.compile(
+        r"[`*~\[]"  # always markup
+        r"|\\(?=[!-/:-@\[-`{-~]|$)"  # a backslash before punctuation, or a hard line break
+        r"|(?<![^\W_])_|_(?![^\W_])"  # an underscore not inside a word (intraword is literal)
+        r"|<(?=[A-Za-z/!?])"  # an HTML tag or an autolink
+        r"|&(?=#?\w+;)"  # an entity or character reference
+    )
+    # At the start of a line: a heading, quote, list item, thematic break or setext underline.
+    _line_start = re.compile(
+        r"^(?:#{1,6}(?=\s|$)|>|[-+=](?=\s|$|[-=\s]*$)|\d{1,9}(?=[.)](?:\s|$)))"
+    )
+    # At the end of a heading line: a closing sequence of #s would be dropped.
+    _closing_hashes = re.compile(r"(?<=\s)#+\s*$")
+
+    def escape(self, text: str) -> str:
+        lines = []
+        for raw in text.split("\n"):
+            line = self._inline.sub(lambda m: "\\" + m.group(0), raw.lstrip())
+            line = self._closing_hashes.sub(lambda m: "\\" + m.group(0), line)
+            start = self._line_start.match(line)
+            if start is not None:
+                cut = start.end() if start.group(0)[0].isdigit() else 0
+                line = line[:cut] + "\\" + line[cut:]
+            lines.append(line)
+        return "  \n".join(lines)
+
+    def heading(self, text: str) -> str:
+        return f"# {text}"
+
+    def subheading(self, text: str) -> str:
+        return f"## {text}"
+
+    def bold(self, text: str) -> str:
+        return f"**{text}**"
+
+    def bullet(self, text: str) -> str:
+        return f"- {text}"
+
+
+def render_summary(summary: Summary, texts: Texts, style: Plain) -> str:
+    """The whole summary: answers by stage, diagnosis, red flags, next steps."""
+    ui = texts.ui
+    e = style.escape
+    blocks: list[str] = [style.heading(e(ui("summary.title")))]
+    if summary.company and summary.partner:
+        blocks[0] += "\n" + e(
+            ui("summary.subtitle", company=summary.company, partner=summary.partner)
+        )
+    if not summary.complete:
+        blocks.append(e(ui("summary.incomplete")))
+    blocks.append(style.subheading(e(ui("summary.answers"))))
+    for stage in summary.stages:
+        lines = [style.bold(e(stage.title))]
+        lines += [
+            style.bullet(e(ui("summary.pair", label=a.label, value=a.display)))
+            for a in stage.answers
+        ]
+        blocks.append("\n".join(lines))
+    blocks.append(render_diagnosis(summary, texts, style))
+    return "\n\n".join(blocks)
+
+
+def render_diagnosis(summary: Summary, texts: Texts, style: Plain) -> str:
+    """The diagnosis, red flags and next steps (the part worth reading first)."""
+    ui = texts.ui
+    e = style.escape
+    d = summary.diagnosis
+    blocks = [style.subheading(e(ui("summary.diagnosis")))]
+    type_block = f"{style.bold(e(ui('summary.type')))}\n{e(d.type_text)}"
+    if d.reasons:
+        type_block += "\n" + e(ui("summary.reasons")) + "\n"
+        type_block += "\n".join(style.bullet(e(reason)) for reason in d.reasons)
+    blocks.append(type_block)
+    score_lines = [style.bold(e(ui("summary.readiness")))]
+    for stage in d.readiness:
+        score = (
+            ui("summary.score", score=stage.score)
+            if stage.score is not None
+            else ui("summary.not_scored")
+        )
+        score_lines.append(style.bullet(e(ui("summary.pair", label=stage.title, value=score))))
+    if d.overall is not None:
+        overall = ui("summary.score", score=d.overall)
+        pair = ui("summary.pair", label=ui("summary.overall"), value=overall)
+        score_lines.append(style.bold(e(pair)))
+    blocks.append("\n".join(score_lines))
+    flags = [style.bold(e(ui("summary.red_flags")))]
+    flags += [style.bullet(e(text)) for _, text in d.red_flags] or [e(ui("summary.no_red_flags"))]
+    blocks.append("\n".join(flags))
+    steps = [style.subheading(e(ui("summary.next_steps")))]
+    for index, step in enumerate(d.next_steps, start=1):
+        due = ui("summary.due", date=format_date(step.due, texts))
+        steps.append(f"{index}. {e(step.text)} ({e(due)})")
+    if not d.next_steps:
+        steps.append(e(ui("summary.no_next_steps")))
+    blocks.append("\n".join(steps))
+    return "\n\n".join(blocks)

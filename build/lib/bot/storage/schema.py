@@ -1,0 +1,175 @@
+"""The tables, described once for every database (SQLAlchemy Core).
+
+Timestamps are UTC: ISO-8601 text with microseconds on SQLite (so text order is time order),
+timestamptz on PostgreSQL (`UtcDateTime`). JSON values are stored as text on both, so both
+return exactly what was written. Ids are never reused (AUTOINCREMENT, identity columns): a stale
+reference to an erased user can never point at someone else.
+
+The migrations in bot/storage/migrations/versions/ build these tables; a change here goes with
+a new migration there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# BIGINT identity on PostgreSQL; INTEGER on SQLite, where only that is the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+REMINDER_STATUSES = ("pending", "sent", "done", "cancelled", "failed")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime, returned in UTC; refuses naive ones (ValueError)."""
+
+    impl = TIMESTAMP(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(TIMESTAMP(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one")
+        if dialect.name == "sqlite":
+            return value.astimezone(UTC).isoformat(timespec="microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        moment: datetime = value
+        return moment.astimezone(UTC)
+
+
+def _unique_where(name: str, *columns: str, where: str, postgres_where: str = "") -> Index:
+    """A unique index over the rows where `where` holds (PostgreSQL: `postgres_where`, if it
+    is written otherwise there)."""
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=text(where),
+        postgresql_where=text(postgres_where or where),
+    )
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("lang", Text, nullable=False),
+    Column("tz", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("blocked_at", UtcDateTime),
+    sqlite_autoincrement=True,
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("dialogue_id", Text, nullable=False),
+    Column("state", Text, nullable=False),  # JSON: the dialogue core's state, opaque here
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("active", Boolean, nullable=False),
+    # Listing a user's conversations, and the cascade when a user is erased.
+    Index("conversations_by_user", "user_id", "id"),
+    # At most one active conversation per user; also the per-update lookup.
+    _unique_where("conversations_active", "user_id", where="active = 1", postgres_where="active"),
+    sqlite_autoincrement=True,
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("question_id", Text, nullable=False),
+    Column("value", Text, nullable=False),  # JSON
+    Column("answered_at", UtcDateTime, nullable=False),
+    Column("superseded_at", UtcDateTime),  # set when a later answer replaced this one
+    # History in order, and the cascade when a conversation is erased.
+    Index("answers_by_conversation", "conversation_id", "id"),
+    # At most one current answer per question; also the per-update lookup.
+    _unique_where(
+        "answers_current", "conversation_id", "question_id", where="superseded_at IS NULL"
+    ),
+    sqlite_autoincrement=True,
+)
+
+processed_updates = Table(
+    "processed_updates",
+    metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("processed_at", UtcDateTime, nullable=False),
+    Index("processed_updates_by_user", "user_id"),
+    # Pruning the old ones.
+    Index("processed_updates_by_time", "processed_at"),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE")),
+    Column("kind", Text, nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", Text),
+    Column("claimed_until", UtcDateTime),
+    Column("sent_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in REMINDER_STATUSES) + ")"
+    ),
+    CheckConstraint("attempts >= 0"),
+    CheckConstraint("(claimed_by IS NULL) = (claimed_until IS NULL)"),
+    # claim_due: the pending ones, in due order.
+    Index("reminders_due", "status", "due_at", "id"),
+    # A user's pending reminders in due order, and the cascade when a user is erased.
+    Index("reminders_by_user", "user_id", "status", "due_at", "id"),
+    # The cascade when a conversation is erased.
+    Index("reminders_by_conversation", "conversation_id"),
+    # Idempotent scheduling: one pending reminder per user, kind and ref.
+    _unique_where("reminders_pending_key", "user_id", "kind", "ref", where="status = 'pending'"),
+    sqlite_autoincrement=True,
+)

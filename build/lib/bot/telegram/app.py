@@ -1,0 +1,159 @@
+"""Build the python-telegram-bot Application: handlers in order, one comment per block."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.conversations import Conversations
+from bot.dialogue.engine import Engine
+from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.service import Clock, Reminders, utc_now
+from bot.storage.database import Storage
+from bot.telegram import export_handlers, handlers, once, reminder_handlers
+from bot.telegram.reminder_views import make_renderer
+from bot.telegram.retry import RetryingRequest
+from bot.telegram.services import BotContext, Services
+
+logger = logging.getLogger(__name__)
+
+ENGINE_COMMANDS = ("help", "back", "skip", "summary", "edit", "restart")
+MENU_COMMANDS = (
+    "start",
+    "help",
+    "back",
+    "skip",
+    "summary",
+    "edit",
+    "restart",
+    "language",
+    "reminders",
+    "timezone",
+    "export",
+    "mydata",
+    "delete",
+)
+
+
+def build_application(
+    settings: Settings,
+    storage: Storage,
+    engine: Engine,
+    *,
+    application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
+    rate_limiter: bool = True,
+    clock: Clock = utc_now,
+    dispatch_every: float | None = 5.0,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The application, built but not started: tests drive it, `run` runs it."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_base_file_url)
+        .context_types(ContextTypes(context=BotContext))
+        .application_class(application_class)
+        .concurrent_updates(False)  # one update at a time keeps each user's order (ARCHITECTURE)
+        # Polling confirms a batch to Telegram (next getUpdates offset) once it is queued, not
+        # once it is handled: an unbounded queue let a kill lose every update fetched but not
+        # handled yet. With room for one, the updater waits for the handlers, so a crash loses
+        # at most the two updates in hand; the rest are fetched again (docs/reliability.md).
+        .update_queue(asyncio.Queue(maxsize=1))
+        .post_init(_post_init)
+    )
+    # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
+    builder = builder.request(RetryingRequest())
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    app = builder.build()
+    conversations = Conversations(
+        storage,
+        engine,
+        default_lang=settings.default_language,
+        default_tz=settings.default_timezone,
+    )
+    reminders = Reminders(storage, engine, hour=settings.reminder_hour, clock=clock)
+    dispatcher = Dispatcher(
+        storage,
+        app.bot,
+        make_renderer(storage, engine.dialogue),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        clock=clock,
+        lease=timedelta(seconds=settings.reminder_lease_seconds),
+    )
+    app.bot_data["services"] = Services(
+        settings=settings, conversations=conversations, reminders=reminders, dispatcher=dispatcher
+    )
+    # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
+    if dispatch_every is not None and app.job_queue is not None:
+        app.job_queue.run_repeating(
+            dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
+        )
+
+    # An update delivered again after a crash goes no further; the others are recorded once
+    # handled (bot/telegram/once.py).
+    app.add_handler(TypeHandler(Update, once.skip_handled), group=once.BEFORE)
+    app.add_handler(TypeHandler(Update, once.record_handled), group=once.AFTER)
+    # A private chat with a sender: Telegram always gives one, an update without is ignored.
+    private = filters.ChatType.PRIVATE & filters.USER
+    # Groups: a pointer to the private chat, nothing recorded.
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS, handlers.group))
+    # Commands.
+    app.add_handler(CommandHandler("start", handlers.start, filters=private))
+    app.add_handler(CommandHandler("language", handlers.language, filters=private))
+    app.add_handler(CommandHandler("mydata", handlers.mydata, filters=private))
+    app.add_handler(CommandHandler("delete", handlers.delete, filters=private))
+    app.add_handler(CommandHandler("reminders", reminder_handlers.list_reminders, filters=private))
+    app.add_handler(CommandHandler("timezone", reminder_handlers.timezone, filters=private))
+    app.add_handler(CommandHandler("export", export_handlers.export_menu, filters=private))
+    app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
+    # Edited messages change nothing recorded.
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited))
+    # Typed answers, then unknown commands, then anything else (photos, stickers, ...).
+    typed = private & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(typed & filters.TEXT & ~filters.COMMAND, handlers.text))
+    app.add_handler(MessageHandler(typed & filters.TEXT & filters.COMMAND, handlers.command))
+    app.add_handler(MessageHandler(typed, handlers.not_text))
+    # Buttons.
+    app.add_handler(CallbackQueryHandler(handlers.callback))
+    # Everything that went wrong: logged, then an apology and the current question.
+    app.add_error_handler(handlers.on_error)
+    return app
+
+
+async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Register the command menu and the bot's descriptions in both languages."""
+    services: Services = app.bot_data["services"]
+    for lang in ("fr", "en"):
+        texts = services.texts(lang)
+        commands = [
+            BotCommand(name, texts.ui(f"telegram.commands.{name}")) for name in MENU_COMMANDS
+        ]
+        code = None if lang == services.settings.default_language else lang
+        for language_code in {code, lang}:
+            await app.bot.set_my_commands(commands, language_code=language_code)
+            await app.bot.set_my_description(
+                texts.ui("telegram.description"), language_code=language_code
+            )
+            await app.bot.set_my_short_description(
+                texts.ui("telegram.short_description"), language_code=language_code
+            )
+    logger.info("commands and descriptions registered")

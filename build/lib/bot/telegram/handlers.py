@@ -1,0 +1,400 @@
+"""Handlers: parse the update, call the conversations service, reply. No decisions here.
+
+Updates we deliberately leave alone (see docs/telegram.md): channel posts, updates without a user,
+and anything from a group beyond a pointer to the private chat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from telegram import Message as TgMessage
+from telegram import Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.conversations import Session
+from bot.dialogue.conditions import NOT_YET
+from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
+from bot.dialogue.model import DONE
+from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
+from bot.errors import DuplicateUpdate, StorageError
+from bot.report import Html, render_summary
+from bot.telegram import export_handlers, reminder_handlers, render
+from bot.telegram.callbacks import decode, encode
+from bot.telegram.retry import at_least_once
+from bot.telegram.services import BotContext
+
+logger = logging.getLogger(__name__)
+
+_MENU_TARGETS = {"edit": EDIT, "restart": RESTART, EDIT: EDIT, RESTART: RESTART}
+PROMPT = "prompt"  # chat_data key: (message id, question id) of the question shown last
+NUDGED = "nudged"  # chat_data key: the day the nudges were last moved
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """/start: welcome (or welcome back) and the question where the user stands."""
+    services = context.services
+    session = await services.session(update)
+    if session.user.blocked_at is not None:  # they came back: reminders may reach them again
+        session.user = await services.conversations.storage.update_user(
+            session.user.id, unblock=True
+        )
+    reminder_handlers.clear_awaiting(context)
+    fresh = session.fresh or not session.answers
+    views = services.conversations.engine.resume(
+        session.state, session.answers, session.user.lang, _today(context, session), fresh=fresh
+    )
+    await show(update, context, session, views)
+
+
+async def command(update: Update, context: BotContext) -> None:
+    """/help, /back, /skip, /summary, /edit, /restart: the core decides."""
+    assert update.message is not None
+    assert update.message.text is not None
+    name, _, arg = update.message.text[1:].partition(" ")
+    name = name.split("@")[0].lower()
+    reminder_handlers.clear_awaiting(context)
+    await apply(update, context, Command(name if name in COMMANDS else "unknown", arg.strip()))
+
+
+async def text(update: Update, context: BotContext) -> None:
+    """A typed answer (to the checklist, or to a date or time zone the reminders asked for)."""
+    assert update.message is not None
+    assert update.message.text is not None
+    if await reminder_handlers.typed_while_awaiting(update, context):
+        return
+    await apply(update, context, Text(update.message.text))
+
+
+async def not_text(update: Update, context: BotContext) -> None:
+    """A photo, sticker, voice note, ... where an answer is expected: say so, ask again."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    views: tuple[View, ...] = (Say(texts.ui("telegram.media"), kind="error"),)
+    views += services.conversations.engine.current(
+        session.state, session.answers, session.user.lang, _today(context, session)
+    )
+    await show(update, context, session, views)
+
+
+async def edited(update: Update, context: BotContext) -> None:
+    """An edited message changes nothing recorded: point to /edit."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    assert update.edited_message is not None
+    await update.edited_message.reply_text(texts.ui("telegram.edited"))
+
+
+async def group(update: Update, context: BotContext) -> None:
+    """Anything in a group: the bot works in a private chat. Nothing is recorded."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = context.services.lang_for(update)
+    texts = context.services.texts(lang)
+    link = f"https://t.me/{context.bot.username}?start=group"
+    await message.reply_text(texts.ui("telegram.group_only", link=link), parse_mode=ParseMode.HTML)
+
+
+async def callback(update: Update, context: BotContext) -> None:
+    """A button. Always answered, so the phone stops its spinner; forged data changes nothing."""
+    query = update.callback_query
+    assert query is not None
+    try:
+        await query.answer()
+    except TelegramError as exc:  # it only stops the phone's spinner: never lose the tap for it
+        logger.warning("could not answer a callback query: %s", exc)
+    if update.effective_chat is None:  # a button under an inline message: none is ours
+        return
+    data = decode(query.data)
+    services = context.services
+    if data is None:
+        await apply(update, context, Pick("", ""))  # the core answers "already answered"
+        return
+    kind, fields = data.kind, data.fields
+    if kind == "a":
+        await apply(update, context, Pick(fields[0], fields[1]))
+    elif kind == "c":
+        await apply(update, context, Command(fields[1], at=fields[0]))
+    elif kind == "m":
+        await apply(update, context, Pick(_MENU_TARGETS.get(fields[0], ""), fields[1]))
+    elif kind == "w":
+        session = await services.session(update)
+        texts = services.texts(session.user.lang)
+        qid = fields[0]
+        known = qid in services.conversations.engine.dialogue.questions
+        help_text = texts.question(qid, "help") if known else texts.ui("help")
+        await show(update, context, session, (Say(help_text, kind="help"),), keep_source=True)
+    elif kind == "l":
+        await set_language(update, context, fields[0])
+    elif kind == "x":
+        await confirm_delete(update, context, fields[0] == "yes")
+    elif kind == "p":
+        await reminder_handlers.on_offer(update, context, fields[0])
+    elif kind == "s":
+        await reminder_handlers.on_step(update, context, fields[0], fields[1])
+    elif kind == "q":
+        await reminder_handlers.on_preparation(update, context, fields[0] == "yes")
+    elif kind == "r":
+        await reminder_handlers.on_reminder(update, context, fields[0], fields[1])
+    elif kind == "f":
+        await reminder_handlers.on_followup(update, context, *fields)
+    elif kind == "n":
+        await reminder_handlers.on_step(update, context, fields[0], fields[1], chain=False)
+    elif kind == "e":
+        await export_handlers.on_export(update, context, fields[0])
+    elif kind == "z":
+        await reminder_handlers.on_timezone_button(update, context, fields[0])
+    else:  # pragma: no cover - decode() only returns the kinds above
+        await apply(update, context, Pick("", ""))
+
+
+async def apply(update: Update, context: BotContext, event: Input) -> None:
+    """Run one input through the core, committed before anything is shown."""
+    services = context.services
+    session = await services.session(update)
+    # The "unfinished checklist" nudges move later, at most once a day per user, in the same
+    # transaction as the answer.
+    today = _today(context, session)
+    nudge = _chat_data(context).get(NUDGED) != today
+    extra = services.reminders.nudges if nudge else None
+    try:
+        views = await services.conversations.handle(
+            session, event, update_id=update.update_id, extra=extra
+        )
+    except DuplicateUpdate:
+        logger.info("update %s already processed; ignored", update.update_id)
+        return
+    if session.scheduled:
+        _chat_data(context)[NUDGED] = today
+    try:
+        await show(update, context, session, views)
+    except Exception:
+        if session.just_finished:  # the summary failed: schedule and offer the reminders anyway
+            await reminder_handlers.after_finish(update, context, session)
+        raise
+    for question_id, value in session.last_writes:
+        if value == NOT_YET and session.state.at != DONE:
+            await reminder_handlers.offer_todo(update, context, session, question_id)
+    if session.just_finished:
+        await reminder_handlers.after_finish(update, context, session)
+
+
+# /language, /mydata, /delete ---------------------------------------------------------------------
+async def language(update: Update, context: BotContext) -> None:
+    """/language: choose French or English."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    options = (Option("fr", "Français"), Option("en", "English"))
+    keyboard = render.choice_keyboard([(o.label, encode("l", o.value)) for o in options])
+    assert update.effective_chat is not None
+    await context.bot.send_message(
+        update.effective_chat.id, texts.ui("telegram.language.choose"), reply_markup=keyboard
+    )
+
+
+async def set_language(update: Update, context: BotContext, lang: str) -> None:
+    services = context.services
+    session = await services.session(update)
+    if lang not in services.conversations.engine.dialogue.texts:
+        lang = session.user.lang
+    await services.conversations.set_language(session, lang)
+    texts = services.texts(lang)
+    await _strip_source_keyboard(update)
+    views: tuple[View, ...] = (Say(texts.ui("telegram.language.set")),)
+    views += services.conversations.engine.current(
+        session.state, session.answers, lang, _today(context, session)
+    )
+    await show(update, context, session, views)
+
+
+async def mydata(update: Update, context: BotContext) -> None:
+    """/mydata: everything stored about the user, as a JSON file."""
+    from bot.export.jsondata import to_json, user_data  # only when asked for
+
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    assert update.effective_chat is not None
+    await context.bot.send_chat_action(update.effective_chat.id, ChatAction.UPLOAD_DOCUMENT)
+    payload = to_json(await user_data(services.conversations.storage, session.user))
+    await context.bot.send_document(
+        update.effective_chat.id,
+        payload,
+        filename="alliance-bot-mydata.json",
+        caption=texts.ui("telegram.mydata"),
+    )
+
+
+async def delete(update: Update, context: BotContext) -> None:
+    """/delete: ask for confirmation before erasing everything."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    keyboard = render.choice_keyboard(
+        [
+            (texts.ui("telegram.delete.yes"), encode("x", "yes")),
+            (texts.ui("telegram.delete.no"), encode("x", "no")),
+        ]
+    )
+    assert update.effective_chat is not None
+    await context.bot.send_message(
+        update.effective_chat.id, texts.ui("telegram.delete.confirm"), reply_markup=keyboard
+    )
+
+
+async def confirm_delete(update: Update, context: BotContext, confirmed: bool) -> None:
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    await _strip_source_keyboard(update)
+    assert update.effective_chat is not None
+    if not confirmed:
+        await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.kept"))
+        return
+    await services.conversations.delete(session)
+    services.forget(update)  # the update is then recorded without its erased sender
+    _chat_data(context).clear()
+    await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.done"))
+
+
+# Showing views -----------------------------------------------------------------------------------
+async def show(
+    update: Update,
+    context: BotContext,
+    session: Session,
+    views: tuple[View, ...],
+    *,
+    keep_source: bool = False,
+) -> None:
+    """Send (or edit in place) what the core asked to show."""
+    chat = update.effective_chat
+    assert chat is not None
+    texts = context.services.texts(session.user.lang)
+    query = update.callback_query
+    source = query.message if query is not None and isinstance(query.message, TgMessage) else None
+    source_done = keep_source
+    for view in views:
+        if isinstance(view, Answered):
+            target = source.message_id if source is not None else _prompt_for(context, view)
+            if target is not None:
+                await _edit(context, chat.id, target, render.answered(view))
+                source_done = source_done or source is not None
+        elif isinstance(view, Ask):
+            message = render.question(view, texts)
+            if view.refresh and source is not None:
+                await _edit(context, chat.id, source.message_id, message)
+                source_done = True
+                continue
+            sent = await context.bot.send_message(
+                chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
+            )
+            _chat_data(context)[PROMPT] = (sent.message_id, view.question_id)
+        elif isinstance(view, Say):
+            for part in render.split(render.escape(view.text)):
+                await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
+        elif isinstance(view, Menu):
+            message = render.menu(view)
+            await context.bot.send_message(
+                chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
+            )
+        elif isinstance(view, ShowSummary):
+            await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+            for part in render.split(render_summary(view.summary, texts, Html())):
+                await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
+            await export_handlers.send_charts(update, context, session)
+    if source is not None and not source_done:
+        await _strip_source_keyboard(update)
+
+
+def _prompt_for(context: BotContext, view: Answered) -> int | None:
+    prompt = _chat_data(context).get(PROMPT)
+    if prompt and prompt[1] == view.question_id:
+        message_id: int = prompt[0]
+        return message_id
+    return None
+
+
+async def _edit(
+    context: BotContext, chat_id: int, message_id: int, message: render.Message
+) -> None:
+    try:
+        await context.bot.edit_message_text(
+            message.text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=message.keyboard,
+        )
+    except BadRequest as exc:  # too old, deleted, or unchanged: the new message says it all
+        logger.debug("could not edit message %s: %s", message_id, exc)
+
+
+async def _strip_source_keyboard(update: Update) -> None:
+    query = update.callback_query
+    if query is None or not isinstance(query.message, TgMessage):
+        return
+    if not query.message.reply_markup:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        logger.debug("could not remove a keyboard: %s", exc)
+
+
+def _chat_data(context: BotContext) -> dict[Any, Any]:
+    assert context.chat_data is not None  # every handler here runs in a chat
+    return context.chat_data
+
+
+def _today(context: BotContext, session: Session) -> dt.date:
+    return context.services.conversations.today(session.user)
+
+
+# Errors ------------------------------------------------------------------------------------------
+async def on_error(update: object, context: BotContext) -> None:
+    """Log first (without the token: see bot/logging_setup.py), then apologise and re-ask."""
+    error = context.error
+    if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
+        services = context.services
+        storage = services.conversations.storage
+        user = await storage.get_user(f"tg:{update.effective_user.id}")
+        if user is not None:
+            await storage.update_user(user.id, blocked_at=dt.datetime.now(dt.UTC))
+        logger.info("user blocked the bot; no more messages to them")
+        return
+    logger.error("error while handling an update", exc_info=error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != "private" or update.effective_user is None:
+        return
+    try:
+        services = context.services
+        session = await services.session(update)
+        texts = services.texts(session.user.lang)
+        views: tuple[View, ...] = (Say(texts.ui("telegram.error"), kind="error"),)
+        views += services.conversations.engine.current(
+            session.state, session.answers, session.user.lang, _today(context, session)
+        )
+        # Telegram failing again must not leave the user without a question (retry.py).
+        await at_least_once(lambda: show(update, context, session, views, keep_source=True))
+    except StorageError:  # the database is away: apologise all the same, without the question
+        await _apologise_without_database(update, context)
+    except Exception:  # the apology itself failed: the log has the first error
+        logger.exception("could not apologise to the user")
+
+
+async def _apologise_without_database(update: Update, context: BotContext) -> None:
+    """Never silence: say the message could not be handled, in the user's Telegram language."""
+    assert update.effective_chat is not None
+    texts = context.services.texts(context.services.lang_for(update))
+    try:
+        await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.unavailable"))
+    except Exception:
+        logger.exception("could not apologise to the user")

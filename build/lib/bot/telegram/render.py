@@ -1,0 +1,139 @@
+"""Core views as Telegram messages: HTML text (user text escaped) and inline keyboards.
+
+Messages stay under Telegram's limits: long texts are split at paragraph boundaries, then at line
+boundaries, then at spaces (never inside a word unless a single word is longer than a message).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.dialogue.engine import CONFIRM
+from bot.dialogue.model import Texts
+from bot.dialogue.views import Answered, Ask, Menu
+from bot.telegram.callbacks import encode
+
+MAX_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str  # HTML
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def question(view: Ask, texts: Texts) -> Message:
+    """A question: progress, text, the answer already given, a hint, and its buttons."""
+    parts = []
+    if view.stage_title:
+        header = f"<b>{escape(view.stage_title)}</b>"
+        if view.stage_intro:
+            header += f"\n{escape(view.stage_intro)}"
+        parts.append(header)
+    parts.append(f"<i>{escape(view.progress)}</i>\n<b>{escape(view.text)}</b>")
+    if view.current is not None:
+        parts.append(escape(texts.ui("cli.current_answer", answer=view.current)))
+    parts.append(f"<i>{escape(view.hint)}</i>")
+    return Message("\n\n".join(parts), _question_keyboard(view, texts))
+
+
+def answered(view: Answered) -> Message:
+    """What a question's message becomes once answered: the question and the answer, no buttons."""
+    return Message(f"{escape(view.text)}\n✅ <b>{escape(view.display)}</b>")
+
+
+def menu(view: Menu) -> Message:
+    rows = [[_button(o.label, encode("m", view.target, o.value))] for o in view.options]
+    if len(view.options) == 2:
+        rows = [[button for row in rows for button in row]]
+    return Message(escape(view.text), InlineKeyboardMarkup(rows))
+
+
+def choice_keyboard(options: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """A row of buttons from (label, callback data) pairs."""
+    return InlineKeyboardMarkup([[_button(label, data) for label, data in options]])
+
+
+def _button(label: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=data)
+
+
+def _question_keyboard(view: Ask, texts: Texts) -> InlineKeyboardMarkup:
+    qid = view.question_id
+    rows: list[list[InlineKeyboardButton]] = []
+    if view.type == "multi":
+        for option in view.options:
+            mark = "☑️ " if option.selected else "▫️ "
+            rows.append([_button(mark + option.label, encode("a", qid, option.value))])
+        rows.append([_button(texts.ui("buttons.confirm"), encode("a", qid, CONFIRM))])
+    elif view.type == "scale":
+        rows.append([_button(o.label, encode("a", qid, o.value)) for o in view.options])
+    elif view.options:
+        rows += _pairs([_button(o.label, encode("a", qid, o.value)) for o in view.options], view)
+    controls = [_button(texts.ui("buttons.why"), encode("w", qid))]
+    if view.notyet and view.type != "yesno":
+        controls.append(_button(texts.ui("buttons.notyet"), encode("a", qid, "notyet")))
+    if view.can_skip:
+        controls.append(_button(texts.ui("buttons.skip"), encode("c", qid, "skip")))
+    if view.can_back:
+        controls.append(_button(texts.ui("buttons.back"), encode("c", qid, "back")))
+    rows += [controls[i : i + 3] for i in range(0, len(controls), 3)]
+    return InlineKeyboardMarkup(rows)
+
+
+def _pairs(buttons: list[InlineKeyboardButton], view: Ask) -> list[list[InlineKeyboardButton]]:
+    # Yes / no / not yet fit on one row; longer labels go two by two, or one by one when long.
+    if view.type == "yesno":
+        return [buttons]
+    width = 1 if any(len(o.label) > 20 for o in view.options) else 2
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def split(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split text into messages of at most `limit` characters at the cleanest boundary.
+
+    Tags of Telegram's HTML never span a paragraph in our output, so splitting at blank lines
+    and line ends keeps every part well-formed.
+    """
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for block in _pieces(text, limit):
+        candidate = f"{current}{block}" if current else block.lstrip("\n")
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            if current:
+                parts.append(current.rstrip())
+            current = block.lstrip("\n")
+    if current.strip():
+        parts.append(current.rstrip())
+    return parts
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """Paragraphs (with their separators), broken further only when one is over the limit."""
+    pieces: list[str] = []
+    for index, paragraph in enumerate(text.split("\n\n")):
+        prefix = "\n\n" if index else ""
+        if len(paragraph) <= limit - 2:
+            pieces.append(prefix + paragraph)
+            continue
+        for line_index, line in enumerate(paragraph.split("\n")):
+            line_prefix = prefix if line_index == 0 else "\n"
+            while len(line) > limit - 2:
+                cut = line.rfind(" ", 0, limit - 2)
+                cut = cut if cut > 0 else limit - 2
+                pieces.append(line_prefix + line[:cut])
+                line, line_prefix = line[cut:].lstrip(" "), "\n"
+            pieces.append(line_prefix + line)
+    return pieces

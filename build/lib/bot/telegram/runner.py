@@ -1,0 +1,87 @@
+"""`alliance-bot run`: start the bot in polling or webhook mode, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from telegram import Update
+
+from bot.config import Settings
+from bot.dialogue.engine import Engine
+from bot.dialogue.loader import load_dialogue
+from bot.logging_setup import configure_logging
+from bot.storage.factory import open_storage
+from bot.telegram.app import build_application
+from bot.telegram.web import WebServer
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set; in-flight updates finish before the process leaves."""
+    engine = Engine(load_dialogue(settings.dialogues_dir))  # an invalid dialogue stops us here
+    storage = open_storage(settings.database_url)
+    try:
+        await storage.migrate()
+        app = build_application(
+            settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
+        )
+        async with app:
+            if app.post_init is not None:  # run_polling would call it; we start by hand
+                await app.post_init(app)
+            await app.start()
+            web: WebServer | None = None
+            try:
+                if settings.webhook_enabled:
+                    web = WebServer(
+                        app,
+                        storage,
+                        host=settings.webhook_listen,
+                        port=settings.webhook_port,
+                        webhook_path=settings.webhook_path,
+                        webhook_secret=settings.webhook_secret,
+                    )
+                    await web.start()
+                    await app.bot.set_webhook(
+                        settings.webhook_endpoint,
+                        secret_token=settings.webhook_secret,
+                        allowed_updates=Update.ALL_TYPES,
+                    )
+                    logger.info("webhook mode: updates arrive at the configured URL")
+                else:
+                    web = WebServer(app, storage, host="0.0.0.0", port=settings.health_port)
+                    await web.start()
+                    await app.bot.delete_webhook()
+                    assert app.updater is not None
+                    await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+                    logger.info("polling mode: asking Telegram for updates")
+                await stop.wait()
+                logger.info("stopping: finishing the updates in progress")
+            finally:
+                # Also when starting failed (a port taken...): stopped, the application shuts
+                # down and the real error is reported, not "This Application is still running".
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if web is not None:
+                    await web.stop()
+                await app.stop()
+    finally:
+        await storage.close()
+    logger.info("stopped cleanly")
+
+
+def run(settings: Settings) -> int:
+    """The blocking entry point of `alliance-bot run`."""
+    configure_logging(settings.log_level, settings.secrets())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,109 @@
+"""The bot's own HTTP server: /healthz in every mode, and the webhook endpoint in webhook mode.
+
+The webhook checks Telegram's secret header in constant time before anything else: a request
+without the right secret gets 403 and never reaches a handler. An accepted update is processed
+before the 200 is returned, so if the process dies mid-update Telegram delivers it again (and the
+processed-update record makes that harmless). Updates of one user are processed one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.storage.database import Storage
+
+logger = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebServer:
+    """One aiohttp site: health always, the webhook route when a secret is given."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        storage: Storage,
+        *,
+        host: str,
+        port: int,
+        webhook_path: str | None = None,
+        webhook_secret: str = "",
+    ) -> None:
+        self.application = application
+        self.storage = storage
+        self.host = host
+        self.port = port
+        self.webhook_secret = webhook_secret.encode()
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # user -> lock, requests using it
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(client_max_size=1024 * 1024)
+        self.app.router.add_get("/healthz", self.health)
+        if webhook_path is not None:
+            if not webhook_secret:
+                raise ValueError("a webhook needs a secret")
+            self.app.router.add_post("/" + webhook_path.strip("/"), self.webhook)
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:  # tests ask for any free port: remember which one we got
+            server = site._server
+            assert server is not None
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1]
+        logger.info("HTTP server listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def health(self, request: web.Request) -> web.Response:
+        try:
+            await self.storage.get_user("health:probe")
+        except Exception:
+            logger.warning("health check: the database does not answer", exc_info=True)
+            return web.json_response({"status": "database unavailable"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.webhook_secret):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+            message = update.effective_message
+            chatless = message is not None and message.chat is None  # PTB lets it through
+            if type(update.update_id) is not int or chatless:
+                raise ValueError("not an update id, or a message without its chat")
+        except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
+            logger.warning("webhook: a request that is not a Telegram update was refused")
+            return web.Response(status=400, text="not an update")
+        user = update.effective_user
+        key = user.id if user else 0
+        # The lock is forgotten only when no request of this user holds it or waits for it:
+        # between a release and the next waiter's wake-up it reads as unlocked, and a request
+        # arriving then with a fresh lock would run beside that waiter.
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self.application.process_update(update)
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+        return web.Response(text="ok")

@@ -1,0 +1,141 @@
+"""What one update costs the database, and who waits when the database does.
+
+The real application behind its webhook server, on the Bot API emulator: an answer costs one
+read and one write transaction, committed before the reply; a SQLite write lock held by another
+process makes the update that needs to write wait, not another user's /help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from bot.storage.database import sqlite_storage
+from tests.reliability_support import (
+    answers_of,
+    callback_update,
+    keyboard_message,
+    message_update,
+    webhook_bot,
+)
+from tests.support.emulator import TgUser
+
+
+@contextmanager
+def counting_transactions(storage):
+    """The transactions begun on storage's connections meanwhile: for each, the first word of
+    each statement it ran (SELECT, INSERT, UPDATE)."""
+    begun = []
+
+    def on_begin(connection):
+        begun.append([])
+
+    def on_statement(connection, cursor, statement, parameters, context, executemany):
+        begun[-1].append(statement.split(None, 1)[0].upper())
+
+    listeners = (("begin", on_begin), ("before_cursor_execute", on_statement))
+    for name, listener in listeners:
+        event.listen(storage.engine, name, listener)
+    try:
+        yield begun
+    finally:
+        for name, listener in listeners:
+            event.remove(storage.engine, name, listener)
+
+
+async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
+    emulator, database_url, mini_dialogues
+):
+    ana = TgUser(id=7400, first_name="Ana", language_code="en")
+    async with webhook_bot(emulator, database_url, mini_dialogues) as bot:
+        assert await bot.post(message_update(emulator, ana, "/start")) == 200
+        with counting_transactions(bot.storage) as typed:
+            assert await bot.post(message_update(emulator, ana, "Acme")) == 200
+        kind = keyboard_message(emulator, ana.id, "a|kind|beta")
+        with counting_transactions(bot.storage) as tapped:
+            assert await bot.post(callback_update(emulator, ana, kind, "a|kind|beta")) == 200
+        current, _ = await answers_of(bot.storage, f"tg:{ana.id}")
+        assert not bot.app.errors, [e.error for e in bot.app.errors]
+    assert current == {"company": "Acme", "kind": "beta"}
+    # The read (user, conversation and processed update; answers), then the write: the update
+    # recorded, the state, the answer (superseding any earlier one), and for the day's first
+    # answer the two "unfinished checklist" nudges moved later.
+    assert typed == [
+        ["SELECT", "SELECT"],
+        ["INSERT", "UPDATE", "UPDATE", "INSERT"] + ["INSERT"] * 2,
+    ]
+    assert tapped == [["SELECT", "SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
+    replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
+    assert any("Kind?" in text for text in replies)
+
+
+class WriteLock:
+    """Another process's write lock on the SQLite file: BEGIN IMMEDIATE in a thread of its own
+    (sqlite3 blocks), held until release()."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.taken = threading.Event()
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self.taken.set()
+            self._release.wait()
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def __enter__(self) -> WriteLock:
+        self._thread.start()
+        assert self.taken.wait(30), "could not take the write lock"
+        return self
+
+    def release(self) -> None:
+        self._release.set()
+        self._thread.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+async def test_another_users_help_is_answered_while_a_write_lock_is_held(
+    emulator, tmp_path, mini_dialogues
+):
+    path = str(tmp_path / "bot.sqlite3")
+    # The locked write waits as long as the lock lasts: the test does not race a timeout.
+    storage = sqlite_storage(path, busy_timeout=600)
+    ana = TgUser(id=7500, first_name="Ana", language_code="en")
+    bob = TgUser(id=7501, first_name="Bob", language_code="en")
+    async with webhook_bot(emulator, f"sqlite:///{path}", mini_dialogues, storage=storage) as bot:
+        for user in (ana, bob):
+            assert await bot.post(message_update(emulator, user, "/start")) == 200
+        before = len(emulator.messages(bob.id, from_bot=True))
+        with WriteLock(path) as lock:
+            # Ana's answer must be written: it waits for the lock, without holding anybody up.
+            answer = asyncio.create_task(bot.post(message_update(emulator, ana, "Acme")))
+            help_ = asyncio.create_task(bot.post(message_update(emulator, bob, "/help")))
+            # Bob gets his help (recording that /help was handled waits for the lock, after
+            # the reply) ...
+            await emulator.wait_for(
+                lambda: len(emulator.messages(bob.id, from_bot=True)) > before, timeout=120
+            )
+            assert not answer.done()  # ... while Ana's answer still waits for the lock
+            current, _ = await answers_of(bot.storage, f"tg:{ana.id}")  # reading works too
+            assert current == {}
+            lock.release()
+            assert await answer == 200
+            assert await help_ == 200
+        current, history = await answers_of(bot.storage, f"tg:{ana.id}")
+        assert not bot.app.errors, [e.error for e in bot.app.errors]
+    assert current == {"company": "Acme"}
+    assert history == [("company", "Acme")]
+    replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
+    assert any("Kind?" in text for text in replies)  # then she got the next question
