@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dialogue.conditions import NOT_YET
-from bot.dialogue.diagnosis import Diagnosis, diagnose
+from bot.dialogue.diagnosis import Diagnosis, diagnose, format_date
 from bot.dialogue.model import Dialogue, Question, Texts
+
+__all__ = ["AnswerLine", "StageSummary", "Summary", "build_summary", "display", "format_date"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,6 @@ class Summary:
     stages: tuple[StageSummary, ...]
     diagnosis: Diagnosis
     date: dt.date
-
-
-def format_date(value: dt.date, texts: Texts) -> str:
-    return texts.ui("date_format", d=value.day, m=value.month, y=value.year)
 
 
 def display(question: Question, value: Any, texts: Texts) -> str:
