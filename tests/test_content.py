@@ -227,8 +227,10 @@ def test_readiness_comes_from_preparation_not_from_the_introduction():
 
 def _score_rule_rewards_every_answer(question):
     score = question.get("score")
-    return isinstance(score, dict) and set(score) == set(question.get("options", ())) and all(
-        value == 1 for value in score.values()
+    return (
+        isinstance(score, dict)
+        and set(score) == set(question.get("options", ()))
+        and all(value == 1 for value in score.values())
     )
 
 
@@ -466,9 +468,7 @@ def test_not_yet_is_a_to_do_early_and_a_red_flag_once_the_contract_is_drafted():
     steps = _fired("next_steps", early)
     assert {"sign_confidentiality_letter", "draft_intent_declaration"} <= set(steps)
     late = {**early, "contract_stage": "drafting"}
-    assert {"no_confidentiality_letter", "no_intent_declaration"} <= set(
-        _fired("red_flags", late)
-    )
+    assert {"no_confidentiality_letter", "no_intent_declaration"} <= set(_fired("red_flags", late))
     # With a competitor, the letter cannot wait: sessions already exchange sensitive facts.
     rival = {**early, "partner_kind": "competitor", "coop_vs_bigger": "yes"}
     assert "no_confidentiality_letter" in _fired("red_flags", rival)

@@ -48,7 +48,7 @@ def render_markdown(content: ReportContent) -> str:
             due = ui("summary.due", date=content.date(step.due))
             line = f"{index}. " + _indent(_pair(content, due, step.text), 3)
             if step.why:
-                line += "\n   " + _indent(_md.escape(ui("advice.why_first", why=step.why)), 3)
+                line += "  \n   " + _indent(_md.escape(ui("advice.why_first", why=step.why)), 3)
             lines.append(line)
         blocks.append("\n".join(lines) if lines else e(ui("advice.none")))
         if d.then:
