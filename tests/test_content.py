@@ -606,3 +606,18 @@ def test_the_coverage_doc_lists_exactly_the_seed_passages():
             continue
         rows.append(cells[0].strip("`"))
     assert sorted(rows) == sorted(SEED_LABELS)
+
+
+# Words by which a help text would give away how an answer is judged.
+SCORING_WORDS = {
+    "fr": r"signal|score|note de \d|notes?\b.*\bcompte|nous vous proposerons|nous le signal|"
+    r"deviendra un sujet|devient une étape|nous l’ajoutons|nous en faisons|nous vérifions",
+    "en": r"flag|score|we will suggest|we add it|we make it|we check that|becomes a step",
+}
+
+
+def test_help_texts_say_why_a_point_matters_not_how_it_is_judged():
+    # Knowing that "a 1 or 2 will be flagged" invites answering 3: a help explains the method.
+    for lang, pattern in SCORING_WORDS.items():
+        for qid, words in TEXTS[lang]["questions"].items():
+            assert not re.search(pattern, words["help"], re.IGNORECASE), (lang, qid)

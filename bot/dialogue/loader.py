@@ -1027,6 +1027,8 @@ def _describe(key: str) -> str:
             what = f"the text of next step '{rule}'"
         case ["verdicts", level, part]:
             what = f"the {part} of verdict '{level}'"
+        case ["verdicts", level]:
+            what = f"the words of verdict '{level}'"
         case ["alliance_type", "criteria", rule]:
             what = f"the reason text of alliance_type criterion '{rule}'"
         case ["ui", *_]:

@@ -78,7 +78,8 @@ def session_count(requested: int | None) -> tuple[int, tuple[str, ...]]:
 
 def plan_preparation(answers: Mapping[str, Any], today: dt.date) -> PreparationPlan | None:
     """The plan from prep_first_session, prep_sessions and prep_months; None until the first
-    session has a date."""
+    session has a date, and once a preparation under way is concluded by the declaration of
+    intent."""
     raw_first = answers.get("prep_first_session")
     try:
         first = dt.date.fromisoformat(raw_first) if isinstance(raw_first, str) else None
@@ -86,6 +87,8 @@ def plan_preparation(answers: Mapping[str, Any], today: dt.date) -> PreparationP
         first = None
     if first is None:
         return None
+    if first < today and answers.get("intent_declaration") == "yes":
+        return None  # begun and concluded by the declaration of intent: nothing left to plan
     requested_sessions = _whole(answers.get("prep_sessions"))
     requested_months = _whole(answers.get("prep_months"))
     count, changes = session_count(requested_sessions)
