@@ -208,6 +208,8 @@ def test_the_risky_joint_venture_is_to_be_reconsidered(engine):
     critical = {flag.id for flag in d.red_flags if flag.severity == "critical"}
     assert {"no_strategy", "no_legal_counsel", "trust_missing"} <= critical
     assert "no_confidentiality_letter" in critical  # sessions with a competitor have begun
+    # The verdict says why: the blocking findings, in the words of their red flags.
+    assert "Points bloquants : Pas de stratégie d’entreprise établie" in d.verdict.text
 
 
 def test_the_well_prepared_supplier_is_ready(engine):
@@ -222,6 +224,8 @@ def test_the_half_prepared_distributor_sits_between_the_two(engine):
     levels = {name: diagnosis_of(engine, answers).verdict for name, answers in PROFILES.items()}
     assert all(verdict is not None for verdict in levels.values())
     assert levels["half_prepared_distributor"].id == "settle_first"
+    assert "Points importants : Moins de 4 séances" in levels["half_prepared_distributor"].text
+    assert "Points" not in levels["well_prepared_supplier"].text
     assert (
         levels["risky_joint_venture"].level
         < levels["half_prepared_distributor"].level

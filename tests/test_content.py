@@ -621,3 +621,12 @@ def test_help_texts_say_why_a_point_matters_not_how_it_is_judged():
     for lang, pattern in SCORING_WORDS.items():
         for qid, words in TEXTS[lang]["questions"].items():
             assert not re.search(pattern, words["help"], re.IGNORECASE), (lang, qid)
+
+
+def test_a_red_flag_opens_with_its_finding_in_one_short_sentence():
+    # The verdict quotes that first sentence as the reason it holds back.
+    for lang in LANGS:
+        for rule_id, text in TEXTS[lang]["red_flags"].items():
+            first = text.split(". ", 1)[0]
+            assert 10 <= len(first) <= 110, (lang, rule_id, first)
+            assert ". " in text, (lang, rule_id)  # then what to do about it

@@ -319,13 +319,20 @@ def _verdict(
         "major": counts["major"],
         "count": len(priorities),
     }
-    return Verdict(
-        level.id,
-        index,
-        texts.get(f"verdicts.{level.id}.title", **params),
-        texts.get(f"verdicts.{level.id}.why", **params),
-        when,
-    )
+    why = texts.get(f"verdicts.{level.id}.why", **params)
+    for severity in SEVERITIES[:2]:  # the worst findings behind a verdict that holds back
+        worst = [flag for flag in flags if flag.severity == severity]
+        if worst and index < len(levels) - 1:
+            findings = "; ".join(headline(flag.text) for flag in worst[:MAX_PRIORITIES])
+            why += " " + texts.ui(f"advice.because.{severity}", findings=findings)
+            break
+    return Verdict(level.id, index, texts.get(f"verdicts.{level.id}.title", **params), why, when)
+
+
+def headline(text: str) -> str:
+    """The first sentence of a red flag's text, which names the finding, without its full stop."""
+    first = text.split(". ", 1)[0].strip()
+    return first[:-1] if first.endswith(".") else first
 
 
 def _alliance_type(
