@@ -323,7 +323,8 @@ def _verdict(
     for severity in SEVERITIES[:2]:  # the worst findings behind a verdict that holds back
         worst = [flag for flag in flags if flag.severity == severity]
         if worst and index < len(levels) - 1:
-            findings = "; ".join(headline(flag.text) for flag in worst[:MAX_PRIORITIES])
+            separator = texts.ui("advice.separator")
+            findings = separator.join(headline(flag.text) for flag in worst[:MAX_PRIORITIES])
             why += " " + texts.ui(f"advice.because.{severity}", findings=findings)
             break
     return Verdict(level.id, index, texts.get(f"verdicts.{level.id}.title", **params), why, when)
