@@ -233,6 +233,13 @@ def test_the_half_prepared_distributor_sits_between_the_two(engine):
     )
 
 
+def test_an_unfinished_checklist_is_never_ready(engine):
+    for answers in ({}, {"company": "Atelier Martin", "partner_kind": "supplier"}):
+        d = diagnosis_of(engine, answers)
+        assert d.verdict is not None
+        assert d.verdict.id != "ready"
+
+
 def test_the_verdict_names_the_decision_date_when_not_ready(engine):
     for answers in (RISKY_JOINT_VENTURE, HALF_PREPARED_DISTRIBUTOR):
         d = diagnosis_of(engine, answers)

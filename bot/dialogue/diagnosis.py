@@ -307,7 +307,8 @@ def _verdict(
             level.unconditional
             or bool(ids & set(level.flags))
             or any(counts[severity] >= minimum for severity, minimum in level.counts.items())
-            or (level.below is not None and overall is not None and overall < level.below)
+            # nothing scored yet is no readiness at all
+            or (level.below is not None and (overall or 0) < level.below)
         )
 
     index = next(i for i, level in enumerate(levels) if holds(level))  # the last always holds
