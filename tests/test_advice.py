@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
@@ -440,3 +442,66 @@ def test_telegram_folds_the_then_steps_within_message_limits(engine, name):
         assert whole.rfind("<blockquote expandable>", 0, start) <= whole.rfind(
             "</blockquote>", 0, start
         )
+
+
+# --- Any manager: the dating rules hold ----------------------------------------------------------
+def _answer(question):
+    """A strategy for one valid stored answer of a question of the real checklist."""
+    notyet = [st.just("notyet")] if question.notyet else []
+    if question.type in ("choice", "yesno"):
+        return st.sampled_from(question.choices)
+    if question.type == "multi":
+        return st.lists(st.sampled_from(question.options), min_size=1, max_size=3, unique=True)
+    if question.type == "scale":
+        return st.integers(question.minimum or 1, question.maximum or 5)
+    if question.type == "number":
+        return st.one_of(st.integers(question.minimum or 1, question.maximum or 20), *notyet)
+    if question.type == "date":
+        days = st.integers(-200, 200).map(lambda n: day(n))
+        return st.one_of(days, *notyet)
+    return st.just("texte")
+
+
+@st.composite
+def managers(draw, dialogue):
+    answers = {}
+    for qid in dialogue.order:
+        if draw(st.integers(0, 9)) > 0:  # now and then a question left unanswered
+            answers[qid] = draw(_answer(dialogue.questions[qid]))
+    return answers
+
+
+REAL = load_dialogue()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(managers(REAL))
+def test_for_any_manager_dates_are_ahead_and_in_order(answers):
+    engine = Engine(REAL)
+    d = diagnosis_of(engine, answers)
+    assert d.verdict is not None
+    assert len(d.priorities) <= 3
+    dues = {step.key: step.due for step in d.next_steps}
+    assert all(when >= TODAY for when in dues.values())
+    for rule in REAL.next_steps:
+        if rule.id not in dues:
+            continue
+        for first in rule.after:
+            if first in dues:
+                assert dues[first] < dues[rule.id], (first, rule.id)
+        for later in rule.before:
+            if later in dues:
+                assert dues[rule.id] < dues[later], (rule.id, later)
+    if d.plan is not None:
+        marks = {"next_session": d.plan.next_session(TODAY), "last_session": None}
+        if d.plan.sessions[-1] >= TODAY:
+            marks["last_session"] = d.plan.sessions[-1]
+        for rule in REAL.next_steps:
+            if rule.id not in dues:
+                continue
+            for name in rule.after:
+                if marks.get(name) is not None:
+                    assert dues[rule.id] > marks[name], (rule.id, name)
+            session = marks["next_session"]
+            if "next_session" in rule.before and session is not None and session > TODAY:
+                assert dues[rule.id] < session, rule.id
