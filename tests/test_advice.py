@@ -21,9 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogue.engine import Engine
+from bot.dialogue.engine import Engine, State
 from bot.dialogue.loader import load_dialogue
+from bot.dialogue.model import DONE
 from bot.dialogue.summary import build_summary
+from bot.export.content import build_content
+from bot.export.pictures import assessed_stages
 from bot.report import Html, Plain, render_summary
 from bot.telegram import render
 
@@ -505,3 +508,17 @@ def test_for_any_manager_dates_are_ahead_and_in_order(answers):
             session = marks["next_session"]
             if "next_session" in rule.before and session is not None and session > TODAY:
                 assert dues[rule.id] < session, rule.id
+
+
+def test_the_readiness_chart_draws_only_assessed_stages(engine):
+    content = build_content(
+        engine,
+        State(at=DONE),
+        HALF_PREPARED_DISTRIBUTOR,
+        lang="fr",
+        tz="Europe/Paris",
+        today=TODAY,
+        uid_seed="0123456789abcdef0123",
+    )
+    drawn = [stage.stage_id for stage in assessed_stages(content)]
+    assert drawn == ["risks", "preparation", "definition", "rules", "management"]

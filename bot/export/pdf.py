@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from bot.export import charts
 from bot.export.content import ReportContent
-from bot.export.pictures import side_pictures
+from bot.export.pictures import assessed_stages, side_pictures
 from bot.report import flag_lines
 
 if TYPE_CHECKING:
@@ -355,9 +355,10 @@ class _Report:
         pdf.ln(2)
 
         self.heading2(ui("summary.readiness"))
+        assessed = assessed_stages(self.content)
         chart = charts.readiness_chart(
-            [stage.title for stage in d.readiness],
-            [stage.score for stage in d.readiness],
+            [stage.title for stage in assessed],
+            [stage.score for stage in assessed],
             title="",  # the section heading above says it
             not_scored=ui("summary.not_scored"),
         )
