@@ -630,3 +630,21 @@ def test_a_red_flag_opens_with_its_finding_in_one_short_sentence():
             first = text.split(". ", 1)[0]
             assert 10 <= len(first) <= 110, (lang, rule_id, first)
             assert ". " in text, (lang, rule_id)  # then what to do about it
+
+
+def test_a_rule_for_one_alliance_type_names_that_type():
+    names = {
+        "fr": {"strategic": "stratégique", "tactical": "tactique"},
+        "en": {"strategic": "strategic", "tactical": "tactical"},
+    }
+    limited = [
+        (section, rule)
+        for section in ("red_flags", "next_steps")
+        for rule in RULES[section]
+        if "alliance" in rule
+    ]
+    assert {rule["alliance"] for _, rule in limited} == {"strategic", "tactical"}
+    for lang in LANGS:
+        for section, rule in limited:
+            text = TEXTS[lang][section][rule["id"]].lower()
+            assert names[lang][rule["alliance"]] in text, (lang, rule["id"])

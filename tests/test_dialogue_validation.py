@@ -1499,3 +1499,11 @@ def test_a_verdict_needs_its_words_in_both_languages(real):
 
     mutate(real, "en.yaml", drop)
     refused(real, "en.yaml", "verdict 'ready'", "is missing here")
+
+
+def test_a_step_resolving_an_unknown_red_flag_is_refused(real):
+    path = edit_text(
+        real, "checklist.yaml", "    resolves: [no_strategy]\n", "    resolves: [no_strategies]\n"
+    )
+    error = refused(real, "checklist.yaml", "'resolves' names 'no_strategies'", "no_strategy")
+    assert error.line == _step_block(path, "write_strategy", "resolves")
