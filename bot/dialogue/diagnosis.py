@@ -55,7 +55,7 @@ class NextStep:
     question_id: str | None = None
     severity: str = "minor"
     stage: str | None = None  # the stage id it belongs to
-    why: str | None = None  # why it comes first (priorities only)
+    why: str | None = None  # why it would come first: the red flag it resolves, if any
 
 
 @dataclass(frozen=True)
@@ -184,23 +184,8 @@ def diagnose(
                     stage=question.stage,
                 )
             )
-    order = {step.key: index for index, step in enumerate(steps)}
+    priorities, rest, then = _rank(dialogue, steps, texts)
     decision_key = dialogue.verdicts.decision_step
-    candidates = sorted(
-        (step for step in steps if step.key != decision_key),
-        key=lambda step: (SEVERITIES.index(step.severity), step.due, order[step.key]),
-    )
-    priorities = tuple(_with_why(step, texts) for step in candidates[:MAX_PRIORITIES])
-    chosen = {step.key for step in priorities}
-    rest = sorted(
-        (step for step in steps if step.key not in chosen),
-        key=lambda step: (step.due, order[step.key]),
-    )
-    then = []
-    for stage in dialogue.stages:
-        grouped = tuple(step for step in rest if step.stage == stage.id)
-        if grouped:
-            then.append(StepGroup(stage.id, texts.get(f"stages.{stage.id}.title"), grouped))
     decision = next((step.due for step in steps if step.key == decision_key), None)
     if decision is None and plan is not None and plan.go_no_go >= today:
         decision = plan.go_no_go
@@ -214,10 +199,36 @@ def diagnose(
         tuple(flags),
         (*priorities, *rest),
         priorities,
-        tuple(then),
+        then,
         verdict,
         plan,
     )
+
+
+def _rank(
+    dialogue: Dialogue, steps: Sequence[NextStep], texts: Texts
+) -> tuple[tuple[NextStep, ...], tuple[NextStep, ...], tuple[StepGroup, ...]]:
+    """The priorities (most severe, then soonest, then in the YAML's order; never the decision
+    step, which the verdict names), the other steps by due date, and those grouped by stage."""
+    order = {step.key: index for index, step in enumerate(steps)}
+    candidates = sorted(
+        (step for step in steps if step.key != dialogue.verdicts.decision_step),
+        key=lambda step: (SEVERITIES.index(step.severity), step.due, order[step.key]),
+    )
+    priorities = tuple(_with_why(step, texts) for step in candidates[:MAX_PRIORITIES])
+    chosen = {step.key for step in priorities}
+    rest = tuple(
+        sorted(
+            (step for step in steps if step.key not in chosen),
+            key=lambda step: (step.due, order[step.key]),
+        )
+    )
+    then = []
+    for stage in dialogue.stages:
+        grouped = tuple(step for step in rest if step.stage == stage.id)
+        if grouped:
+            then.append(StepGroup(stage.id, texts.get(f"stages.{stage.id}.title"), grouped))
+    return priorities, rest, tuple(then)
 
 
 def _with_why(step: NextStep, texts: Texts) -> NextStep:
@@ -227,11 +238,11 @@ def _with_why(step: NextStep, texts: Texts) -> NextStep:
     )
 
 
-def _stage_of(dialogue: Dialogue, questions: frozenset[str]) -> str | None:
+def _stage_of(dialogue: Dialogue, questions: frozenset[str]) -> str:
     """The stage of the latest question a rule tests: where the step is done."""
     stages = [dialogue.questions[qid].stage for qid in questions if qid in dialogue.questions]
     if not stages:
-        return None
+        return dialogue.stages[-1].id
     return max(stages, key=dialogue.stage_index)
 
 
