@@ -395,7 +395,12 @@ def test_low_interdependence_is_a_warning_only_for_a_strategic_alliance(engine):
 def test_competition_grounds_become_rules_of_the_game(engine):
     d = diagnosis_of(engine, RISKY_JOINT_VENTURE)
     rules = next(group for group in d.then if group.stage_id == "rules")
-    assert "set_competition_rules" in keys(rules.steps)
+    step = next(step for step in rules.steps if step.key == "set_competition_rules")
+    # The manager's own words on where they stay competitors are carried into the step.
+    assert "« Nos bières de saison et la vente aux cafés »" in step.text
+    skipped = {k: v for k, v in RISKY_JOINT_VENTURE.items() if k != "coop_boundaries"}
+    plain = next(s for s in diagnosis_of(engine, skipped).next_steps if s.key == step.key)
+    assert "«" not in plain.text
 
 
 # --- Readiness ---------------------------------------------------------------------------------

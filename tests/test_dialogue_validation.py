@@ -1507,3 +1507,11 @@ def test_a_step_resolving_an_unknown_red_flag_is_refused(real):
     )
     error = refused(real, "checklist.yaml", "'resolves' names 'no_strategies'", "no_strategy")
     assert error.line == _step_block(path, "write_strategy", "resolves")
+
+
+def test_a_step_quoting_a_question_that_is_not_text_is_refused(real):
+    path = edit_text(
+        real, "checklist.yaml", "    quote: coop_boundaries\n", "    quote: coop_vs_bigger\n"
+    )
+    error = refused(real, "checklist.yaml", "'quote' names a text question", "coop_vs_bigger")
+    assert error.line == _step_block(path, "set_competition_rules", "quote")

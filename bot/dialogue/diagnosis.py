@@ -161,10 +161,14 @@ def diagnose(
     for rule in rules:
         resolved = [fired[f] for f in rule.resolves if f in fired]
         severity = min([rule.severity, *(f.severity for f in resolved)], key=SEVERITIES.index)
+        text = texts.get(f"next_steps.{rule.id}")
+        quoted = on_path.get(rule.quote) if rule.quote else None
+        if isinstance(quoted, str) and quoted != NOT_YET and quoted.strip():
+            text = texts.ui("advice.quoted", text=text, answer=quoted.strip())
         steps.append(
             NextStep(
                 rule.id,
-                texts.get(f"next_steps.{rule.id}"),
+                text,
                 dates[rule.id],
                 severity=severity,
                 stage=rule.stage or _stage_of(dialogue, rule.questions),

@@ -83,6 +83,7 @@ _RULE_KEYS = {
         "before",
         "on",
         "stage",
+        "quote",
     ),
 }
 _VERDICT_KEYS = ("id", "seed", "flags", "counts", "below")
@@ -249,6 +250,7 @@ class _Builder:
         self.known: dict[str, tuple[str, ...] | None] = {}  # questions read so far -> options
         self.id_lines: dict[str, int | None] = {}
         self.all_ids: set[str] = set()  # every question id in the file, to explain forward tests
+        self.text_ids: set[str] = set()  # the text questions read so far
 
     def fail(self, message: str, node: Any = None, key: str | int | None = None) -> DialogueError:
         return DialogueError(message, path=self.path, line=line_of(node, key))
@@ -663,6 +665,8 @@ class _Builder:
         )
         self.check_score(question, node, where)
         self.known[qid] = question.choices if qtype in ("choice", "multi", "yesno") else None
+        if qtype == "text":
+            self.text_ids.add(qid)
         self.id_lines[qid] = line_of(node, "id")
         return question
 
@@ -921,7 +925,20 @@ class _Builder:
             if not isinstance(item["stage"], str):
                 raise self.fail(f"{where}: 'stage' is a stage id ({_found(item['stage'])})", item)
             extras["stage"] = item["stage"]
+        if "quote" in item:
+            quoted = item["quote"]
+            if not isinstance(quoted, str) or not self.is_text(quoted):
+                raise self.fail(
+                    f"{where}: 'quote' names a text question whose answer the step quotes "
+                    f"({_found(quoted)}){_hint(str(quoted), self.text_ids)}",
+                    item,
+                    "quote",
+                )
+            extras["quote"] = quoted
         return extras
+
+    def is_text(self, qid: str) -> bool:
+        return qid in self.text_ids
 
     def alliance_type(self, node: Any, top: Mapping[str, Any]) -> AllianceType:
         if not isinstance(node, Mapping):

@@ -77,6 +77,7 @@ class Rule:
     before: tuple[str, ...] = ()  # next steps: due before these steps or milestones
     on: str | None = None  # next steps: due on this milestone's date when the plan has it
     stage: str | None = None  # next steps: the stage they belong to (grouping of "then")
+    quote: str | None = None  # next steps: a text question whose answer the step quotes
 
 
 @dataclass(frozen=True)
