@@ -159,3 +159,12 @@ def test_sessions_the_plan_adds_are_never_in_the_past(first, days_later, count, 
     assert all(a < b for a, b in itertools.pairwise(plan.sessions))
     assert plan.sessions[-1] < plan.go_no_go
     assert 4 <= len(plan.sessions) <= 5
+
+
+@pytest.mark.parametrize(("count", "months"), list(itertools.product((4, 5), (1, 2, 3))))
+def test_the_core_plan_names_the_reminders_days(count, months):
+    answers = {"prep_first_session": MONDAY.isoformat(), "prep_sessions": count}
+    plan = plan_preparation({**answers, "prep_months": months}, BEFORE)
+    assert plan is not None
+    assert list(plan.sessions) == schedule.session_dates(MONDAY, count, months)
+    assert plan.go_no_go == schedule.preparation_end(MONDAY, months)

@@ -1,9 +1,10 @@
 """The preparation plan: when the working sessions fall and when to decide whether to go on.
 
 The method: a preparation period of 4 or 5 working sessions over 3 months at most confirms the
-shared intent, and ends with a go/no-go decision. The date arithmetic is the reminders' own
-(bot.reminders.schedule), so that the report, the calendar and the reminders the bot sends
-always name the same days. Pure functions of dates: no clock, no I/O.
+shared intent, and ends with a go/no-go decision. The plan itself is the dialogue core's
+(bot.dialogue.plan), which the diagnosis, the reports and the reminders all use; the date helpers
+here are the reminders' own arithmetic (bot.reminders.schedule), and the core plan names the same
+days (tests/test_export_preparation.py). Pure functions of dates: no clock, no I/O.
 """
 
 from __future__ import annotations
