@@ -98,8 +98,8 @@ def plan_preparation(answers: Mapping[str, Any], today: dt.date) -> PreparationP
         changes += (SHORTER,)
     end = add_months(first, months)
     if first >= today:
-        interval = (end - first).days // count
-        sessions = [first + dt.timedelta(days=index * interval) for index in range(count)]
+        window = (end - first).days  # spread as the reminders' schedule does
+        sessions = [first + dt.timedelta(days=index * window // count) for index in range(count)]
         return PreparationPlan(
             first, tuple(sessions), end, months, requested_months, requested_sessions, changes
         )
@@ -109,8 +109,10 @@ def plan_preparation(answers: Mapping[str, Any], today: dt.date) -> PreparationP
     if (end - today).days < (remaining + 1) * MIN_GAP_DAYS:
         end = add_months(today, months)
         changes += (RESTARTED,)
-    interval = (end - today).days // (remaining + 1)
-    later = [today + dt.timedelta(days=index * interval) for index in range(1, remaining + 1)]
+    span = (end - today).days
+    later = [
+        today + dt.timedelta(days=index * span // (remaining + 1)) for index in range(1, count)
+    ]
     return PreparationPlan(
         first, (first, *later), end, months, requested_months, requested_sessions, changes
     )
