@@ -238,11 +238,11 @@ def test_the_half_prepared_distributor_sits_between_the_two(engine):
     )
 
 
-def test_an_unfinished_checklist_is_never_ready(engine):
+def test_a_checklist_barely_begun_is_too_early_to_judge(engine):
     for answers in ({}, {"company": "Atelier Martin", "partner_kind": "supplier"}):
         d = diagnosis_of(engine, answers)
         assert d.verdict is not None
-        assert d.verdict.id != "ready"
+        assert d.verdict.id == "too_early"
 
 
 def test_the_verdict_names_the_decision_date_when_not_ready(engine):
@@ -253,7 +253,7 @@ def test_the_verdict_names_the_decision_date_when_not_ready(engine):
         assert d.verdict.decision == due(d, "decide_go_no_go")
         assert d.verdict.decision >= d.plan.sessions[-1]
         words = d.verdict.text
-        assert f"{d.verdict.decision.day:02d}/{d.verdict.decision.month:02d}" in words
+        assert f"décidez le {d.verdict.decision.day:02d}/{d.verdict.decision.month:02d}" in words
 
 
 # --- The three priorities ----------------------------------------------------------------------

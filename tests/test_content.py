@@ -488,7 +488,7 @@ def test_languages_have_the_same_keys_and_placeholders():
         # and the partner.
         allowed = {"session", "partner"} if path.startswith("followups.") else set()
         if path.startswith("verdicts."):
-            allowed = {"date", "critical", "major"}  # the decision date, flag counts
+            allowed = {"when", "critical", "major"}  # the decision date, flag counts
         assert _placeholders(text) <= allowed, path
 
 

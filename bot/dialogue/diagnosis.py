@@ -330,7 +330,11 @@ def _verdict(
     level = levels[index]
     when = decision or (max(step.due for step in priorities) if priorities else None)
     params = {
-        "date": format_date(when, texts) if when is not None else texts.ui("advice.no_date"),
+        "when": (
+            texts.ui("advice.on_date", date=format_date(when, texts))
+            if when is not None
+            else texts.ui("advice.no_date")
+        ),
         "critical": counts["critical"],
         "major": counts["major"],
         "count": len(priorities),
