@@ -22,6 +22,7 @@ def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
     from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine, Pick, Text
+    from bot.reminders import flow
     from bot.reminders.service import Reminders
     from bot.storage.sqlite import SqliteStorage
 
@@ -43,9 +44,9 @@ def _finished_manager(path: str) -> tuple[Any, Any, Any, Any]:
     if session.state.at != "done":
         raise RuntimeError(f"the checklist did not finish: at {session.state.at}")
     reminders = Reminders(storage, engine, hour=9)
-    reminders.on_finished(session)
-    reminders.schedule_all_steps(session)
-    reminders.schedule_preparation(session)
+    reminders.handle(session, flow.Finished())
+    reminders.handle(session, flow.OfferChoice("all"))
+    reminders.handle(session, flow.PreparationChoice(True))
     return storage, engine, session, reminders
 
 

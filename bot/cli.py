@@ -165,6 +165,7 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.conversations import Conversations
     from bot.dialogue.engine import Engine
     from bot.dialogue.loader import load_dialogue
+    from bot.reminders.service import Reminders
     from bot.storage.factory import open_storage
     from bot.terminal import TerminalChat
 
@@ -186,6 +187,7 @@ def _chat(args: argparse.Namespace) -> int:
             lang=args.lang,
             read_line=_read_stdin_line,
             out=sys.stdout,
+            reminders=Reminders(storage, engine, hour=settings.reminder_hour),
         )
         return chat.run()
     finally:

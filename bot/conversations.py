@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.views import View
 from bot.errors import DuplicateUpdate, StaleConversation
+from bot.reminders.flow import AWAITING_KEY, Awaiting
 from bot.storage.base import AnswerWrite, Conversation, Storage, User
 
 
@@ -28,6 +29,12 @@ class Session:
     fresh: bool  # the conversation was created by this session
     just_finished: bool = False  # the last input completed the checklist
     last_writes: tuple[tuple[str, Any], ...] = ()  # the answers the last input recorded
+    awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
+
+
+def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
+    """The conversation's state as stored: the checklist's, and what the reminders await."""
+    return {**state.dump(), AWAITING_KEY: awaiting.dump() if awaiting is not None else None}
 
 
 class Conversations:
@@ -67,7 +74,9 @@ class Conversations:
 
     def _session(self, user: User, conversation: Conversation, *, fresh: bool) -> Session:
         answers = self.storage.current_answers(conversation.id)
-        return Session(user, conversation, State.load(conversation.state), answers, fresh)
+        state = State.load(conversation.state)
+        awaiting = Awaiting.load(conversation.state.get(AWAITING_KEY))
+        return Session(user, conversation, state, answers, fresh, awaiting=awaiting)
 
     def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
         """Today's date where the user lives."""
@@ -88,16 +97,20 @@ class Conversations:
             fresh = self.find(session.user.key)
             if fresh is None:
                 raise
-            session.conversation, session.state, session.answers = (
+            session.conversation, session.state, session.answers, session.awaiting = (
                 fresh.conversation,
                 fresh.state,
                 fresh.answers,
+                fresh.awaiting,
             )
             return self._handle(session, event, update_id)
 
     def _handle(self, session: Session, event: Input, update_id: int | None) -> tuple[View, ...]:
+        """The checklist's turn. Whatever the reminders awaited is over: the user moved on."""
         today = self.today(session.user)
         step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
+        waited = session.awaiting is not None
+        session.awaiting = None
         if step.restart:
             if update_id is not None and not self.storage.mark_processed(
                 update_id, session.user.id
@@ -107,16 +120,18 @@ class Conversations:
                 session.user.id, self.engine.dialogue.id, step.state.dump()
             )
             session.answers = {}
-        elif step.changed:
+        elif step.changed or waited:
             version = self.storage.save_step(
                 session.conversation.id,
                 expected_version=session.conversation.version,
-                state=step.state.dump(),
+                state=stored_state(step.state, None),
                 answers=[AnswerWrite(qid, value) for qid, value in step.writes],
                 update_id=update_id,
                 finished=step.finished,
             )
-            session.conversation = _with_version(session.conversation, version, step.state)
+            session.conversation = replace(
+                session.conversation, version=version, state=stored_state(step.state, None)
+            )
             session.answers.update(dict(step.writes))
         elif update_id is not None and not self.storage.mark_processed(update_id, session.user.id):
             raise DuplicateUpdate(str(update_id))
@@ -130,7 +145,3 @@ class Conversations:
 
     def delete(self, session: Session) -> None:
         self.storage.delete_user(session.user.id)
-
-
-def _with_version(conversation: Conversation, version: int, state: State) -> Conversation:
-    return replace(conversation, version=version, state=state.dump())

@@ -1,8 +1,13 @@
 """`alliance-bot chat`: the checklist in a terminal, through the same core and database.
 
 Scriptable: it reads one answer per line from standard input, so a file of answers can be piped in.
-Choices are numbered; commands are the bot's (/back, /skip, /why, /edit, /summary, /restart), plus
-/quit. End of input leaves like /quit: everything answered so far is already saved.
+Choices are numbered; commands are the bot's (/back, /skip, /why, /edit, /summary, /restart,
+/reminders, /timezone), plus /quit. End of input leaves like /quit: everything answered so far is
+already saved.
+
+Reminders are offered as on Telegram, through the same flow (bot/reminders/flow/); their
+choices carry letters (a, b, ...), so they never clash with a question's numbers. What is
+accepted is stored, and shows in `alliance-bot export --format ics`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from bot.conversations import Conversations, Session
 from bot.dialogue.engine import COMMANDS, Command, Input, Pick, Text
 from bot.dialogue.model import Texts
 from bot.dialogue.views import Answered, Ask, Menu, Say, ShowSummary, View
+from bot.reminders import flow
+from bot.reminders.service import Reminders
 from bot.report import Plain, render_summary
 
 
@@ -28,8 +35,12 @@ class TerminalChat:
         lang: str | None,
         read_line: Callable[[], str | None],
         out: TextIO,
+        reminders: Reminders | None = None,
     ) -> None:
         self.conversations = conversations
+        self.reminders = reminders
+        self.choices: list[dict[str, flow.Event]] = []  # the reminder offers shown, by letter
+        self.letters = 0
         self.read_line = read_line
         self.out = out
         self.session: Session = conversations.open(user_key, lang=lang)
@@ -61,7 +72,11 @@ class TerminalChat:
                 self.conversations.delete(self.session)
                 self.say(self.texts.ui("cli.deleted"))
                 return 0
-            self.show(self.conversations.handle(self.session, self.parse(line)))
+            event = self.parse(line)
+            if isinstance(event, Text | Pick | Command):
+                self.answer(event)
+            else:
+                self.remind(event)
         self.say(self.texts.ui("cli.bye"))
         return 0
 
@@ -75,16 +90,66 @@ class TerminalChat:
                 return
             yield line.strip()
 
-    def parse(self, line: str) -> Input:
-        """A typed line as an engine input: a command, a menu pick, or an answer."""
+    def parse(self, line: str) -> Input | flow.Event:
+        """A typed line as an input: a command, a reminder choice or date, a menu pick, or an
+        answer."""
         menu, self.menu = self.menu, None
         if line.startswith("/"):
             name, _, arg = line[1:].partition(" ")
-            name = name.lower()
-            return Command(name if name in COMMANDS else "unknown", arg.strip())
+            name, arg = name.lower(), arg.strip()
+            if self.reminders is not None and name == "reminders":
+                return flow.ListReminders()
+            if self.reminders is not None and name == "timezone":
+                return flow.TimezoneChoice(arg) if arg else flow.AskTimezone()
+            return Command(name if name in COMMANDS else "unknown", arg)
+        if self.reminders is not None:
+            for group in self.choices:
+                if line.lower() in group:
+                    if not isinstance(group[line.lower()], flow.ReminderAction):
+                        self.choices.remove(group)  # an offer is answered once
+                    return group[line.lower()]
+            if self.session.awaiting is not None:
+                return flow.Typed(line)
         if menu is not None and line.isdigit() and 1 <= int(line) <= len(menu.options):
             return Pick(menu.target, menu.options[int(line) - 1].value)
         return Text(line)
+
+    def answer(self, event: Input) -> None:
+        """A checklist input, then what the reminders offer after it."""
+        self.show(self.conversations.handle(self.session, event))
+        if self.reminders is None:
+            return
+        self.choices, self.letters = [], 0  # the checklist moved on: earlier offers lapse
+        session = self.session
+        for then in flow.after_checklist(
+            session.last_writes, session.state.at, session.just_finished
+        ):
+            self.remind(then)
+
+    def remind(self, event: flow.Event) -> None:
+        """One input of the reminder flow (committed by the service), then what it shows."""
+        assert self.reminders is not None
+        outcome = self.reminders.handle(self.session, event)
+        for view in outcome.views:
+            if isinstance(view, flow.Offer):
+                self.offer(view)
+            else:
+                self.say(view.text)
+
+    def offer(self, view: flow.Offer) -> None:
+        ui = self.texts.ui
+        self.say("")
+        for part in (view.text, view.question):
+            if part:
+                self.say(part)
+        group: dict[str, flow.Event] = {}
+        for button in (button for row in view.rows for button in row):
+            letter = _letter(self.letters)
+            self.letters += 1
+            group[letter] = button.event
+            self.say(ui("reminder_flow.terminal.choice", letter=letter, label=button.label))
+        self.choices.append(group)
+        self.say(ui("reminder_flow.terminal.pick"))
 
     # Output --------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -136,3 +201,13 @@ class TerminalChat:
             self.say(ui("cli.notyet"))
         if view.current is not None:
             self.say(ui("cli.current_answer", answer=view.current))
+
+
+def _letter(index: int) -> str:
+    """a, b, ..., z, aa, ab, ...: the label of a reminder choice in the terminal."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters

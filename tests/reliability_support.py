@@ -4,6 +4,7 @@ emulator, and reading what storage holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
@@ -38,6 +40,12 @@ class WebhookBot:
     processed: list[int] = field(default_factory=list)  # update ids, in processing order
 
     @property
+    def received(self) -> list[int]:
+        """Update ids in the order the webhook server received them."""
+        assert isinstance(self.server, RecordingWebServer)
+        return self.server.received
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}/telegram"
 
@@ -47,6 +55,21 @@ class WebhookBot:
         async with self.session.post(self.url, json=update, headers=headers) as response:
             await response.read()
             return response.status
+
+
+class RecordingWebServer(WebServer):
+    """The bot's web server, noting the update ids it receives, in order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: list[int] = []
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        # The body is read once and kept by aiohttp; from here to the per-user lock in
+        # WebServer.webhook nothing waits, so this is the order updates take their turn in.
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # not an update: refused
+            self.received.append(int((await request.json())["update_id"]))
+        return await super().webhook(request)
 
 
 @asynccontextmanager
@@ -65,7 +88,7 @@ async def webhook_bot(
         dispatch_every=None,
     )
     assert isinstance(app, TrackingApplication)
-    server = WebServer(
+    server = RecordingWebServer(
         app,
         storage,
         host="127.0.0.1",

@@ -19,8 +19,10 @@ ANSWERS: dict[str, Any] = {
 }
 
 
-def nearly_done(database_url: str, user_id: int, lang: str = "fr") -> str:
-    """Answer every question but the last; return the last question's id."""
+def nearly_done(
+    database_url: str, user_id: int, lang: str = "fr", until: str | None = None
+) -> str:
+    """Answer every question but the last (or up to question `until`); return where it stops."""
     engine = Engine(load_dialogue(DEFAULT_DIR))
     storage = open_storage(database_url)
     storage.migrate()
@@ -35,7 +37,7 @@ def nearly_done(database_url: str, user_id: int, lang: str = "fr") -> str:
             question = engine.dialogue.questions[qid]
             following = engine.walker.next_after(qid, {**session.answers, qid: "x"})
             path = engine.walker.path(session.answers)
-            if following == "done" and qid == path[-1] and qid not in ANSWERS:
+            if qid == until or (following == "done" and qid == path[-1] and qid not in ANSWERS):
                 return qid
             if qid in ANSWERS:
                 conversations.handle(session, Text(ANSWERS[qid]))

@@ -272,7 +272,7 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
         forged += ["m|__edit__|company", "s|plan|sug", "s|plan|date", "q|yes", "p|all"]
         for data in forged:
             await eve.tap_data(data, message_id=eve.last_message().message_id)
-            if data.endswith("|date"):
+            if data.endswith("|date") and "Which date?" in eve.last_text():
                 await eve.send("20/06/2027")  # a typed date for whatever was awaited
         await eve.send("Eve Corp 2")  # answers the edit she opened: her own company
         for fmt in ("json", "md", "pdf", "ics", "../../etc/passwd"):

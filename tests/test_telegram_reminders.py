@@ -7,7 +7,14 @@ import pytest
 
 from bot.dialogue.loader import DEFAULT_DIR
 from bot.storage.factory import open_storage
+from tests.reliability_support import (
+    callback_update,
+    keyboard_message,
+    message_update,
+    webhook_bot,
+)
 from tests.reminder_fixtures import nearly_done
+from tests.support.emulator import TgUser
 from tests.telegram_fixtures import running_bot
 
 NOW = dt.datetime(2026, 11, 26, 14, 0, tzinfo=dt.UTC)
@@ -152,3 +159,72 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
     assert "Sessions-en: 4" in " ".join(ana.texts_since_last_send())
+
+
+def current_answers(database_url, user_id):
+    storage = open_storage(database_url)
+    try:
+        user = storage.get_user(f"tg:{user_id}")
+        return storage.current_answers(storage.active_conversation(user.id).id)
+    finally:
+        storage.close()
+
+
+async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, database_url):
+    nearly_done(database_url, 4343, until="intent_declaration")
+    async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
+        ana = bot.user(id=4343, language_code="fr")
+        await ana.send("/start")
+        await ana.tap("Pas encore")
+        await ana.tap("Autre date…")
+        assert "Quelle date ?" in ana.last_text()
+    # A new process on the same database: nothing of the first one is left in memory.
+    async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
+        ana = bot.user(id=4343, language_code="fr")
+        await ana.send("15/02/2027")
+        assert "Rappel programmé le lun. 15/02/2027 à 09:00" in ana.texts_since_last_send()[0]
+        steps = [r for r in pending(database_url, 4343) if r.kind in ("next_step", "todo")]
+        assert [(r.ref, r.due_at.astimezone(PARIS).date()) for r in steps] == [
+            ("draft_intent_declaration", dt.date(2027, 2, 15))
+        ]
+        answers = current_answers(database_url, 4343)
+        assert answers["intent_declaration"] == "notyet"
+        assert "perimeter" not in answers  # the date did not answer the checklist's question
+        await ana.send("Le grand Ouest")  # which the checklist still asks, and now gets
+    assert current_answers(database_url, 4343)["perimeter"] == "Le grand Ouest"
+
+
+async def test_a_reminder_button_forged_in_content_gets_a_polite_answer(finished, database_url):
+    before = pending(database_url, 4242)
+    for data in ("r|abc|done", "r|1|explode", "p|maybe", "f|x|evolving|yes"):
+        await finished.tap_data(data)
+        replies = finished.texts_since_last_send()
+        assert (
+            replies[0] == "Cette question a déjà reçu une réponse. Voici celle où vous en êtes :"
+        )
+    assert pending(database_url, 4242) == before
+
+
+async def test_a_date_asked_on_one_replica_is_typed_on_another(emulator, database_url):
+    """Two webhook replicas on one database: whichever gets the typed date knows it was asked."""
+    nearly_done(database_url, 4545, until="intent_declaration")
+    ana = TgUser(id=4545, first_name="Ana", language_code="fr")
+    async with (
+        webhook_bot(emulator, database_url, DEFAULT_DIR) as one,
+        webhook_bot(emulator, database_url, DEFAULT_DIR) as two,
+    ):
+
+        async def tap(replica, data):
+            message_id = keyboard_message(emulator, ana.id, data)
+            assert message_id is not None, data
+            assert await replica.post(callback_update(emulator, ana, message_id, data)) == 200
+
+        assert await one.post(message_update(emulator, ana, "/start")) == 200
+        await tap(two, "a|intent_declaration|notyet")
+        await tap(one, "n|draft_intent_declaration|date")
+        assert await two.post(message_update(emulator, ana, "15/02/2027")) == 200
+    said = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
+    assert said[-1] == "⏰ Rappel programmé le lun. 15/02/2027 à 09:00."
+    steps = [r for r in pending(database_url, 4545) if r.kind == "next_step"]
+    assert [r.due_at.astimezone(PARIS).date() for r in steps] == [dt.date(2027, 2, 15)]
+    assert "perimeter" not in current_answers(database_url, 4545)

@@ -14,7 +14,7 @@ from telegram.constants import ChatAction
 
 from bot.conversations import Session
 from bot.export import FORMATS, ExportError, export, report_content
-from bot.telegram.callbacks import encode
+from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.render import choice_keyboard
 from bot.telegram.services import BotContext
 
@@ -27,7 +27,10 @@ async def export_menu(update: Update, context: BotContext) -> None:
     session = services.session(update)
     texts = services.texts(session.user.lang)
     keyboard = choice_keyboard(
-        [(texts.ui(f"export.chat.buttons.{fmt}"), encode("e", fmt)) for fmt in FORMATS]
+        [
+            (texts.ui(f"export.chat.buttons.{fmt}"), encode(CallbackKind.EXPORT, fmt))
+            for fmt in FORMATS
+        ]
     )
     assert update.effective_chat is not None
     await context.bot.send_message(

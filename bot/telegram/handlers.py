@@ -16,14 +16,13 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.conversations import Session
-from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
-from bot.dialogue.model import DONE
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 from bot.errors import DuplicateUpdate, StorageError
+from bot.reminders import flow
 from bot.report import Html, render_summary
 from bot.telegram import export_handlers, reminder_handlers, render
-from bot.telegram.callbacks import decode, encode
+from bot.telegram.callbacks import REMINDER_KINDS, CallbackKind, decode, encode, reminder_event
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -39,7 +38,7 @@ async def start(update: Update, context: BotContext) -> None:
     session = services.session(update)
     if session.user.blocked_at is not None:  # they came back: reminders may reach them again
         session.user = services.conversations.storage.update_user(session.user.id, unblock=True)
-    reminder_handlers.clear_awaiting(context)
+    services.reminders.stop_waiting(session)
     fresh = session.fresh or not session.answers
     views = services.conversations.engine.resume(
         session.state, session.answers, session.user.lang, _today(context, session), fresh=fresh
@@ -53,7 +52,6 @@ async def command(update: Update, context: BotContext) -> None:
     assert update.message.text is not None
     name, _, arg = update.message.text[1:].partition(" ")
     name = name.split("@")[0].lower()
-    reminder_handlers.clear_awaiting(context)
     await apply(update, context, Command(name if name in COMMANDS else "unknown", arg.strip()))
 
 
@@ -61,9 +59,11 @@ async def text(update: Update, context: BotContext) -> None:
     """A typed answer (to the checklist, or to a date or time zone the reminders asked for)."""
     assert update.message is not None
     assert update.message.text is not None
-    if await reminder_handlers.typed_while_awaiting(update, context):
+    session = context.services.session(update)
+    if session.awaiting is not None:
+        await reminder_handlers.answer(update, context, session, flow.Typed(update.message.text))
         return
-    await apply(update, context, Text(update.message.text))
+    await apply(update, context, Text(update.message.text), session)
 
 
 async def not_text(update: Update, context: BotContext) -> None:
@@ -114,47 +114,40 @@ async def callback(update: Update, context: BotContext) -> None:
         await apply(update, context, Pick("", ""))  # the core answers "already answered"
         return
     kind, fields = data.kind, data.fields
-    if kind == "a":
+    if kind in REMINDER_KINDS:
+        event = reminder_event(data)
+        if event is None:  # one of ours in shape, not in content: forged
+            await apply(update, context, Pick("", ""))
+        else:
+            await reminder_handlers.on_event(update, context, event)
+    elif kind == CallbackKind.ANSWER:
         await apply(update, context, Pick(fields[0], fields[1]))
-    elif kind == "c":
+    elif kind == CallbackKind.CONTROL:
         await apply(update, context, Command(fields[1], at=fields[0]))
-    elif kind == "m":
+    elif kind == CallbackKind.MENU:
         await apply(update, context, Pick(_MENU_TARGETS.get(fields[0], ""), fields[1]))
-    elif kind == "w":
+    elif kind == CallbackKind.WHY:
         session = services.session(update)
         texts = services.texts(session.user.lang)
         qid = fields[0]
         known = qid in services.conversations.engine.dialogue.questions
         help_text = texts.question(qid, "help") if known else texts.ui("help")
         await show(update, context, session, (Say(help_text, kind="help"),), keep_source=True)
-    elif kind == "l":
+    elif kind == CallbackKind.LANGUAGE:
         await set_language(update, context, fields[0])
-    elif kind == "x":
+    elif kind == CallbackKind.DELETE:
         await confirm_delete(update, context, fields[0] == "yes")
-    elif kind == "p":
-        await reminder_handlers.on_offer(update, context, fields[0])
-    elif kind == "s":
-        await reminder_handlers.on_step(update, context, fields[0], fields[1])
-    elif kind == "q":
-        await reminder_handlers.on_preparation(update, context, fields[0] == "yes")
-    elif kind == "r":
-        await reminder_handlers.on_reminder(update, context, fields[0], fields[1])
-    elif kind == "f":
-        await reminder_handlers.on_followup(update, context, *fields)
-    elif kind == "n":
-        await reminder_handlers.on_step(update, context, fields[0], fields[1], chain=False)
-    elif kind == "e":
+    else:  # CallbackKind.EXPORT
         await export_handlers.on_export(update, context, fields[0])
-    elif kind == "z":
-        await reminder_handlers.on_timezone_button(update, context, fields[0])
-    else:  # pragma: no cover - decode() only returns the kinds above
-        await apply(update, context, Pick("", ""))
 
 
-async def apply(update: Update, context: BotContext, event: Input) -> None:
-    """Run one input through the core, committed before anything is shown."""
+async def apply(
+    update: Update, context: BotContext, event: Input, session: Session | None = None
+) -> None:
+    """Run one input through the core, committed before anything is shown; then the reminders
+    it calls for (a "not yet", the end of the checklist)."""
     services = context.services
-    session = services.session(update)
+    session = session or services.session(update)
     try:
         views = services.conversations.handle(session, event, update_id=update.update_id)
     except DuplicateUpdate:
@@ -164,14 +157,11 @@ async def apply(update: Update, context: BotContext, event: Input) -> None:
         await show(update, context, session, views)
     except Exception:
         if session.just_finished:  # the summary failed: schedule and offer the reminders anyway
-            await reminder_handlers.after_finish(update, context, session)
+            await reminder_handlers.answer(update, context, session, flow.Finished())
         raise
-    for question_id, value in session.last_writes:
-        if value == NOT_YET and session.state.at != DONE:
-            await reminder_handlers.offer_todo(update, context, session, question_id)
-    if session.just_finished:
-        await reminder_handlers.after_finish(update, context, session)
-    else:
+    for then in flow.after_checklist(session.last_writes, session.state.at, session.just_finished):
+        await reminder_handlers.answer(update, context, session, then)
+    if not session.just_finished:
         _keep_nudges_ahead(context, session)
 
 
@@ -182,7 +172,9 @@ async def language(update: Update, context: BotContext) -> None:
     session = services.session(update)
     texts = services.texts(session.user.lang)
     options = (Option("fr", "Français"), Option("en", "English"))
-    keyboard = render.choice_keyboard([(o.label, encode("l", o.value)) for o in options])
+    keyboard = render.choice_keyboard(
+        [(o.label, encode(CallbackKind.LANGUAGE, o.value)) for o in options]
+    )
     assert update.effective_chat is not None
     await context.bot.send_message(
         update.effective_chat.id, texts.ui("telegram.language.choose"), reply_markup=keyboard
@@ -229,8 +221,8 @@ async def delete(update: Update, context: BotContext) -> None:
     texts = services.texts(session.user.lang)
     keyboard = render.choice_keyboard(
         [
-            (texts.ui("telegram.delete.yes"), encode("x", "yes")),
-            (texts.ui("telegram.delete.no"), encode("x", "no")),
+            (texts.ui("telegram.delete.yes"), encode(CallbackKind.DELETE, "yes")),
+            (texts.ui("telegram.delete.no"), encode(CallbackKind.DELETE, "no")),
         ]
     )
     assert update.effective_chat is not None

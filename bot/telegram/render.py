@@ -15,7 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.dialogue.engine import CONFIRM
 from bot.dialogue.model import Texts
 from bot.dialogue.views import Answered, Ask, Menu, Option
-from bot.telegram.callbacks import encode
+from bot.telegram.callbacks import CallbackKind, encode
 
 MAX_TEXT = 4096
 
@@ -51,7 +51,9 @@ def answered(view: Answered) -> Message:
 
 
 def menu(view: Menu) -> Message:
-    rows = [[_button(o.label, encode("m", view.target, o.value))] for o in view.options]
+    rows = [
+        [_button(o.label, encode(CallbackKind.MENU, view.target, o.value))] for o in view.options
+    ]
     if len(view.options) == 2:
         rows = [[button for row in rows for button in row]]
     return Message(escape(view.text), InlineKeyboardMarkup(rows))
@@ -72,19 +74,34 @@ def _question_keyboard(view: Ask, texts: Texts) -> InlineKeyboardMarkup:
     if view.type == "multi":
         for option in view.options:
             mark = "☑️ " if option.selected else "▫️ "
-            rows.append([_button(mark + option.label, encode("a", qid, option.value))])
-        rows.append([_button(texts.ui("buttons.confirm"), encode("a", qid, CONFIRM))])
+            rows.append(
+                [_button(mark + option.label, encode(CallbackKind.ANSWER, qid, option.value))]
+            )
+        rows.append(
+            [_button(texts.ui("buttons.confirm"), encode(CallbackKind.ANSWER, qid, CONFIRM))]
+        )
     elif view.type == "scale":
-        rows.append([_button(o.label, encode("a", qid, o.value)) for o in view.options])
+        rows.append(
+            [_button(o.label, encode(CallbackKind.ANSWER, qid, o.value)) for o in view.options]
+        )
     elif view.options:
-        rows += _pairs([_button(o.label, encode("a", qid, o.value)) for o in view.options], view)
-    controls = [_button(texts.ui("buttons.why"), encode("w", qid))]
+        rows += _pairs(
+            [_button(o.label, encode(CallbackKind.ANSWER, qid, o.value)) for o in view.options],
+            view,
+        )
+    controls = [_button(texts.ui("buttons.why"), encode(CallbackKind.WHY, qid))]
     if view.notyet and view.type != "yesno":
-        controls.append(_button(texts.ui("buttons.notyet"), encode("a", qid, "notyet")))
+        controls.append(
+            _button(texts.ui("buttons.notyet"), encode(CallbackKind.ANSWER, qid, "notyet"))
+        )
     if view.can_skip:
-        controls.append(_button(texts.ui("buttons.skip"), encode("c", qid, "skip")))
+        controls.append(
+            _button(texts.ui("buttons.skip"), encode(CallbackKind.CONTROL, qid, "skip"))
+        )
     if view.can_back:
-        controls.append(_button(texts.ui("buttons.back"), encode("c", qid, "back")))
+        controls.append(
+            _button(texts.ui("buttons.back"), encode(CallbackKind.CONTROL, qid, "back"))
+        )
     rows += [controls[i : i + 3] for i in range(0, len(controls), 3)]
     return InlineKeyboardMarkup(rows)
 

@@ -32,7 +32,7 @@ from bot.dialogue.engine import CONFIRM, Engine
 from bot.dialogue.model import DONE, Dialogue, Question
 from bot.storage.base import Storage
 from bot.storage.factory import open_storage
-from bot.telegram.callbacks import encode
+from bot.telegram.callbacks import CallbackKind, encode
 from tests.support.emulator import BotApiEmulator, JSONDict, TgUser, readable_text
 from tests.telegram_chat import real_dialogue
 
@@ -418,14 +418,16 @@ class Manager:
             for option in value:
                 if self._ticked(option):
                     continue
-                reply = await self.send(qid, tap=encode("a", qid, option), tick=True)
+                reply = await self.send(
+                    qid, tap=encode(CallbackKind.ANSWER, qid, option), tick=True
+                )
                 if reply.outcome != Outcome.TICKED:
                     return self.after(reply, qid, value, tick=True)
-            reply = await self.send(qid, tap=encode("a", qid, CONFIRM))
+            reply = await self.send(qid, tap=encode(CallbackKind.ANSWER, qid, CONFIRM))
         elif question.type in ("text", "date", "number"):
             reply = await self.send(qid, text=self._typed(question, value))
         else:
-            reply = await self.send(qid, tap=encode("a", qid, str(value)))
+            reply = await self.send(qid, tap=encode(CallbackKind.ANSWER, qid, str(value)))
         return self.after(reply, qid, value)
 
     def after(self, reply: _Reply, qid: str, value: Any, *, tick: bool = False) -> _Reply:
@@ -571,7 +573,7 @@ class Manager:
     def _ticked(self, option: str) -> bool:
         """Whether the question's message shows this option ticked (a tick that was recorded
         before a restart is shown again)."""
-        data = encode("a", self.question or "", option)
+        data = encode(CallbackKind.ANSWER, self.question or "", option)
         return any(
             b.get("callback_data") == data and str(b.get("text", "")).startswith("☑")
             for b in self._buttons()
