@@ -189,7 +189,15 @@ def _chat(args: argparse.Namespace) -> int:
             out=sys.stdout,
             reminders=Reminders(storage, engine, hour=settings.reminder_hour),
         )
-        return chat.run()
+        # A terminal marks pasted text (bracketed paste), so a pasted block is one answer.
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        if interactive:
+            sys.stdout.write("\x1b[?2004h")
+        try:
+            return chat.run()
+        finally:
+            if interactive:
+                sys.stdout.write("\x1b[?2004l")
     finally:
         storage.close()
 

@@ -24,7 +24,9 @@ class Plain:
         return text.upper()
 
     def subheading(self, text: str) -> str:
-        return f"{text}:"
+        # Underlined rather than followed by a colon: French puts a space before ":", English
+        # does not, and a line of dashes reads the same in both.
+        return f"{text}\n{'-' * len(text)}"
 
     def bold(self, text: str) -> str:
         return text

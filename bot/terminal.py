@@ -8,20 +8,33 @@ already saved.
 Reminders are offered as on Telegram, through the same flow (bot/reminders/flow/); their
 choices carry letters (a, b, ...), so they never clash with a question's numbers. What is
 accepted is stored, and shows in `alliance-bot export --format ics`.
+
+Text is wrapped at word boundaries to the terminal's width. A block of several lines pasted at
+once (a terminal in bracketed-paste mode marks it, see `PASTE_START`) is one answer to a text
+question, and is refused elsewhere: it never answers the next questions too.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from bot.conversations import Conversations, Session
-from bot.dialogue.engine import COMMANDS, Command, Input, Pick, Text
+from bot.dialogue.engine import Command, Input, Pick, Text
 from bot.dialogue.model import Texts
 from bot.dialogue.views import Answered, Ask, Menu, Say, ShowSummary, View
 from bot.reminders import flow
 from bot.reminders.service import Reminders
 from bot.report import Plain, render_summary
+
+PASTE_START = "\x1b[200~"  # what a terminal in bracketed-paste mode sends before a paste...
+PASTE_END = "\x1b[201~"  # ...and after it
+QUIT = ("/quit", "/exit", "/q", "/quitter")
+# The space before French ? ! : ; » and after «: not a place to break a line.
+_GLUED = re.compile(r"(?<=«) | (?=[?!:;»])")
 
 
 class TerminalChat:
@@ -36,6 +49,7 @@ class TerminalChat:
         read_line: Callable[[], str | None],
         out: TextIO,
         reminders: Reminders | None = None,
+        width: int | None = None,
     ) -> None:
         self.conversations = conversations
         self.reminders = reminders
@@ -43,6 +57,7 @@ class TerminalChat:
         self.letters = 0
         self.read_line = read_line
         self.out = out
+        self.width = width or shutil.get_terminal_size().columns
         self.session: Session = conversations.open(user_key, lang=lang)
         if lang is not None and self.session.user.lang != lang:
             conversations.set_language(self.session, lang)
@@ -66,7 +81,12 @@ class TerminalChat:
             )
         )
         for line in self.lines():
-            if line in ("/quit", "/exit", "/q"):
+            if "\n" in line:
+                if not self.takes_a_block():
+                    self.say(self.texts.ui("cli.pasted", count=len(line.split("\n"))))
+                    continue
+                line = " ".join(line.split("\n"))  # one answer, on one line
+            if line.lower() in QUIT:
                 break
             if line == "/delete":
                 self.conversations.delete(self.session)
@@ -81,6 +101,8 @@ class TerminalChat:
         return 0
 
     def lines(self) -> Iterator[str]:
+        """What the user sends, one input at a time: a typed line, or a pasted block (its
+        lines joined by newlines)."""
         while True:
             self.out.write(self.texts.ui("cli.prompt"))
             self.out.flush()
@@ -88,7 +110,21 @@ class TerminalChat:
             if line is None:
                 self.out.write("\n")
                 return
+            if PASTE_START in line:
+                block = [line]
+                while PASTE_END not in block[-1] and (more := self.read_line()) is not None:
+                    block.append(more)
+                text = "".join(block).replace(PASTE_START, "").replace(PASTE_END, "")
+                parts = [part.strip() for part in text.splitlines() if part.strip()]
+                yield "\n".join(parts)
+                continue
             yield line.strip()
+
+    def takes_a_block(self) -> bool:
+        """Whether the question on screen takes several pasted lines as one answer."""
+        at = self.session.state.at
+        question = self.conversations.engine.dialogue.questions.get(at)
+        return question is not None and question.type == "text" and self.menu is None
 
     def parse(self, line: str) -> Input | flow.Event:
         """A typed line as an input: a command, a reminder choice or date, a menu pick, or an
@@ -101,7 +137,7 @@ class TerminalChat:
                 return flow.ListReminders()
             if self.reminders is not None and name == "timezone":
                 return flow.TimezoneChoice(arg) if arg else flow.AskTimezone()
-            return Command(name if name in COMMANDS else "unknown", arg)
+            return Command(name, arg)  # the core knows /pourquoi too
         if self.reminders is not None:
             for group in self.choices:
                 if line.lower() in group:
@@ -153,25 +189,50 @@ class TerminalChat:
 
     # Output --------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        """Print text wrapped at word boundaries to the terminal's width; a line that starts
+        with spaces or a list number keeps its indent on its continuation lines."""
+        for line in text.split("\n"):
+            if len(line) <= self.width:
+                self.out.write(line + "\n")
+                continue
+            body = line.lstrip(" ")
+            indent = " " * (len(line) - len(body))
+            marker = body.split(" ", 1)[0]
+            hanging = indent + " " * (len(marker) + 1) if marker[:-1].isdigit() else indent
+            wrapped = textwrap.fill(
+                _GLUED.sub("\u00a0", line),  # "alliance ?" never leaves "?" alone on a line
+                width=self.width,
+                subsequent_indent=hanging,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            self.out.write(wrapped.replace("\u00a0", " ") + "\n")
 
     def show(self, views: tuple[View, ...]) -> None:
         for view in views:
             if isinstance(view, Ask):
                 self.ask(view)
+            elif isinstance(view, Say) and view.kind == "commands":
+                self.say(self.texts.ui("cli.help"))  # the terminal's own: /quit, no buttons
             elif isinstance(view, Say):
                 self.say(view.text)
             elif isinstance(view, Menu):
                 self.menu = view
                 self.say(view.text)
+                group: str | None = None
                 for index, option in enumerate(view.options, start=1):
+                    if option.group is not None and option.group != group:
+                        group = option.group
+                        self.say(f"-- {group} --")
                     self.say(f"  {index}. {option.label}")
             elif isinstance(view, ShowSummary):
                 self.say("")
                 self.say(render_summary(view.summary, self.texts, Plain()))
                 self.say("")
             elif isinstance(view, Answered):
-                pass  # the terminal already shows what was typed
+                question = self.conversations.engine.dialogue.questions.get(view.question_id)
+                if question is not None and question.type == "date":  # how it was read
+                    self.say(self.texts.ui("cli.answered", answer=view.display))
 
     def ask(self, view: Ask) -> None:
         ui = self.texts.ui
@@ -198,9 +259,9 @@ class TerminalChat:
         else:
             self.say(view.hint)
         if view.notyet and view.type != "yesno":
-            self.say(ui("cli.notyet"))
+            self.say(ui("cli.notyet", notyet=view.notyet_label))
         if view.current is not None:
-            self.say(ui("cli.current_answer", answer=view.current))
+            self.say(ui("cli.current_answer", answer=view.current) + " " + ui("cli.keep"))
 
 
 def _letter(index: int) -> str:

@@ -51,7 +51,7 @@ def nearly_done(
             elif question.type == "yesno":
                 conversations.handle(session, Pick(qid, "yes"))
             elif question.type == "date":
-                conversations.handle(session, Text("15/03/2027"))
+                conversations.handle(session, Text("2027-03-15"))
             elif question.type == "number":
                 conversations.handle(session, Text("4"))
             else:

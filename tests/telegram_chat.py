@@ -41,7 +41,7 @@ async def answer_current(user, dialogue: Dialogue, lang: str, *, long_text: bool
     elif question.type == "yesno":
         await user.tap(texts.ui("answers.yes"))
     elif question.type == "date":
-        await user.send("15/03/2027")
+        await user.send("03/15/2027" if lang == "en" else "15/03/2027")
     elif question.type == "number":
         await user.send("4")
     return qid

@@ -245,6 +245,22 @@ def test_a_checklist_barely_begun_is_too_early_to_judge(engine):
         assert d.verdict.id == "too_early"
 
 
+MOIS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
 def test_the_verdict_names_the_decision_date_when_not_ready(engine):
     for answers in (RISKY_JOINT_VENTURE, HALF_PREPARED_DISTRIBUTOR):
         d = diagnosis_of(engine, answers)
@@ -253,7 +269,8 @@ def test_the_verdict_names_the_decision_date_when_not_ready(engine):
         assert d.verdict.decision == due(d, "decide_go_no_go")
         assert d.verdict.decision >= d.plan.sessions[-1]
         words = d.verdict.text
-        assert f"décidez le {d.verdict.decision.day:02d}/{d.verdict.decision.month:02d}" in words
+        day = d.verdict.decision
+        assert f"décidez le {day.day} {MOIS[day.month - 1]} {day.year}" in words  # in words
 
 
 # --- The three priorities ----------------------------------------------------------------------

@@ -156,16 +156,16 @@ def test_next_steps_plan_and_reminders_carry_their_dates(export_engine, answers)
     assert plan is not None
     # 2 sessions over 6 months were planned: the method's 4, within 3 months, and it says so.
     assert len(plan.sessions) == 4
-    assert any("01/12/2026" in line and "1/4" in line for line in ordered)
+    assert any("1 décembre 2026" in line and "1/4" in line for line in ordered)
     assert "Nombre de séances prévu : 2" in text
     assert "Durée prévue : 6 mois" in text
     assert "## Rappels programmés" in text
-    assert "- 03/12/2026 à 09:00 : Relancer \\*vite\\*" in text  # Paris time
+    assert "- 3 décembre 2026 à 09:00 : Relancer \\*vite\\*" in text  # Paris time
 
 
 def test_english_report(export_engine, answers):
     text = render_markdown(content_for(export_engine, answers, lang="en"))
-    assert text.startswith("# Alliance report: Lumière & Fils with ")
+    assert text.startswith("# Alliance report: Lumière & Fils and ")
     assert "## Answers by stage" in text
 
 

@@ -109,7 +109,7 @@ def test_diagnosis_next_steps_plan_and_reminders_are_in_the_text(report):
     for day in (*plan.sessions, plan.go_no_go):
         assert shown(content.date(day), document)
     assert shown("Décision : poursuivre ou non l’alliance", document)
-    assert shown(f"03/12/2026 à 09:00 Relancer {CYRILLIC}", document)  # Paris time
+    assert shown(f"3 décembre 2026 à 09:00 Relancer {CYRILLIC}", document)  # Paris time
     assert shown("Maturité globale", document)
 
 
@@ -131,7 +131,13 @@ def test_title_page_has_the_key_figures(report):
     assert verdict is not None
     assert shown(verdict.title, flat(pages[0]))  # the verdict opens the report
     assert shown(verdict.text, flat(pages[0]))
-    for label in ("Entreprise", "Partenaire", "Date du rapport", "26/11/2026", "L’essentiel"):
+    for label in (
+        "Entreprise",
+        "Partenaire",
+        "Date du rapport",
+        "26 novembre 2026",
+        "L’essentiel",
+    ):
         assert flat(label) in cover
     assert flat(f"{content.summary.diagnosis.overall}/100") in cover
 

@@ -17,6 +17,7 @@ from bot.dialogue.parsing import (
     parse_date,
     parse_int,
     parse_yesno,
+    read_month_first,
 )
 from bot.errors import AllianceBotError
 
@@ -55,6 +56,7 @@ def test_reasons_lists_every_key():
         "empty",
         "too_long",
         "not_a_choice",
+        "date_order",
     } == REASONS
 
 
@@ -62,8 +64,8 @@ def test_reasons_lists_every_key():
 # parse_date: absolute forms
 # ---------------------------------------------------------------------------------------------
 
-ABSOLUTE = [
-    # numeric, day first
+# Numeric dates follow the language's order: French day first, English month first.
+DAY_FIRST = [
     ("15/03/2027", D(2027, 3, 15)),
     ("15/3/2027", D(2027, 3, 15)),
     ("5/3/2027", D(2027, 3, 5)),
@@ -71,8 +73,70 @@ ABSOLUTE = [
     ("15.03.2027", D(2027, 3, 15)),
     ("15 / 03 / 2027", D(2027, 3, 15)),
     ("15/03/27", D(2027, 3, 15)),
-    ("03/04/2027", D(2027, 4, 3)),  # ambiguous: day first in both languages
-    ("12/25/2027", D(2027, 12, 25)),  # impossible day first: month first
+    ("03/04/2027", D(2027, 4, 3)),
+    ("15/03", D(2027, 3, 15)),
+    ("15-03", D(2027, 3, 15)),
+    ("15.03", D(2027, 3, 15)),
+    ("20/01", D(2027, 1, 20)),  # today is not past
+    ("19/01", D(2028, 1, 19)),  # yesterday: next year
+    ("10/01", D(2028, 1, 10)),
+    ("29/02", D(2028, 2, 29)),  # 2027 has none: the next leap year
+]
+MONTH_FIRST = [
+    ("03/15/2027", D(2027, 3, 15)),
+    ("3/5/2027", D(2027, 3, 5)),
+    ("03-15-2027", D(2027, 3, 15)),
+    ("03/15/27", D(2027, 3, 15)),
+    ("03/04/2027", D(2027, 3, 4)),
+    ("12/25/2027", D(2027, 12, 25)),
+    ("03/15", D(2027, 3, 15)),
+    ("01/19", D(2028, 1, 19)),
+    ("02/29", D(2028, 2, 29)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DAY_FIRST)
+def test_parse_date_numeric_day_first_in_french(text, expected):
+    assert parse_date(text, today=TODAY, lang="fr") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), MONTH_FIRST)
+def test_parse_date_numeric_month_first_in_english(text, expected):
+    assert parse_date(text, today=TODAY, lang="en") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "suggestion"),
+    [
+        ("10/13/2026", "fr", "13/10/2026"),
+        ("13/10/2026", "en", "10/13/2026"),
+        ("25/12", "en", "12/25"),
+        ("12.25.2027", "fr", "25/12/2027"),
+    ],
+)
+def test_parse_date_refuses_a_month_out_of_range_with_the_other_order(text, lang, suggestion):
+    with pytest.raises(ParseError) as raised:
+        parse_date(text, today=TODAY, lang=lang)
+    assert raised.value.reason == "date_order"
+    assert raised.value.params["suggestion"] == suggestion
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("03/04/2027", "fr", False),
+        ("03/04/2027", "en", True),
+        ("03/04", "en", True),
+        ("15/03/2027", "fr", None),
+        ("04/04/2027", "en", None),
+        ("15 mars", "fr", None),
+    ],
+)
+def test_read_month_first_says_the_order_only_when_it_mattered(text, lang, expected):
+    assert read_month_first(text, lang) is expected
+
+
+ABSOLUTE = [
     # ISO
     ("2027-03-15", D(2027, 3, 15)),
     ("2027-3-5", D(2027, 3, 5)),
@@ -108,12 +172,6 @@ ABSOLUTE = [
     ("Jul 4 2027", D(2027, 7, 4)),
     ("Feb 29 2028", D(2028, 2, 29)),  # leap year
     # year missing: this year, or next year if already past
-    ("15/03", D(2027, 3, 15)),
-    ("15-03", D(2027, 3, 15)),
-    ("15.03", D(2027, 3, 15)),
-    ("20/01", D(2027, 1, 20)),  # today is not past
-    ("19/01", D(2028, 1, 19)),  # yesterday: next year
-    ("10/01", D(2028, 1, 10)),
     ("15 mars", D(2027, 3, 15)),
     ("1er janvier", D(2028, 1, 1)),
     ("mar 15", D(2027, 3, 15)),
@@ -121,7 +179,6 @@ ABSOLUTE = [
     ("March 15th", D(2027, 3, 15)),
     ("15 March", D(2027, 3, 15)),
     ("the 15th of march", D(2027, 3, 15)),
-    ("29/02", D(2028, 2, 29)),  # 2027 has none: the next leap year
     ("29 février", D(2028, 2, 29)),
     # end of a month or a year
     ("fin mars", D(2027, 3, 31)),
@@ -342,12 +399,12 @@ def test_parse_date_at_calendar_end_is_not_a_date():
 )
 def test_parse_date_past_refused_when_not_allowed(text):
     assert date_reason(text, allow_past=False) == "date_in_past"
-    assert parse_date(text, today=TODAY, lang="en") < TODAY  # allowed by default
+    assert parse_date(text, today=TODAY, lang="fr") < TODAY  # allowed by default
 
 
 @pytest.mark.parametrize("text", ["aujourd'hui", "today", "20/01/2027", "demain", "19/01"])
 def test_parse_date_today_and_future_allowed_when_past_is_not(text):
-    assert parse_date(text, today=TODAY, lang="en", allow_past=False) >= TODAY
+    assert parse_date(text, today=TODAY, lang="fr", allow_past=False) >= TODAY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,7 +854,7 @@ def outcome(function, *args, **kwargs):
 def test_parse_date_only_raises_parse_error(text, today, allow_past):
     kind, result = outcome(parse_date, text, today=today, lang="fr", allow_past=allow_past)
     if kind == "error":
-        assert result in {"not_a_date", "date_in_past"}
+        assert result in {"not_a_date", "date_in_past", "date_order"}
     else:
         assert isinstance(result, dt.date)
         assert allow_past or result >= today
@@ -805,7 +862,8 @@ def test_parse_date_only_raises_parse_error(text, today, allow_past):
 
 @given(day=st.dates(min_value=D(1000, 1, 1)), today=st.dates())
 def test_parse_date_round_trips_numeric_forms(day, today):
-    assert parse_date(day.strftime("%d/%m/%Y"), today=today, lang="en") == day
+    assert parse_date(day.strftime("%d/%m/%Y"), today=today, lang="fr") == day
+    assert parse_date(day.strftime("%m/%d/%Y"), today=today, lang="en") == day
     assert parse_date(day.isoformat(), today=today, lang="fr") == day
 
 

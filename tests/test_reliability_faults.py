@@ -121,7 +121,7 @@ PLAN = {
     "coop": ("tap", "a|coop|no"),
     "level": ("tap", "a|level|5"),
     "note": ("text", "A note"),
-    "when_start": ("text", "15/03/2027"),
+    "when_start": ("text", "2027-03-15"),
     "sessions": ("text", "6"),
 }
 PICKS = ("x", "y")

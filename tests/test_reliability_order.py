@@ -37,7 +37,7 @@ SCRIPT = (
     ("tap", "a|picks|" + CONFIRM),
     ("tap", "a|level|4"),
     ("text", "/skip"),
-    ("text", "15/03/2027"),
+    ("text", "2027-03-15"),
     ("text", "3"),
 )
 

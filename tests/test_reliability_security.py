@@ -207,7 +207,7 @@ async def finish_mini(user, company):
     await user.tap_data("a|picks|__ok__")
     await user.tap_data("a|level|4")
     await user.send(f"Note {company}")
-    await user.send("15/03/2027")
+    await user.send("2027-03-15")
     await user.send("3")
 
 
@@ -273,7 +273,7 @@ async def test_forged_buttons_and_exports_never_reach_another_users_data(emulato
         for data in forged:
             await eve.tap_data(data, message_id=eve.last_message().message_id)
             if data.endswith("|date") and "Which date?" in eve.last_text():
-                await eve.send("20/06/2027")  # a typed date for whatever was awaited
+                await eve.send("2027-06-20")  # a typed date for whatever was awaited
         await eve.send("Eve Corp 2")  # answers the edit she opened: her own company
         for fmt in ("json", "md", "pdf", "ics", "../../etc/passwd"):
             await eve.tap_data(f"e|{fmt}")

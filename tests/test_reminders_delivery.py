@@ -229,7 +229,7 @@ async def test_unfinished_checklist_gets_two_nudges_then_silence(
         report = await tick(bot, clock, database_url, dialogues=mini_dialogues)
         assert sent == [1, 1]
         assert report.sent == 0
-        assert "not finished" in bot_texts(emulator)[-1]
+        assert "isn't finished" in bot_texts(emulator)[-1]
 
 
 @pytest.mark.parametrize(

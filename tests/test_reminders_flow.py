@@ -173,7 +173,7 @@ def test_finishing_schedules_the_review_and_offers_the_rest_in_french():
     review, plan, offer = ana.replies
     assert review.startswith("🔄 Revue de l’alliance programmée le ")
     assert "Calendrier de préparation avec Martin & Fils" in plan
-    assert "séance 1 : 11/01/2027" in plan
+    assert "séance 1 : 11 janvier 2027" in plan
     assert "prochaines étapes" in offer
     assert {"Oui, programmer", "Tous à leur date", "Choisir un par un", "Non merci"} <= set(
         ana.buttons
@@ -185,9 +185,11 @@ def test_finishing_schedules_the_review_and_offers_the_rest_in_french():
 def test_all_next_steps_on_their_date_in_english():
     ana = FlowChat("en")
     ana.send(flow.Finished())
-    ana.tap("All on their date")
+    ana.tap("All, each on its date")
     steps = ana.pending("next_step") + ana.pending("todo")
-    assert ana.said() == f"⏰ {len(steps)} reminders set. /reminders to see, move or cancel them."
+    assert (
+        ana.said() == f"⏰ {len(steps)} reminders set. Use /reminders to see, move or cancel them."
+    )
     assert steps
     assert all(r.due_at.astimezone(PARIS).hour == 9 and r.due_at > NOW for r in steps)
 
@@ -198,7 +200,7 @@ def test_one_by_one_with_a_typed_date_and_its_errors():
     ana.tap("Choisir un par un")
     assert "Date suggérée" in ana.said()
     ana.tap("+1 semaine")
-    assert ana.replies[0] == "⏰ Rappel programmé le jeu. 03/12/2026 à 09:00."
+    assert ana.replies[0] == "⏰ Rappel programmé le jeu. 3 décembre 2026 à 09:00."
     assert "Date suggérée" in ana.replies[1]  # the following step
     ana.tap("Autre date…")
     assert ana.said() == "Quelle date ? Par exemple 15/03/2027 ou « dans 3 semaines »."
@@ -208,7 +210,7 @@ def test_one_by_one_with_a_typed_date_and_its_errors():
     ana.type("01/01/2020")
     assert "déjà passée" in ana.said()
     ana.type("dans 2 semaines")
-    assert ana.replies[0] == "⏰ Rappel programmé le jeu. 10/12/2026 à 09:00."
+    assert ana.replies[0] == "⏰ Rappel programmé le jeu. 10 décembre 2026 à 09:00."
     assert ana.awaiting is None
     assert ana.local_days("next_step", "todo") == [dt.date(2026, 12, 3), dt.date(2026, 12, 10)]
     ana.tap("Non merci")
@@ -238,7 +240,7 @@ def test_a_not_yet_answer_offers_one_reminder_without_chaining():
     ana.send(flow.NotYet("intent_declaration"))
     assert ana.said().startswith("⏰ Noted as “not yet”. Would you like a reminder")
     ana.tap("+1 month")
-    assert ana.said() == "⏰ Reminder set for Sat 26/12/2026 at 09:00."  # and nothing more
+    assert ana.said() == "⏰ Reminder set for Sat, December 26, 2026 at 09:00."  # and nothing more
     assert [r.ref for r in ana.pending("next_step")] == ["draft_intent_declaration"]
 
 
@@ -246,12 +248,12 @@ def test_a_not_yet_answer_offers_one_reminder_without_chaining():
 def test_snooze_stop_and_a_tap_on_a_closed_reminder():
     ana = FlowChat("en")
     ana.send(flow.Finished())
-    ana.tap("All on their date")
+    ana.tap("All, each on its date")
     first = ana.pending("next_step")[0]
     ana.send(flow.ReminderAction(first.id, "d1"))
-    assert ana.said() == "⏰ Postponed to Fri 27/11/2026 at 09:00."
+    assert ana.said() == "⏰ Postponed to Fri, November 27, 2026 at 09:00."
     ana.send(flow.ReminderAction(first.id, "stop"))
-    assert ana.said() == "🔕 This reminder is stopped."
+    assert ana.said() == "🔕 This reminder is off."
     assert first.id not in {r.id for r in ana.pending()}
     ana.send(flow.ReminderAction(first.id, "w1"))
     assert ana.said().startswith("This reminder is already closed")
@@ -273,7 +275,7 @@ def test_move_to_a_typed_date_from_the_list():
     assert ana.said().startswith("Quelle date ?")
     ana.tap("Autre date…")
     ana.type("le 1er mars 2027")
-    assert ana.said() == "📅 Déplacé au lun. 01/03/2027 à 09:00."
+    assert ana.said() == "📅 Déplacé au lun. 1 mars 2027 à 09:00."
     assert dt.date(2027, 3, 1) in ana.local_days("next_step", "todo", "review")
 
 
@@ -303,8 +305,8 @@ def test_a_review_marked_done_announces_the_next_one_in_english():
     review = ana.pending("review")[0]
     ana.send(flow.ReminderAction(review.id, "done"))
     assert ana.replies == [
-        "✅ Noted, this reminder is done.",
-        "⏰ Reminder set for Sat 26/12/2026 at 09:00.",
+        "✅ Got it, this reminder is done.",
+        "⏰ Reminder set for Sat, December 26, 2026 at 09:00.",
     ]
 
 
@@ -327,7 +329,7 @@ def test_a_follow_up_answer_to_another_question_is_stale():
             "ne connais pas",
             "Asia/Tokyo",
         ),
-        ("en", "Your time zone: Europe/Paris (it is 15:00)", "don't know", "Asia/Tokyo"),
+        ("en", "Your time zone: Europe/Paris (it's 15:00 there)", "don't know", "Asia/Tokyo"),
     ],
 )
 def test_time_zone_typed_after_asking(lang, current, unknown, tokyo):
@@ -348,7 +350,7 @@ def test_time_zone_by_button_then_reminders_in_that_zone():
     ana.send(flow.AskTimezone())
     ana.tap("Toronto")
     assert ana.said() == (
-        "Noted: time zone America/Toronto. Your reminders will arrive around 9:00 local time."
+        "Done: time zone America/Toronto. Your reminders will arrive at around 9:00 local time."
     )
     ana.send(flow.Finished())
     review = ana.pending("review")[0]

@@ -28,7 +28,7 @@ async def test_start_welcomes_and_asks_first_question(bot):
     await ana.send("/start")
     texts = ana.texts_since_last_send()
     assert "Bonjour" in texts[0]
-    assert "Étape 1/2 · question 1/2" in ana.last_text()
+    assert "Étape 1/2 · question 1/3" in ana.last_text()  # a third question may open
     assert "Name? (fr)" in ana.last_text()
     assert "Pourquoi ?" in ana.buttons()
 
@@ -174,24 +174,30 @@ async def test_bad_typed_answers_are_re_asked_politely(bot, database_url):
     ana = bot.user(language_code="en")
     await ana.send("/start")
     await ana.send("x" * 500)
-    assert "20 at most" in " ".join(ana.texts_since_last_send())
+    assert "keep it to 20" in " ".join(ana.texts_since_last_send())
     assert "Name? (en)" in ana.last_text()
     await ana.send("Acme")
     await ana.send("Gamma")
-    assert "not one of the choices" in " ".join(ana.texts_since_last_send())
+    assert "isn't one of the options" in " ".join(ana.texts_since_last_send())
     assert stored_answers(database_url, ana.id) == {"company": "Acme"}
 
 
-async def test_old_button_says_already_answered_and_records_nothing(bot, database_url):
-    ana = bot.user(language_code="en")
+@pytest.mark.parametrize(
+    ("lang", "notice"), [("en", "already dealt with"), ("fr", "question déjà traitée")]
+)
+async def test_old_button_gets_a_pop_up_notice_and_records_nothing(
+    bot, database_url, lang, notice
+):
+    ana = bot.user(language_code=lang)
     await ana.send("/start")
     await ana.send("Acme")
     kind = ana.last_message()
-    await ana.tap("Alpha-en")
+    await ana.tap(f"Alpha-{lang}")
     await ana.tap_data("a|kind|beta", message_id=kind.message_id)
-    assert "already been answered" in " ".join(ana.texts_since_last_send())
+    assert notice in ana.last_callback().answer_text
+    assert ana.texts_since_last_send() == []  # no new message, no question asked again
     assert stored_answers(database_url, ana.id)["kind"] == "alpha"
-    assert "Picks? (en)" in ana.last_text()
+    assert f"Picks? ({lang})" in ana.last_text()
 
 
 @pytest.mark.parametrize(
@@ -275,10 +281,11 @@ async def test_summary_back_skip_edit_restart_commands(bot, database_url):
     assert "Name? (en)" in ana.last_text()
     assert "Current answer: Acme" in ana.last_text()
     await ana.send("/skip")
-    assert "cannot be skipped" in " ".join(ana.texts_since_last_send())
+    assert "can't skip" in " ".join(ana.texts_since_last_send())
     await ana.send("Acme 2")
     await ana.send("/edit")
-    await ana.tap("Name-en")
+    assert "1. Name-en: Acme 2" in ana.last_text()  # the current answers, by stage
+    await ana.tap("1")
     await ana.send("Acme 3")
     assert stored_answers(database_url, ana.id) == {"company": "Acme 3"}
     await ana.send("/restart")
@@ -328,7 +335,7 @@ async def test_delete_erases_everything_after_confirmation(bot, database_url):
     await ana.tap("No, keep it")
     assert stored_answers(database_url, ana.id) == {"company": "Acme"}
     await ana.send("/delete")
-    await ana.tap("Yes, erase all")
+    await ana.tap("Yes, erase everything")
     assert "erased" in ana.last_text()
     assert stored_answers(database_url, ana.id) is None
 
@@ -373,3 +380,70 @@ async def test_long_answers_give_a_summary_split_within_limits(emulator, databas
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
     assert not emulator.internal_errors
+
+
+# --- Words in the user's language, keeping an answer, progress ----------------------------------
+@pytest.mark.parametrize(
+    ("lang", "typed"),
+    [("fr", "Pourquoi ?"), ("fr", "/pourquoi"), ("fr", "?"), ("en", "why?"), ("en", "/why")],
+)
+async def test_why_typed_or_as_a_command_explains_and_is_not_saved(bot, database_url, lang, typed):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send(typed)
+    assert f"Why name {lang}" in ana.texts_since_last_send()
+    assert stored_answers(database_url, ana.id) == {}
+    await ana.send("Acme")
+    assert stored_answers(database_url, ana.id) == {"company": "Acme"}
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("fr", "/aide"), ("fr", "aide"), ("en", "help")])
+async def test_help_in_the_users_words_lists_why(bot, lang, typed):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send(typed)
+    replies = " ".join(ana.texts_since_last_send())
+    assert "/why" in replies
+    assert "/back" in replies
+
+
+@pytest.mark.parametrize(
+    ("lang", "keep"), [("fr", "Garder cette réponse"), ("en", "Keep this answer")]
+)
+async def test_after_back_a_keep_button_keeps_the_answer(bot, database_url, lang, keep):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap(f"Beta-{lang}")
+    await ana.send("/back")
+    assert "Kind?" in ana.last_text()
+    await ana.tap(keep)
+    assert stored_answers(database_url, ana.id) == {"company": "Acme", "kind": "beta"}
+    assert f"Picks? ({lang})" in ana.last_text()
+
+
+async def test_progress_counts_a_question_that_may_still_open(bot):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    assert "question 1/3" in ana.last_text()
+    await ana.send("Acme")
+    assert "question 2/3" in ana.last_text()
+    await ana.tap("Rival-en")
+    assert "question 3/3" in ana.last_text()  # the competitor question opened: no jump
+
+
+@pytest.mark.parametrize(
+    ("lang", "echo"), [("fr", "✅ mardi 8 décembre 2026"), ("en", "✅ Tuesday")]
+)
+async def test_a_typed_date_is_echoed_in_words(bot, lang, echo):
+    ana = bot.user(language_code=lang)
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap(f"Alpha-{lang}")
+    await ana.tap(f"Ex-{lang}")
+    await ana.tap("Valider ✅" if lang == "fr" else "Confirm ✅")
+    await ana.tap("3")
+    await ana.send("/skip")
+    await ana.send("08/12/2026" if lang == "fr" else "12/08/2026")
+    date_message = [m for m in ana.messages() if "Start date?" in m.readable][-1]
+    assert echo in date_message.readable

@@ -1,6 +1,7 @@
 """Reminders offered and managed on Telegram: after the summary, /reminders, /timezone."""
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,7 +51,7 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
     assert "Synthèse de votre projet" in replies
     assert "Revue de l’alliance programmée" in replies
     assert "Calendrier de préparation avec Martin & Fils" in replies
-    assert "séance 1 : 11/01/2027" in replies
+    assert "séance 1 : 11 janvier 2027" in replies
     assert "prochaines étapes" in replies
     reviews = [r for r in pending(database_url, 4242) if r.kind == "review"]
     assert len(reviews) == 1
@@ -90,6 +91,9 @@ async def test_typed_date_must_be_valid_and_future(finished, database_url):
     await finished.tap("Autre date…")
     await finished.send("31/02/2027")
     assert "pas reconnu de date" in finished.last_text()
+    await finished.send("10/13/2027")  # month first: not how French dates are read
+    assert "le jour vient d’abord" in finished.last_text()
+    assert "{" not in finished.last_text()
     await finished.send("01/01/2020")
     assert "déjà passée" in finished.last_text()
     await finished.send("dans 2 semaines")
@@ -140,6 +144,22 @@ async def test_timezone_command(finished, database_url):
         storage.close()
 
 
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [
+        ("Londres", "Europe/London"),
+        ("Le Caire", "Africa/Cairo"),
+        ("La Réunion", "Indian/Reunion"),
+        ("Belgique", "Europe/Brussels"),
+        ("Morocco", "Africa/Casablanca"),
+        ("Genève", "Europe/Zurich"),
+    ],
+)
+async def test_city_and_country_names_in_french_or_english(finished, typed, zone):
+    await finished.send(f"/timezone {typed}")
+    assert zone in finished.last_text()
+
+
 async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url):
     ana = bot.user(id=9090, language_code="en")
     await ana.send("/start")
@@ -151,7 +171,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     await ana.tap("Not yet")
     replies = ana.texts_since_last_send()
     offer = next(r for r in replies if "Noted as “not yet”" in r)
-    assert "Decide: Start-en" in offer
+    assert "Decide on: Start-en" in offer
     assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
     await ana.tap("+1 week")
     todo = pending(database_url, 9090)
@@ -159,6 +179,17 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     assert "Reminder set for" in " ".join(ana.texts_since_last_send())
     await ana.send("4")  # the answer still goes to the checklist's current question
     assert "Sessions-en: 4" in " ".join(ana.texts_since_last_send())
+
+
+async def test_the_count_of_reminders_set_agrees_with_its_noun(finished, database_url):
+    await finished.tap("Tous à leur date")
+    steps = [r for r in pending(database_url, 4242) if r.kind in ("next_step", "todo")]
+    assert len(steps) > 1
+    assert f"⏰ {len(steps)} rappels programmés. /reminders pour les voir" in finished.last_text()
+    await finished.send("/reminders")
+    assert re.search(
+        r"\b(lun|mar|mer|jeu|ven|sam|dim)\. \d{1,2} \w+ 20\d\d à 09:00", finished.last_text()
+    )
 
 
 def current_answers(database_url, user_id):
@@ -182,7 +213,7 @@ async def test_a_date_asked_for_is_still_awaited_after_a_restart(emulator, datab
     async with running_bot(emulator, database_url, DEFAULT_DIR, clock=clock) as bot:
         ana = bot.user(id=4343, language_code="fr")
         await ana.send("15/02/2027")
-        assert "Rappel programmé le lun. 15/02/2027 à 09:00" in ana.texts_since_last_send()[0]
+        assert "Rappel programmé le lun. 15 février 2027 à 09:00" in ana.texts_since_last_send()[0]
         steps = [r for r in pending(database_url, 4343) if r.kind in ("next_step", "todo")]
         assert [(r.ref, r.due_at.astimezone(PARIS).date()) for r in steps] == [
             ("draft_intent_declaration", dt.date(2027, 2, 15))
@@ -198,10 +229,8 @@ async def test_a_reminder_button_forged_in_content_gets_a_polite_answer(finished
     before = pending(database_url, 4242)
     for data in ("r|abc|done", "r|1|explode", "p|maybe", "f|x|evolving|yes"):
         await finished.tap_data(data)
-        replies = finished.texts_since_last_send()
-        assert (
-            replies[0] == "Cette question a déjà reçu une réponse. Voici celle où vous en êtes :"
-        )
+        assert finished.texts_since_last_send() == []  # a pop-up notice, no message
+        assert "question déjà traitée" in finished.last_callback().answer_text
     assert pending(database_url, 4242) == before
 
 
@@ -224,7 +253,7 @@ async def test_a_date_asked_on_one_replica_is_typed_on_another(emulator, databas
         await tap(one, "n|draft_intent_declaration|date")
         assert await two.post(message_update(emulator, ana, "15/02/2027")) == 200
     said = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
-    assert said[-1] == "⏰ Rappel programmé le lun. 15/02/2027 à 09:00."
+    assert said[-1] == "⏰ Rappel programmé le lun. 15 février 2027 à 09:00."
     steps = [r for r in pending(database_url, 4545) if r.kind == "next_step"]
     assert [r.due_at.astimezone(PARIS).date() for r in steps] == [dt.date(2027, 2, 15)]
     assert "perimeter" not in current_answers(database_url, 4545)

@@ -45,18 +45,18 @@ def test_all_next_steps_from_the_terminal_reach_the_calendar(monkeypatch, capsys
 
 
 def test_one_by_one_with_a_typed_date_then_the_list_in_english(monkeypatch, capsys, db, tmp_path):
-    lines = [*script("en"), "d", "i", "31/02/2027", "15/02/2027", "o", "/quit"]
+    lines = [*script("en"), "d", "i", "31/02/2027", "02/15/2027", "o", "/quit"]
     _, out = run_chat(monkeypatch, capsys, lines, "--lang", "en", "--user", "bo", "--database", db)
-    assert "  i) Other date…" in out
-    assert "Which date? For example 15/03/2027" in out
-    assert "Reminder set for Mon 15/02/2027 at 09:00." in out
+    assert "  i) Another date…" in out
+    assert "Which date? For example 03/15/2027" in out
+    assert "Reminder set for Mon, February 15, 2027 at 09:00." in out
     assert "No reminder for this one." in out
     # Later: the list, and the time zone.
     lines = ["/reminders", "/timezone", "Tokyo", "/quit"]
     _, out = run_chat(monkeypatch, capsys, lines, "--user", "bo", "--database", db)
     assert "⏰ Your upcoming reminders (Europe/Paris time):" in out
-    assert "2. Mon 15/02/2027 at 09:00 — " in out
-    assert "Noted: time zone Asia/Tokyo." in out
+    assert "2. Mon, February 15, 2027 at 09:00 — " in out
+    assert "Done: time zone Asia/Tokyo." in out
     assert len(ics_reminders(db, tmp_path, "bo")) == 2  # the review and the dated step
 
 

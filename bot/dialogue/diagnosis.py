@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dialogue import cldr
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.model import (
     MILESTONES,
@@ -99,7 +100,9 @@ class Diagnosis:
 
 
 def format_date(value: dt.date, texts: Texts) -> str:
-    return texts.ui("date_format", d=value.day, m=value.month, y=value.year)
+    """A date as this language writes it in full words ("15 mars 2027", "March 15, 2027"):
+    never ambiguous, whichever order the reader writes day and month in."""
+    return cldr.long_date(value, texts.lang)
 
 
 def score_answer(question: Question, value: Any) -> float | None:

@@ -16,13 +16,24 @@ from bot.dialogue import parsing
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.machine import Walker
 from bot.dialogue.model import DONE, Dialogue, Question, Texts
-from bot.dialogue.summary import Summary, build_summary, display
+from bot.dialogue.summary import Summary, build_summary, display, echo_date
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 
 CONFIRM = "__ok__"  # the multiple-choice "confirm" button
+KEEP = "__keep__"  # the "keep this answer" button of a question answered before
 EDIT = "__edit__"  # Pick target: which answer to edit
 RESTART = "__restart__"  # Pick target: confirm or cancel a restart
 COMMANDS = ("start", "help", "why", "back", "skip", "summary", "edit", "restart")
+# Commands a manager may also type as words in their language ("pourquoi ?", "aide", "?"), or
+# as /words (/pourquoi, /aide): their words are the ui texts `commands.words.<name>`.
+WORD_COMMANDS = ("help", "why", "back", "skip", "summary", "edit")
+# Why a question cannot be skipped: ui texts `errors.cannot_skip.<reason>`.
+SKIP_REASONS = ("type", "branch", "scored", "summary")
+# How an ambiguous numeric date was read: ui texts `date_read.<order>`.
+DATE_ORDERS = ("day_first", "month_first")
+# Input errors the engine adds to the parser's reasons: ui texts `errors.<reason>`.
+ENGINE_ERRORS = ("invalid", "not_yesno", "exclusive")
+_QUOTES = (('"', '"'), ("“", "”"), ("«", "»"), ("'", "'"), ("‘", "’"))
 
 
 # Inputs ------------------------------------------------------------------------------------------
@@ -43,7 +54,7 @@ class Pick:
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # one of COMMANDS
+    name: str  # one of COMMANDS, or a command word in the user's language ("pourquoi")
     arg: str = ""
     at: str | None = None  # from a button under question `at`: stale if the walk moved on
 
@@ -178,8 +189,7 @@ class Engine:
         if state.confirm is not None:
             turn.state = replace(state, confirm=None)
         if isinstance(event, Command) and event.at is not None and event.at != turn.state.at:
-            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
-            self._show_current(turn)
+            self._stale(turn)
         elif isinstance(event, Command):
             self._command(turn, event)
         elif isinstance(event, Pick):
@@ -196,15 +206,35 @@ class Engine:
         turn.start_state = state
         return turn
 
+    def command_name(self, name: str, lang: str) -> str:
+        """The command a /name stands for: itself, or a command word of any language
+        (/pourquoi, /aide); "unknown" otherwise."""
+        name = name.lower()
+        if name in COMMANDS:
+            return name
+        folded = _fold_word(name)
+        for texts in self.dialogue.texts.values():
+            for command in WORD_COMMANDS:
+                if folded in _words(texts, command):
+                    return command
+        return "unknown"
+
+    def _typed_command(self, texts: Texts, text: str) -> str | None:
+        """The command that typed words stand for in this language ("Pourquoi ?", "aide")."""
+        folded = _fold_word(text)
+        if not folded:
+            return None
+        return next((c for c in WORD_COMMANDS if folded in _words(texts, c)), None)
+
     def _command(self, turn: _Turn, command: Command) -> None:
-        name = command.name
+        name = self.command_name(command.name, turn.texts.lang)
         if name in ("start", "help"):
             if name == "help":
-                turn.views.append(Say(turn.texts.ui("help")))
-            self._show_current(turn)
+                turn.views.append(Say(turn.texts.ui("help"), kind="commands"))
+            self._show_current(turn, repeat=name == "help")
         elif name == "why":
             if turn.state.at == DONE:
-                turn.views.append(Say(turn.texts.ui("help")))
+                turn.views.append(Say(turn.texts.ui("help"), kind="commands"))
             else:
                 turn.views.append(Say(turn.texts.question(turn.state.at, "help"), kind="help"))
         elif name == "back":
@@ -215,6 +245,8 @@ class Engine:
             turn.views.append(
                 ShowSummary(self.summary(turn.state, turn.answers, turn.texts.lang, turn.today))
             )
+            if turn.state.at != DONE:  # mid-way: the question still waits for its answer
+                self._show_current(turn, repeat=True)
         elif name == "edit":
             self._edit(turn, command.arg)
         elif name == "restart":
@@ -229,30 +261,35 @@ class Engine:
             )
         else:
             turn.views.append(Say(turn.texts.ui("errors.unknown_command"), kind="error"))
-            self._show_current(turn)
+            self._show_current(turn, repeat=True)
+
+    def _stale(self, turn: _Turn) -> None:
+        """A button of a message already dealt with: say so, and where the user stands."""
+        turn.views.append(Say(turn.texts.ui("errors.stale"), kind="stale"))
+        self._show_current(turn, repeat=True)
 
     def _pick(self, turn: _Turn, pick: Pick) -> None:
         if pick.target == EDIT:
             self._edit(turn, pick.value)
             return
         if pick.target == RESTART:
-            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
-            self._show_current(turn)
+            self._stale(turn)
             return
         at = turn.state.at
         if at == DONE or pick.target != at:
-            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
-            self._show_current(turn)
+            self._stale(turn)
             return
         question = self.dialogue.questions[at]
         value = pick.value
-        if value == NOT_YET and question.notyet:
+        if value == KEEP and at in turn.answers:
+            self._keep(turn, question)
+        elif value == NOT_YET and question.notyet:
             self._accept(turn, question, NOT_YET)
         elif question.type == "multi" and value == CONFIRM:
             chosen = self._draft(turn, question)
             if not chosen:
                 turn.views.append(Say(turn.texts.ui("errors.choose_one"), kind="error"))
-                self._show_current(turn)
+                self._show_current(turn, repeat=True)
             else:
                 self._accept(turn, question, [o for o in question.options if o in chosen])
         elif question.type == "multi" and value in question.options:
@@ -268,29 +305,42 @@ class Engine:
         elif value in question.choices and question.type != "multi":
             self._accept(turn, question, int(value) if question.type == "scale" else value)
         else:
-            turn.views.append(Say(turn.texts.ui("errors.stale"), kind="error"))
-            self._show_current(turn)
+            self._stale(turn)
 
     def _text(self, turn: _Turn, text: str) -> None:
         at = turn.state.at
+        command = self._typed_command(turn.texts, text)
+        if command is not None:  # "Pourquoi ?", "aide", "?": the command, not an answer
+            self._command(turn, Command(command))
+            if at != DONE and self.dialogue.questions[at].type == "text":
+                turn.views.append(Say(turn.texts.ui("literal", text=text.strip()), kind="help"))
+            return
         if at == DONE:
             turn.views.append(Say(turn.texts.ui("done_already")))
             return
         question = self.dialogue.questions[at]
+        if not text.strip() and at in turn.answers:  # Enter on a question answered before
+            self._keep(turn, question)
+            return
         try:
-            value = self._parse(turn, question, text)
+            value = self._parse(turn, question, _literal(turn.texts, question, text))
         except parsing.ParseError as exc:
-            params = {
+            params: dict[str, Any] = {
                 "min": question.minimum,
                 "max": question.maximum,
                 "max_length": question.max_length,
                 "count": len(text),
+                "notyet": turn.texts.option(question, NOT_YET),
+                **exc.params,
             }
             reason = exc.reason if turn.texts.has(f"ui.errors.{exc.reason}") else "invalid"
-            turn.views.append(Say(turn.texts.ui(f"errors.{reason}", **params), kind="error"))
-            turn.views.append(self._ask(turn, question))
+            error = turn.texts.ui(f"errors.{reason}", **params)
+            if "suggestion" in exc.params:  # a date in the wrong order: the right one
+                error += " " + turn.texts.ui("errors.date_suggestion", **params)
+            turn.views.append(Say(error, kind="error"))
+            turn.views.append(self._ask(turn, question, repeat=True))
             return
-        self._accept(turn, question, value)
+        self._accept(turn, question, value, typed=text)
 
     def _parse(self, turn: _Turn, question: Question, text: str) -> Any:
         if question.notyet and parsing.is_not_yet(text):
@@ -317,23 +367,34 @@ class Engine:
         if kind == "choice":
             return parsing.parse_choice(text, labels)
         chosen = parsing.parse_choices(text, labels)
-        if len(chosen) > 1 and set(chosen) & set(question.exclusive):
-            raise parsing.ParseError("exclusive")
+        alone = [key for key in chosen if key in question.exclusive]
+        if len(chosen) > 1 and alone:
+            raise parsing.ParseError("exclusive", option=turn.texts.option(question, alone[0]))
         return chosen
 
     # Moves ---------------------------------------------------------------------------------------
-    def _accept(self, turn: _Turn, question: Question, value: Any) -> None:
+    def _accept(self, turn: _Turn, question: Question, value: Any, typed: str = "") -> None:
         turn.path_before = self.walker.path(turn.answers)
         turn.answers[question.id] = value
         turn.writes.append((question.id, value))
-        turn.views.append(
-            Answered(
-                question.id, turn.texts.question(question.id), display(question, value, turn.texts)
-            )
-        )
+        shown = display(question, value, turn.texts)
+        if question.type == "date" and value != NOT_YET:  # how the date was read, in full
+            shown = echo_date(dt.date.fromisoformat(value), turn.texts)
+            month_first = parsing.read_month_first(typed, turn.texts.lang) if typed else None
+            if month_first is not None:
+                order = DATE_ORDERS[1] if month_first else DATE_ORDERS[0]
+                shown = turn.texts.ui(f"date_read.{order}", date=shown)
+        turn.views.append(Answered(question.id, turn.texts.question(question.id), shown))
         self._move_on(turn, question.id)
 
-    def _move_on(self, turn: _Turn, left: str) -> None:
+    def _keep(self, turn: _Turn, question: Question) -> None:
+        """Keep the answer given before (Enter, or the "keep" button) and move on."""
+        turn.path_before = self.walker.path(turn.answers)
+        shown = display(question, turn.answers[question.id], turn.texts)
+        turn.views.append(Answered(question.id, turn.texts.question(question.id), shown))
+        self._move_on(turn, question.id, changed=False)
+
+    def _move_on(self, turn: _Turn, left: str, *, changed: bool = True) -> None:
         """Go to the next question after `left` (or back to where an edit started)."""
         path = self.walker.path(turn.answers)
         return_to = turn.state.return_to
@@ -355,7 +416,8 @@ class Engine:
         turn.state = State(at=target, return_to=keep)
         if target == DONE:
             if return_to == DONE or was_done:
-                turn.views.append(Say(turn.texts.ui("edit_saved")))
+                if changed:
+                    turn.views.append(Say(turn.texts.ui("edit_saved")))
             else:
                 turn.finished = True
                 turn.views.append(Say(turn.texts.ui("done")))
@@ -363,7 +425,7 @@ class Engine:
                 ShowSummary(self.summary(turn.state, turn.answers, turn.texts.lang, turn.today))
             )
             return
-        if return_to is not None:
+        if return_to is not None and changed:
             turn.views.append(Say(turn.texts.ui("edit_saved")))
         turn.views.append(self._ask(turn, self.dialogue.questions[target]))
 
@@ -378,7 +440,7 @@ class Engine:
             target = None
         if target is None:
             turn.views.append(Say(turn.texts.ui("errors.no_back"), kind="error"))
-            self._show_current(turn)
+            self._show_current(turn, repeat=True)
             return
         turn.state = replace(turn.state, at=target, draft=None)
         turn.views.append(self._ask(turn, self.dialogue.questions[target]))
@@ -390,12 +452,25 @@ class Engine:
             return
         question = self.dialogue.questions[at]
         if not question.optional:
-            key = "errors.cannot_skip_notyet" if question.notyet else "errors.cannot_skip"
-            turn.views.append(Say(turn.texts.ui(key), kind="error"))
-            turn.views.append(self._ask(turn, question))
+            why = turn.texts.ui(f"errors.cannot_skip.{self._needed_for(question)}")
+            if question.notyet:
+                why += " " + turn.texts.ui(
+                    "errors.skip_notyet", notyet=turn.texts.option(question, NOT_YET)
+                )
+            turn.views.append(Say(why, kind="error"))
+            turn.views.append(self._ask(turn, question, repeat=True))
             return
         turn.state = replace(turn.state, draft=None)
         self._move_on(turn, at)
+
+    def _needed_for(self, question: Question) -> str:
+        """Why a required question cannot be skipped: one of SKIP_REASONS."""
+        criteria = {qid for rule in self.dialogue.alliance_type.criteria for qid in rule.questions}
+        if question.id in criteria:
+            return "type"
+        if any(question.id in q.depends_on for q in self.dialogue.questions.values()):
+            return "branch"
+        return "scored" if question.weight > 0 else "summary"
 
     def _edit(self, turn: _Turn, arg: str) -> None:
         path = self.walker.path(turn.answers)
@@ -406,10 +481,24 @@ class Engine:
         if target not in answered:
             if not answered:
                 turn.views.append(Say(turn.texts.ui("errors.nothing_to_edit"), kind="error"))
-                self._show_current(turn)
+                self._show_current(turn, repeat=True)
                 return
-            options = tuple(Option(qid, turn.texts.question(qid, "label")) for qid in answered)
-            turn.views.append(Menu(EDIT, turn.texts.ui("edit.choose"), options))
+            texts = turn.texts
+            options = tuple(
+                Option(
+                    qid,
+                    texts.ui(
+                        "summary.pair",
+                        label=texts.question(qid, "label"),
+                        value=_short(
+                            display(self.dialogue.questions[qid], turn.answers[qid], texts)
+                        ),
+                    ),
+                    group=texts.get(f"stages.{self.dialogue.questions[qid].stage}.title"),
+                )
+                for qid in answered
+            )
+            turn.views.append(Menu(EDIT, texts.ui("edit.choose"), options))
             return
         return_to = turn.state.return_to or turn.state.at
         turn.state = State(at=target, return_to=return_to if return_to != target else None)
@@ -430,14 +519,17 @@ class Engine:
             self._show_current(turn)
         else:
             turn.views.append(Say(turn.texts.ui("restart.cancelled")))
-            self._show_current(turn)
+            self._show_current(turn, repeat=True)
 
     # Views ---------------------------------------------------------------------------------------
-    def _show_current(self, turn: _Turn) -> None:
+    def _show_current(self, turn: _Turn, *, repeat: bool = False) -> None:
+        """The current question; `repeat` when it was on screen already (after an error, a
+        command...): its stage introduction is not shown again."""
         if turn.state.at == DONE:
             turn.views.append(Say(turn.texts.ui("done_already")))
         else:
-            turn.views.append(self._ask(turn, self.dialogue.questions[turn.state.at]))
+            question = self.dialogue.questions[turn.state.at]
+            turn.views.append(self._ask(turn, question, repeat=repeat))
 
     def _draft(self, turn: _Turn, question: Question) -> tuple[str, ...]:
         if turn.state.draft is not None:
@@ -445,13 +537,30 @@ class Engine:
         existing = turn.answers.get(question.id)
         return tuple(existing) if isinstance(existing, list) else ()
 
-    def _ask(self, turn: _Turn, question: Question, *, refresh: bool = False) -> Ask:
+    def _reachable_in_stage(self, turn: _Turn, question: Question, path: list[str]) -> list[str]:
+        """The questions of `question`'s stage that the current answers leave reachable: those
+        on the path, and the conditional ones that an answer still to come may open. Counting
+        them keeps the progress from jumping ("7/7" then "8/8") when such a question opens."""
+        ahead = set(path[path.index(question.id) :]) if question.id in path else set()
+        stage = self.dialogue.stages[self.dialogue.stage_index(question.stage)]
+        on_path = set(path)
+        return [
+            q.id
+            for q in stage.questions
+            if q.id in on_path
+            or q.id == question.id
+            or (q.conditional and any(d in ahead and d not in turn.answers for d in q.depends_on))
+        ]
+
+    def _ask(
+        self, turn: _Turn, question: Question, *, refresh: bool = False, repeat: bool = False
+    ) -> Ask:
         texts = turn.texts
         path = self.walker.path(turn.answers)
         if question.id not in path:
             path = [*path, question.id]
         stage_index = self.dialogue.stage_index(question.stage)
-        in_stage = [qid for qid in path if self.dialogue.questions[qid].stage == question.stage]
+        in_stage = self._reachable_in_stage(turn, question, path)
         progress = texts.ui(
             "progress",
             stage=stage_index + 1,
@@ -465,12 +574,13 @@ class Engine:
             for key in question.choices
             if key != NOT_YET or question.type == "yesno"
         )
-        first_of_stage = in_stage[0] == question.id and not refresh
+        first_of_stage = in_stage[0] == question.id and not refresh and not repeat
         value = turn.answers.get(question.id)
         hint_params = {
             "max_length": question.max_length,
             "min": question.minimum,
             "max": question.maximum,
+            "notyet": texts.option(question, NOT_YET),
         }
         return Ask(
             question_id=question.id,
@@ -483,7 +593,43 @@ class Engine:
             stage_intro=texts.get(f"stages.{question.stage}.intro") if first_of_stage else None,
             current=display(question, value, texts) if value is not None else None,
             notyet=question.notyet,
+            notyet_label=texts.option(question, NOT_YET) if question.notyet else "",
             can_back=path.index(question.id) > 0,
             can_skip=question.optional,
             refresh=refresh,
         )
+
+
+def _fold_word(text: str) -> str:
+    """Typed words as compared with command words: case, accents, spaces and a leading "/"
+    do not matter ("Pourquoi ?" and "pourquoi?" are the same)."""
+    folded = parsing.fold(text.strip().lstrip("/"))
+    return " ".join(folded.replace("?", " ?").split())
+
+
+def _words(texts: Texts, command: str) -> set[str]:
+    """The words that stand for `command` in this language (ui `commands.words.<command>`)."""
+    return {_fold_word(word) for word in texts.ui(f"commands.words.{command}").split(",")}
+
+
+def _literal(texts: Texts, question: Question, text: str) -> str:
+    """A command word between quotes, on a text question, is the answer itself: «Pourquoi ?»
+    stores "Pourquoi ?". Anything else is returned as typed."""
+    stripped = text.strip()
+    if question.type != "text" or len(stripped) < 3:
+        return text
+    for opening, closing in _QUOTES:
+        if stripped.startswith(opening) and stripped.endswith(closing):
+            inner = stripped[len(opening) : -len(closing)].strip()
+            folded = _fold_word(inner)
+            if any(folded in _words(texts, c) for c in WORD_COMMANDS):
+                return inner
+    return text
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A long answer cut at a word for a list ("We sell our ovens in…")."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > 0 else limit].rstrip(" ,;:") + "…"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.dialogue import cldr
 from bot.dialogue.conditions import Condition, always
 
 QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "date", "number")
@@ -117,35 +118,62 @@ class Texts:
 
     def get(self, path: str, /, **params: Any) -> str:
         """The string at a dotted path, formatted with params. A missing key is a bug caught by
-        `validate`, so it raises KeyError rather than showing a placeholder to a user."""
+        `validate`, so it raises KeyError rather than showing a placeholder to a user.
+
+        A text with a count holds one form per CLDR plural category (`one`, `other`) under its
+        key: given `count`, the form that count takes in this language is used (French "0
+        rappel", English "0 reminders"), `other` when the language has no text for the category
+        (French "many", for millions, reads like "other")."""
         node: Any = self._data
         for part in path.split("."):
             node = node[part]
+        if _is_plural(node) and "count" in params:
+            category = cldr.plural_category(self.lang, int(params["count"]))
+            node = node.get(category, node["other"])
         if not isinstance(node, str):
             raise KeyError(path)
         return node.format(**params) if params else node
 
     def has(self, path: str) -> bool:
+        """Whether `path` names a text (a plain one, or one with plural forms)."""
         node: Any = self._data
         for part in path.split("."):
             if not isinstance(node, Mapping) or part not in node:
                 return False
             node = node[part]
-        return isinstance(node, str)
+        return isinstance(node, str) or _is_plural(node)
 
     def ui(self, key: str, /, **params: Any) -> str:
         return self.get("ui." + key, **params)
+
+    def plural(self, key: str, /, count: int, **params: Any) -> str:
+        """The interface text `key` in the form `count` takes: `ui(key, count=count)`."""
+        return self.ui(key, count=count, **params)
 
     def question(self, question_id: str, part: str = "text") -> str:
         return self.get(f"questions.{question_id}.{part}")
 
     def option(self, question: Question, key: str) -> str:
-        """The label of one answer key of a question, in this language."""
+        """The label of one answer key of a question, in this language. "Not yet" may have a
+        wording of its own for a question (`questions.<id>.notyet`: "Not clear yet")."""
+        if key == "notyet" and self.has(f"questions.{question.id}.notyet"):
+            return self.get(f"questions.{question.id}.notyet")
+        if key == "notyet" and question.type == "scale":  # "how far...?": not rated yet
+            return self.ui("answers.notyet_scale")
         if question.type == "yesno" or key == "notyet":
             return self.ui(f"answers.{key}")
         if question.type == "scale":
             return key
         return self.get(f"questions.{question.id}.options.{key}")
+
+
+def _is_plural(node: Any) -> bool:
+    """A text with plural forms: a block of CLDR categories, `other` among them."""
+    return (
+        isinstance(node, Mapping)
+        and isinstance(node.get("other"), str)
+        and set(node) <= {"zero", "one", "two", "few", "many", "other"}
+    )
 
 
 def placeholders(text: str) -> set[str]:

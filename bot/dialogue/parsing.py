@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from bot.dialogue.cldr import month_first
 from bot.errors import AllianceBotError
 
 REASONS: Final[frozenset[str]] = frozenset(
@@ -31,6 +32,7 @@ REASONS: Final[frozenset[str]] = frozenset(
         "empty",
         "too_long",
         "not_a_choice",
+        "date_order",
     }
 )
 """Every `ParseError.reason` this module raises (each needs a localized message)."""
@@ -43,9 +45,10 @@ class ParseError(AllianceBotError, ValueError):
         reason: machine key saying why, one of `REASONS` (e.g. "not_a_date", "too_large").
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, **params: object) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.params = params  # what the message may quote, e.g. the corrected date
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +85,9 @@ def _fold(text: str) -> str:
         else:
             chars.append(_LIGATURES.get(ch, ch))
     return " ".join("".join(chars).split())
+
+
+fold = _fold  # for callers comparing typed words the same way (the engine's command words)
 
 
 def _key(text: str, *, join_apostrophes: bool = False) -> str:
@@ -767,9 +773,10 @@ def parse_date(
     """Parse a date typed in French or English.
 
     Accepted, whatever `lang` is:
-        - numeric day first: "15/03/2027", "15/3/2027", "15-03-2027", "15.03.2027", "15/03/27"
-          (20xx); ambiguous "03/04/2027" is 3 April; "12/25/2027", impossible day first, is
-          read month first;
+        - numeric, in `lang`'s order (French day first, English month first, from the CLDR):
+          "15/03/2027", "15/3/2027", "15-03-2027", "15.03.2027", "15/03/27" (20xx); a month
+          out of range in that order ("10/13/2026" in French) is refused with the date written
+          the other way round as a hint (ParseError "date_order");
         - ISO year first: "2027-03-15" (also with "/" or ".");
         - "15/03", "15 mars", "mar 15", "le 1er mars", "15th of March": the next such day on
           or after `today` (this year, or next year if already past);
@@ -801,10 +808,10 @@ def parse_date(
             ("31/02/2027"), "date_in_past" when `allow_past` is False and the date is before
             `today`.
     """
-    del lang  # accepted for callers' uniformity: both languages are always understood
     form = _date_form(text)
+    _check_order(form, month_first(lang))
     try:
-        result = _resolve_date(form, today)
+        result = _resolve_date(form, today, month_first=month_first(lang))
     except (ValueError, OverflowError):  # datetime refused a computed date
         result = None
     if result is None:
@@ -814,7 +821,43 @@ def parse_date(
     return result
 
 
-def _resolve_date(form: str, today: datetime.date) -> datetime.date | None:
+def read_month_first(text: str, lang: str) -> bool | None:
+    """For a numeric date whose day and month could be swapped ("03/04/2027"), whether it was
+    read month first (True) or day first (False); None when the text leaves no doubt."""
+    form = _date_form(text)
+    if match := _NUMERIC_DMY.fullmatch(form):
+        first, second = int(match.group(1)), int(match.group(3))
+    elif match := _NUMERIC_DM.fullmatch(form):
+        first, second = int(match.group(1)), int(match.group(2))
+    else:
+        return None
+    if first == second or first > 12 or second > 12:
+        return None
+    return month_first(lang)
+
+
+def _check_order(form: str, month_is_first: bool) -> None:
+    """Refuse a numeric date whose month is out of range in this language's order, with the
+    same date written in that order ("10/13/2026" in French: "13/10/2026")."""
+    match = _NUMERIC_DMY.fullmatch(form)
+    parts = [match.group(1), match.group(3), match.group(4)] if match else None
+    if parts is None and (short := _NUMERIC_DM.fullmatch(form)):
+        parts = [short.group(1), short.group(2)]
+    if parts is None:
+        return
+    first, second = int(parts[0]), int(parts[1])
+    month = first if month_is_first else second
+    day = second if month_is_first else first
+    year = int(parts[2]) + (2000 if len(parts[2]) == 2 else 0) if len(parts) == 3 else 2028
+    # Only when the other order makes a real date ("31/02" is no date either way).
+    if month > 12 and 1 <= day <= 12 and 1 <= month <= _last_day(year, day):
+        swapped = "/".join([parts[1], parts[0], *parts[2:]])
+        raise ParseError("date_order", typed="/".join(parts), suggestion=swapped)
+
+
+def _resolve_date(
+    form: str, today: datetime.date, *, month_first: bool = False
+) -> datetime.date | None:
     """Return the date `form` (from `_date_form`) names, or None if it names none.
 
     Raises:
@@ -825,13 +868,16 @@ def _resolve_date(form: str, today: datetime.date) -> datetime.date | None:
     while lead := _LEAD_WORDS.fullmatch(candidates[-1]):  # "on the 15th" -> "the 15th" -> ...
         candidates.append(lead.group(1))
     for candidate in candidates:
-        for resolve in (_resolve_keyword, _resolve_relative, _resolve_absolute):
+        for resolve in (_resolve_keyword, _resolve_relative):
             result = resolve(candidate, today)
             if result is not None:
                 return result
+        result = _resolve_absolute(candidate, today, month_first=month_first)
+        if result is not None:
+            return result
         weekday_lead = _WEEKDAY_LEAD.fullmatch(candidate)
         if weekday_lead and weekday_lead.group(1) in _WEEKDAY_NAMES:
-            result = _resolve_absolute(weekday_lead.group(2), today)
+            result = _resolve_absolute(weekday_lead.group(2), today, month_first=month_first)
             if result is not None:
                 return result
     return None
@@ -865,20 +911,23 @@ def _resolve_relative(form: str, today: datetime.date) -> datetime.date | None:
     return _add_months(today, count * months) + datetime.timedelta(days=count * days)
 
 
-def _resolve_absolute(form: str, today: datetime.date) -> datetime.date | None:
-    """Resolve a calendar date: numeric, with a month name, or the end of a month or year."""
+def _resolve_absolute(
+    form: str, today: datetime.date, *, month_first: bool = False
+) -> datetime.date | None:
+    """Resolve a calendar date: numeric (in the language's day/month order), with a month name,
+    or the end of a month or year."""
     if match := _NUMERIC_DMY.fullmatch(form):
         first, _sep, second, year_text = match.groups()
         year = int(year_text) + (2000 if len(year_text) == 2 else 0)
-        return _day_first(int(first), int(second), year)
+        numbers = (int(second), int(first)) if month_first else (int(first), int(second))
+        return datetime.date(year, numbers[1], numbers[0])
     if match := _NUMERIC_YMD.fullmatch(form):
         year_text, _sep, month_text, day_text = match.groups()
         return datetime.date(int(year_text), int(month_text), int(day_text))
     if match := _NUMERIC_DM.fullmatch(form):
         first, second = int(match.group(1)), int(match.group(2))
-        if second > 12 >= first:  # impossible day first, so month first ("12/25")
-            first, second = second, first
-        return _next_occurrence(today, second, first)
+        numbers = (second, first) if month_first else (first, second)
+        return _next_occurrence(today, numbers[1], numbers[0])
     if match := _END_OF_YEAR.fullmatch(form):
         return datetime.date(int(match.group(1)), 12, 31)
     if match := _END_OF.fullmatch(form):
@@ -902,13 +951,6 @@ def _resolve_absolute(form: str, today: datetime.date) -> datetime.date | None:
                 return datetime.date(int(match.group(3)), month, day)
             return _next_occurrence(today, month, day)
     return None
-
-
-def _day_first(first: int, second: int, year: int) -> datetime.date:
-    """Read a numeric date day first, or month first when day first is impossible."""
-    if second > 12 >= first:
-        first, second = second, first
-    return datetime.date(year, second, first)
 
 
 def _next_occurrence(today: datetime.date, month: int, day: int) -> datetime.date:

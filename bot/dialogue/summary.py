@@ -7,11 +7,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dialogue import cldr
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.diagnosis import Diagnosis, diagnose, format_date
 from bot.dialogue.model import Dialogue, Question, Texts
 
-__all__ = ["AnswerLine", "StageSummary", "Summary", "build_summary", "display", "format_date"]
+__all__ = [
+    "AnswerLine",
+    "StageSummary",
+    "Summary",
+    "build_summary",
+    "display",
+    "echo_date",
+    "format_date",
+]
 
 
 @dataclass(frozen=True)
@@ -41,12 +50,17 @@ class Summary:
     date: dt.date
 
 
+def echo_date(value: dt.date, texts: Texts) -> str:
+    """A date with its weekday ("mardi 8 décembre 2026"), to show how a typed date was read."""
+    return cldr.full_date(value, texts.lang)
+
+
 def display(question: Question, value: Any, texts: Texts) -> str:
     """An answer as a person reads it, in this language."""
     if value is None:
         return texts.ui("summary.unanswered")
     if value == NOT_YET:
-        return texts.ui("answers.notyet")
+        return texts.option(question, NOT_YET)
     if question.type in ("choice", "yesno"):
         return texts.option(question, str(value))
     if question.type == "multi" and isinstance(value, list):

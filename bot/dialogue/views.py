@@ -12,6 +12,7 @@ class Option:
     value: str  # the answer key a button carries
     label: str
     selected: bool = False
+    group: str | None = None  # a heading the option is listed under (a stage, in /edit)
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class Ask:
     options: tuple[Option, ...] = ()
     stage_title: str | None = None  # set on the first question of a stage
     stage_intro: str | None = None
-    current: str | None = None  # the answer already given, shown when revisiting
+    current: str | None = None  # the answer already given, shown when revisiting (kept on Enter)
     notyet: bool = False  # "not yet" is accepted
+    notyet_label: str = ""  # its wording for this question ("Pas encore", "Pas encore clair")
     can_back: bool = False
     can_skip: bool = False
     refresh: bool = False  # same question, new selection: a front end may edit in place
@@ -35,7 +37,9 @@ class Ask:
 
 @dataclass(frozen=True)
 class Say:
-    """A message: kind is "info", "error" or "help"."""
+    """A message. kind: "info"; "error"; "help" (why a question is asked); "commands" (the
+    command list: a front end may show its own, the terminal's has /quit); "stale" (a button
+    of a message already answered: Telegram shows it as a pop-up notice)."""
 
     text: str
     kind: str = "info"

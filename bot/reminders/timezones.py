@@ -7,39 +7,24 @@ import unicodedata
 import zoneinfo
 from functools import cache
 
-# City names people type that are not the last part of an IANA name (mostly French spellings).
-_ALIASES = {
-    "bruxelles": "Europe/Brussels",
+from babel import Locale
+from babel.core import get_global
+from babel.dates import get_timezone_location
+
+_LANGUAGES = ("fr", "en")
+
+# Cities the CLDR does not name because they share a zone with another city, and countries that
+# span several zones, where one zone is by far the most likely for a business in them.
+_EXTRA = {
     "geneve": "Europe/Zurich",
     "geneva": "Europe/Zurich",
     "lausanne": "Europe/Zurich",
-    "londres": "Europe/London",
-    "varsovie": "Europe/Warsaw",
-    "lisbonne": "Europe/Lisbon",
-    "vienne": "Europe/Vienna",
-    "moscou": "Europe/Moscow",
-    "copenhague": "Europe/Copenhagen",
     "montreal": "America/Toronto",
     "quebec": "America/Toronto",
-    "new york": "America/New_York",
     "pekin": "Asia/Shanghai",
     "beijing": "Asia/Shanghai",
-    "alger": "Africa/Algiers",
-    "beyrouth": "Asia/Beirut",
-    "le caire": "Africa/Cairo",
-    "reunion": "Indian/Reunion",
-    "la reunion": "Indian/Reunion",
     "saint-denis": "Indian/Reunion",
     "papeete": "Pacific/Tahiti",
-    "noumea": "Pacific/Noumea",
-    "france": "Europe/Paris",
-    "belgique": "Europe/Brussels",
-    "suisse": "Europe/Zurich",
-    "luxembourg": "Europe/Luxembourg",
-    "maroc": "Africa/Casablanca",
-    "senegal": "Africa/Dakar",
-    "tunisie": "Africa/Tunis",
-    "algerie": "Africa/Algiers",
     "canada": "America/Toronto",
 }
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?00)?$")
@@ -62,6 +47,24 @@ def _by_city() -> dict[str, str]:
 
 
 @cache
+def _by_local_name() -> dict[str, str]:
+    """City and country names in French and English, from the CLDR (through Babel): "Londres",
+    "Le Caire", "La Réunion", "Belgique", "Morocco"... A country names its zone when it has one."""
+    available = zoneinfo.available_timezones()
+    canonical = sorted(set(get_global("zone_territories")) & available)
+    names: dict[str, str] = {}
+    for lang in _LANGUAGES:
+        locale = Locale.parse(lang)
+        for zone in canonical:
+            city = get_timezone_location(zone, locale, return_city=True)
+            names.setdefault(_fold(city), zone)
+        for territory, zones in get_global("territory_zones").items():
+            if len(zones) == 1 and zones[0] in available and territory in locale.territories:
+                names.setdefault(_fold(locale.territories[territory]), zones[0])
+    return names
+
+
+@cache
 def _by_lower_name() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
 
@@ -69,7 +72,8 @@ def _by_lower_name() -> dict[str, str]:
 def resolve_timezone(text: str) -> str | None:
     """An IANA time zone name for what was typed, or None if nothing fits.
 
-    Accepts "Europe/Paris", "paris", "Montréal", "UTC", "UTC+2", "GMT-5", "+01:00". Offsets must
+    Accepts "Europe/Paris", "paris", "Londres", "Le Caire", "Belgique", "Montréal", "UTC",
+    "UTC+2", "GMT-5", "+01:00". Offsets must
     be whole hours (a fixed offset ignores daylight saving: a city is better).
     """
     folded = _fold(text)
@@ -80,8 +84,10 @@ def resolve_timezone(text: str) -> str | None:
     exact = _by_lower_name().get(folded.replace(" ", "_"))
     if exact:
         return exact
-    if folded in _ALIASES:
-        return _ALIASES[folded]
+    if folded in _EXTRA:
+        return _EXTRA[folded]
+    if folded in _by_local_name():
+        return _by_local_name()[folded]
     match = _OFFSET.match(folded)
     if match:
         sign, hours = match.group(1), int(match.group(2))

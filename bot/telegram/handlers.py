@@ -10,13 +10,13 @@ import datetime as dt
 import logging
 from typing import Any
 
+from telegram import CallbackQuery, Update
 from telegram import Message as TgMessage
-from telegram import Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.conversations import Session
-from bot.dialogue.engine import COMMANDS, EDIT, RESTART, Command, Input, Pick, Text
+from bot.dialogue.engine import EDIT, RESTART, Command, Input, Pick, Text
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
 from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
@@ -52,7 +52,7 @@ async def command(update: Update, context: BotContext) -> None:
     assert update.message.text is not None
     name, _, arg = update.message.text[1:].partition(" ")
     name = name.split("@")[0].lower()
-    await apply(update, context, Command(name if name in COMMANDS else "unknown", arg.strip()))
+    await apply(update, context, Command(name, arg.strip()))  # /pourquoi: the core knows it
 
 
 async def text(update: Update, context: BotContext) -> None:
@@ -99,33 +99,34 @@ async def group(update: Update, context: BotContext) -> None:
 
 
 async def callback(update: Update, context: BotContext) -> None:
-    """A button. Always answered, so the phone stops its spinner; forged data changes nothing."""
+    """A button. Always answered, so the phone stops its spinner; forged data changes nothing.
+    A checklist button of a message already dealt with gets a pop-up notice, nothing more."""
     query = update.callback_query
     assert query is not None
-    try:
-        await query.answer()
-    except TelegramError as exc:  # it only stops the phone's spinner: never lose the tap for it
-        logger.warning("could not answer a callback query: %s", exc)
-    if update.effective_chat is None:  # a button under an inline message: none is ours
-        return
     data = decode(query.data)
-    services = context.services
+    event: Input | None = None
     if data is None:
-        await apply(update, context, Pick("", ""))  # the core answers "already answered"
+        event = Pick("", "")  # the core answers "already dealt with"
+    elif data.kind == CallbackKind.ANSWER:
+        event = Pick(data.fields[0], data.fields[1])
+    elif data.kind == CallbackKind.CONTROL:
+        event = Command(data.fields[1], at=data.fields[0])
+    elif data.kind == CallbackKind.MENU:
+        event = Pick(_MENU_TARGETS.get(data.fields[0], ""), data.fields[1])
+    elif data.kind in REMINDER_KINDS and reminder_event(data) is None:
+        event = Pick("", "")  # one of ours in shape, not in content: forged
+    if event is not None and update.effective_chat is not None:
+        await apply(update, context, event)  # answers the query
         return
+    await _answer(query)
+    if update.effective_chat is None or data is None:  # under an inline message: none is ours
+        return
+    services = context.services
     kind, fields = data.kind, data.fields
     if kind in REMINDER_KINDS:
-        event = reminder_event(data)
-        if event is None:  # one of ours in shape, not in content: forged
-            await apply(update, context, Pick("", ""))
-        else:
-            await reminder_handlers.on_event(update, context, event)
-    elif kind == CallbackKind.ANSWER:
-        await apply(update, context, Pick(fields[0], fields[1]))
-    elif kind == CallbackKind.CONTROL:
-        await apply(update, context, Command(fields[1], at=fields[0]))
-    elif kind == CallbackKind.MENU:
-        await apply(update, context, Pick(_MENU_TARGETS.get(fields[0], ""), fields[1]))
+        reminder = reminder_event(data)
+        assert reminder is not None  # forged ones went to the core above
+        await reminder_handlers.on_event(update, context, reminder)
     elif kind == CallbackKind.WHY:
         session = services.session(update)
         texts = services.texts(session.user.lang)
@@ -141,18 +142,40 @@ async def callback(update: Update, context: BotContext) -> None:
         await export_handlers.on_export(update, context, fields[0])
 
 
+async def _answer(query: CallbackQuery, notice: str | None = None) -> None:
+    """Stop the phone's spinner, with a pop-up notice if there is one to give."""
+    try:
+        await query.answer(notice)
+    except TelegramError as exc:  # it only stops the spinner: never lose the tap for it
+        logger.warning("could not answer a callback query: %s", exc)
+
+
 async def apply(
     update: Update, context: BotContext, event: Input, session: Session | None = None
 ) -> None:
     """Run one input through the core, committed before anything is shown; then the reminders
-    it calls for (a "not yet", the end of the checklist)."""
+    it calls for (a "not yet", the end of the checklist). For a button, the callback query is
+    answered here: with a pop-up notice when the button was stale."""
     services = context.services
+    query = update.callback_query
     session = session or services.session(update)
     try:
         views = services.conversations.handle(session, event, update_id=update.update_id)
     except DuplicateUpdate:
         logger.info("update %s already processed; ignored", update.update_id)
+        if query is not None:
+            await _answer(query)
         return
+    except BaseException:
+        if query is not None:
+            await _answer(query)
+        raise
+    if query is not None:
+        stale = next((v for v in views if isinstance(v, Say) and v.kind == "stale"), None)
+        await _answer(query, stale.text if stale is not None else None)
+        if stale is not None:  # the question in chat is still the one to answer
+            await _strip_source_keyboard(update)
+            return
     try:
         await show(update, context, session, views)
     except Exception:

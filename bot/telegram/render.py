@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.dialogue.engine import CONFIRM
+from bot.dialogue.engine import CONFIRM, KEEP
 from bot.dialogue.model import Texts
 from bot.dialogue.views import Answered, Ask, Menu, Option
 from bot.telegram.callbacks import CallbackKind, encode
@@ -51,12 +51,32 @@ def answered(view: Answered) -> Message:
 
 
 def menu(view: Menu) -> Message:
+    if any(o.group for o in view.options):
+        return _grouped_menu(view)
     rows = [
         [_button(o.label, encode(CallbackKind.MENU, view.target, o.value))] for o in view.options
     ]
     if len(view.options) == 2:
         rows = [[button for row in rows for button in row]]
     return Message(escape(view.text), InlineKeyboardMarkup(rows))
+
+
+def _grouped_menu(view: Menu) -> Message:
+    """A long menu under headings (answers by stage): the list, numbered, in the message;
+    numbered buttons, five to a row, below it."""
+    lines = [escape(view.text)]
+    group: str | None = None
+    for number, option in enumerate(view.options, start=1):
+        if option.group != group:
+            group = option.group
+            lines.append(f"\n<b>{escape(group or '')}</b>")
+        lines.append(f"{number}. {escape(option.label)}")
+    buttons = [
+        _button(str(number), encode(CallbackKind.MENU, view.target, option.value))
+        for number, option in enumerate(view.options, start=1)
+    ]
+    rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+    return Message("\n".join(lines), InlineKeyboardMarkup(rows))
 
 
 def choice_keyboard(options: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -89,11 +109,12 @@ def _question_keyboard(view: Ask, texts: Texts) -> InlineKeyboardMarkup:
             [_button(o.label, encode(CallbackKind.ANSWER, qid, o.value)) for o in view.options],
             view,
         )
+    if view.current is not None and view.type != "multi":
+        rows.append([_button(texts.ui("buttons.keep"), encode(CallbackKind.ANSWER, qid, KEEP))])
     controls = [_button(texts.ui("buttons.why"), encode(CallbackKind.WHY, qid))]
     if view.notyet and view.type != "yesno":
-        controls.append(
-            _button(texts.ui("buttons.notyet"), encode(CallbackKind.ANSWER, qid, "notyet"))
-        )
+        label = view.notyet_label or texts.ui("buttons.notyet")
+        controls.append(_button(label, encode(CallbackKind.ANSWER, qid, "notyet")))
     if view.can_skip:
         controls.append(
             _button(texts.ui("buttons.skip"), encode(CallbackKind.CONTROL, qid, "skip"))

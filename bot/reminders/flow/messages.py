@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.dialogue import cldr
 from bot.dialogue.model import Dialogue, Question, Texts
 from bot.dialogue.summary import format_date
 from bot.reminders import Kind
@@ -34,12 +35,11 @@ def next_followup_question(
 
 
 def when_text(moment: dt.datetime, tz: str, texts: Texts) -> str:
-    """ "lun. 15/03/2027 à 09:00" in the user's time zone."""
+    """ "lun. 15 mars 2027 à 09:00" in the user's time zone (weekday and date from the CLDR)."""
     local = moment.astimezone(ZoneInfo(tz))
-    weekday = texts.ui("reminders.weekdays").split(",")[local.weekday()]
     return texts.ui(
         "reminders.when",
-        weekday=weekday,
+        weekday=cldr.short_weekday(local.date(), texts.lang),
         date=format_date(local.date(), texts),
         time=local.strftime("%H:%M"),
     )
