@@ -726,3 +726,24 @@ async def test_harness_needs_a_tracking_application(emu):
     plain = ApplicationBuilder().token(emu.token).base_url(emu.base_url).build()
     with pytest.raises(TypeError, match="TrackingApplication"):
         BotHarness(emu, plain)
+
+
+async def test_a_client_gone_in_the_middle_of_its_request_is_no_emulator_error(emu):
+    """A bot killed while sending a file leaves a request cut short: the emulator answers no
+    one and records it as unanswered, not as a bug of its own."""
+    host, port = emu.base_url.split("//", 1)[1].split("/", 1)[0].split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"chat_id": 42, "text": "cut'
+    writer.write(
+        f"POST /bot{emu.token}/sendMessage HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    await emu.wait_for(lambda: any(call.method == "sendMessage" for call in emu.calls))
+    writer.transport.abort()
+    await emu.wait_idle()
+    [call] = [call for call in emu.calls if call.method == "sendMessage"]
+    assert call.status == 0
+    assert call.description == "client disconnected"
+    assert not emu.internal_errors

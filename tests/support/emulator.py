@@ -1486,6 +1486,11 @@ class BotApiEmulator:
         except ApiError as error:
             call.status, call.description = error.status, error.description
             return _json_error(error)
+        except ConnectionResetError:
+            # The client went away in the middle of its request (a bot killed with -9): Telegram
+            # answers no one then, and it is no emulator bug. Status 0: nothing was answered.
+            call.status, call.description = 0, "client disconnected"
+            return web.Response(status=400)
         except Exception as exc:
             # An emulator bug: answer like a Telegram outage and keep it for the tests to see.
             self.internal_errors.append(exc)
