@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 
+from bot.dialogue.diagnosis import Diagnosis
 from bot.dialogue.model import Texts
 from bot.dialogue.summary import Summary, format_date
 
@@ -33,6 +34,10 @@ class Plain:
     def bullet(self, text: str) -> str:
         return f"  - {text}"
 
+    def collapsed(self, text: str) -> str:
+        """A block shown folded where the medium can fold it (the "then" steps)."""
+        return text
+
 
 class Html(Plain):
     """Telegram's HTML subset."""
@@ -51,6 +56,9 @@ class Html(Plain):
 
     def bullet(self, text: str) -> str:
         return f"• {text}"
+
+    def collapsed(self, text: str) -> str:
+        return f"<blockquote expandable>{text}</blockquote>"
 
 
 class Markdown(Plain):
@@ -111,6 +119,7 @@ def render_summary(summary: Summary, texts: Texts, style: Plain) -> str:
         )
     if not summary.complete:
         blocks.append(e(ui("summary.incomplete")))
+    blocks.append(render_advice(summary, texts, style))
     blocks.append(style.subheading(e(ui("summary.answers"))))
     for stage in summary.stages:
         lines = [style.bold(e(stage.title))]
@@ -148,13 +157,55 @@ def render_diagnosis(summary: Summary, texts: Texts, style: Plain) -> str:
         score_lines.append(style.bold(e(pair)))
     blocks.append("\n".join(score_lines))
     flags = [style.bold(e(ui("summary.red_flags")))]
-    flags += [style.bullet(e(text)) for _, text in d.red_flags] or [e(ui("summary.no_red_flags"))]
+    flags += [style.bullet(e(text)) for text in flag_lines(d, texts)] or [
+        e(ui("summary.no_red_flags"))
+    ]
     blocks.append("\n".join(flags))
-    steps = [style.subheading(e(ui("summary.next_steps")))]
-    for index, step in enumerate(d.next_steps, start=1):
-        due = ui("summary.due", date=format_date(step.due, texts))
-        steps.append(f"{index}. {e(step.text)} ({e(due)})")
+    return "\n\n".join(blocks)
+
+
+def flag_lines(diagnosis: Diagnosis, texts: Texts) -> list[str]:
+    """Each red flag led by its severity: "Blocking: ...", most severe first."""
+    return [
+        texts.ui(
+            "summary.pair",
+            label=texts.ui(f"advice.severity.{flag.severity}").capitalize(),
+            value=flag.text,
+        )
+        for flag in diagnosis.red_flags
+    ]
+
+
+def render_advice(summary: Summary, texts: Texts, style: Plain) -> str:
+    """The verdict, the (at most three) priorities with why each comes first, and the other
+    steps by stage, folded where the medium allows. What a summary opens with."""
+    ui = texts.ui
+    e = style.escape
+    d = summary.diagnosis
+    blocks = []
+    if d.verdict is not None:
+        verdict = style.subheading(e(ui("advice.verdict")))
+        verdict += f"\n{style.bold(e(d.verdict.title))}\n{e(d.verdict.text)}"
+        blocks.append(verdict)
+    blocks.append(style.subheading(e(ui("summary.next_steps"))))
     if not d.next_steps:
-        steps.append(e(ui("summary.no_next_steps")))
-    blocks.append("\n".join(steps))
+        blocks.append(e(ui("summary.no_next_steps")))
+        return "\n\n".join(blocks)
+    lines = [style.bold(e(ui("advice.priorities")))]
+    for index, step in enumerate(d.priorities, start=1):
+        due = ui("summary.due", date=format_date(step.due, texts))
+        lines.append(e(ui("advice.priority", n=index, text=step.text, due=due)))
+        if step.why:
+            lines.append(style.bullet(e(ui("advice.why_first", why=step.why))))
+    if not d.priorities:
+        lines.append(e(ui("advice.none")))
+    blocks.append("\n".join(lines))
+    if d.then:
+        blocks.append(style.bold(e(ui("advice.then"))))
+        for group in d.then:
+            rows = [style.bold(e(group.title))]
+            for step in group.steps:
+                due = ui("summary.due", date=format_date(step.due, texts))
+                rows.append(style.bullet(e(f"{step.text} ({due})")))
+            blocks.append(style.collapsed("\n".join(rows)))
     return "\n\n".join(blocks)

@@ -208,11 +208,38 @@ def test_every_answer_type_is_used():
     assert {q["type"] for q in QUESTIONS} == set(TYPES)
 
 
-def test_each_stage_has_a_readiness_score():
+def test_readiness_comes_from_preparation_not_from_the_introduction():
+    # The method's readiness is preparation: who the partner is, or what the manager seeks,
+    # describes the project and shows no readiness; every stage from the risks on is scored.
     defaults = {"yesno": 1, "scale": 1}
-    for stage in CHECKLIST["stages"]:
-        weights = [q.get("weight", defaults.get(q["type"], 0)) for q in stage["questions"]]
-        assert sum(weights) > 0, stage["id"]
+
+    def weights(stage):
+        return [q.get("weight", defaults.get(q["type"], 0)) for q in stage["questions"]]
+
+    by_stage = {stage["id"]: stage for stage in CHECKLIST["stages"]}
+    assert sum(weights(by_stage["intro"])) == 0
+    for question in by_stage["objectives"]["questions"]:
+        if question["id"] in ("objectives", "posture", "importance", "involvement", "duration"):
+            assert question.get("weight", defaults.get(question["type"], 0)) == 0, question["id"]
+    for stage_id in STAGES[2:]:
+        assert sum(weights(by_stage[stage_id])) > 0, stage_id
+
+
+def _score_rule_rewards_every_answer(question):
+    score = question.get("score")
+    return (
+        isinstance(score, dict)
+        and set(score) == set(question.get("options", ()))
+        and all(value == 1 for value in score.values())
+    )
+
+
+def test_no_readiness_for_merely_answering():
+    # A score giving full marks to every option measures having answered, not readiness;
+    # a legal form chosen is the one exception (a decided form is preparation done).
+    for question in QUESTIONS:
+        if question.get("weight", 0) and _score_rule_rewards_every_answer(question):
+            assert question["id"] == "legal_form", question["id"]
 
 
 def test_scores_name_real_answers():
@@ -307,11 +334,17 @@ def test_a_competitor_opens_the_cooperation_questions():
     assert extra == {"coop_vs_bigger", "coop_boundaries"}
 
 
-@pytest.mark.parametrize("form", ["joint_venture", "merger"])
-def test_a_joint_venture_or_merger_opens_legal_counsel(form):
+@pytest.mark.parametrize(
+    "form", ["partnership", "association", "grouping", "joint_venture", "merger", NOT_YET]
+)
+def test_legal_counsel_is_asked_for_every_contract(form):
+    # The method finds a law firm useful for any contract; a joint venture or a merger is the
+    # case where going without one is a critical flag.
     assert "legal_counsel" in _walk({"legal_form": form})
-    for other in ("partnership", "association", "grouping", NOT_YET):
-        assert "legal_counsel" not in _walk({"legal_form": other})
+    answers = {"legal_form": form, "legal_counsel": "no"}
+    flagged = "no_legal_counsel" in _fired("red_flags", answers)
+    assert flagged == (form in ("joint_venture", "merger"))
+    assert "consult_lawyer" in _fired("next_steps", answers)
 
 
 def test_the_strategic_branch_is_exactly_alliance_type_strategic():
@@ -372,7 +405,11 @@ WELL_PREPARED = {
 
 def test_a_well_prepared_manager_gets_no_red_flag():
     assert _fired("red_flags", WELL_PREPARED) == []
-    assert _fired("next_steps", WELL_PREPARED) == ["present_to_staff", "first_review_quarterly"]
+    assert _fired("next_steps", WELL_PREPARED) == [
+        "present_to_staff",
+        "finalise_contract",  # the contract is being drafted
+        "first_review_quarterly",
+    ]
     assert not _strategic(WELL_PREPARED)
 
 
@@ -412,6 +449,7 @@ def test_a_hasty_manager_gets_the_flags_the_sheet_warns_about():
     assert flags == {rule["id"] for rule in CHECKLIST["red_flags"]} - {
         "interdependence_refused",
         "identity_form_mismatch",
+        "no_evolution_plan",  # asked of a tactical alliance only: this one is strategic
     }
     steps = _fired("next_steps", hasty)
     assert steps[0] == "write_strategy"
@@ -419,11 +457,22 @@ def test_a_hasty_manager_gets_the_flags_the_sheet_warns_about():
     assert "draft_contract" not in steps  # a contract is already signed
 
 
-def test_not_yet_is_a_to_do_rather_than_a_red_flag_for_the_letters():
-    waiting = {**WELL_PREPARED, "confidentiality_letter": "notyet", "intent_declaration": "notyet"}
-    assert _fired("red_flags", waiting) == []
-    steps = _fired("next_steps", waiting)
+def test_not_yet_is_a_to_do_early_and_a_red_flag_once_the_contract_is_drafted():
+    early = {
+        **WELL_PREPARED,
+        "confidentiality_letter": "notyet",
+        "intent_declaration": "notyet",
+        "contract_stage": "not_started",
+    }
+    assert _fired("red_flags", early) == []
+    steps = _fired("next_steps", early)
     assert {"sign_confidentiality_letter", "draft_intent_declaration"} <= set(steps)
+    late = {**early, "contract_stage": "drafting"}
+    assert {"no_confidentiality_letter", "no_intent_declaration"} <= set(_fired("red_flags", late))
+    # With a competitor, the letter cannot wait: sessions already exchange sensitive facts.
+    rival = {**early, "partner_kind": "competitor", "coop_vs_bigger": "yes"}
+    assert "no_confidentiality_letter" in _fired("red_flags", rival)
+    assert "sign_letter_before_session" in _fired("next_steps", rival)
 
 
 # --- Words -------------------------------------------------------------------------------------
@@ -438,6 +487,8 @@ def test_languages_have_the_same_keys_and_placeholders():
         # The checklist's texts are shown as they are; only follow-up intros name the session
         # and the partner.
         allowed = {"session", "partner"} if path.startswith("followups.") else set()
+        if path.startswith("verdicts."):
+            allowed = {"when", "critical", "major"}  # the decision date, flag counts
         assert _placeholders(text) <= allowed, path
 
 
@@ -462,6 +513,10 @@ def test_every_item_has_its_words_in_both_languages():
         assert set(texts["alliance_type"]["criteria"]) == criteria, lang
         assert set(texts["red_flags"]) == {rule["id"] for rule in RULES["red_flags"]}, lang
         assert set(texts["next_steps"]) == {rule["id"] for rule in RULES["next_steps"]}, lang
+        levels = {level["id"] for level in CHECKLIST["verdicts"]["levels"]}
+        assert set(texts["verdicts"]) == levels, lang
+        for level in levels:
+            assert set(texts["verdicts"][level]) == {"title", "why"}, (lang, level)
 
 
 def test_buttons_and_texts_fit_a_phone():
@@ -551,3 +606,45 @@ def test_the_coverage_doc_lists_exactly_the_seed_passages():
             continue
         rows.append(cells[0].strip("`"))
     assert sorted(rows) == sorted(SEED_LABELS)
+
+
+# Words by which a help text would give away how an answer is judged.
+SCORING_WORDS = {
+    "fr": r"signal|score|note de \d|notes?\b.*\bcompte|nous vous proposerons|nous le signal|"
+    r"deviendra un sujet|devient une étape|nous l’ajoutons|nous en faisons|nous vérifions",
+    "en": r"flag|score|we will suggest|we add it|we make it|we check that|becomes a step",
+}
+
+
+def test_help_texts_say_why_a_point_matters_not_how_it_is_judged():
+    # Knowing that "a 1 or 2 will be flagged" invites answering 3: a help explains the method.
+    for lang, pattern in SCORING_WORDS.items():
+        for qid, words in TEXTS[lang]["questions"].items():
+            assert not re.search(pattern, words["help"], re.IGNORECASE), (lang, qid)
+
+
+def test_a_red_flag_opens_with_its_finding_in_one_short_sentence():
+    # The verdict quotes that first sentence as the reason it holds back.
+    for lang in LANGS:
+        for rule_id, text in TEXTS[lang]["red_flags"].items():
+            first = text.split(". ", 1)[0]
+            assert 10 <= len(first) <= 110, (lang, rule_id, first)
+            assert ". " in text, (lang, rule_id)  # then what to do about it
+
+
+def test_a_rule_for_one_alliance_type_names_that_type():
+    names = {
+        "fr": {"strategic": "stratégique", "tactical": "tactique"},
+        "en": {"strategic": "strategic", "tactical": "tactical"},
+    }
+    limited = [
+        (section, rule)
+        for section in ("red_flags", "next_steps")
+        for rule in RULES[section]
+        if "alliance" in rule
+    ]
+    assert {rule["alliance"] for _, rule in limited} == {"strategic", "tactical"}
+    for lang in LANGS:
+        for section, rule in limited:
+            text = TEXTS[lang][section][rule["id"]].lower()
+            assert names[lang][rule["alliance"]] in text, (lang, rule["id"])

@@ -8,6 +8,7 @@ so the cases survive edits of the fixture.
 """
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -1399,3 +1400,117 @@ def test_the_real_dialogues_validate(capsys):
     assert (DEFAULT_DIR / "checklist.yaml").exists()
     assert main(["validate", str(DEFAULT_DIR)]) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.startswith("OK")
+
+
+# --- Order constraints, severities and verdicts (on a copy of the real dialogue) ----------------
+@pytest.fixture
+def real(tmp_path):
+    target = tmp_path / "dialogues"
+    shutil.copytree(DEFAULT_DIR, target)
+    return target
+
+
+def _step_block(path: Path, step: str, key: str) -> int:
+    return line_at(path, f"- id: {step}", f"    {key}:")
+
+
+def test_an_unknown_step_in_before_is_refused_with_its_line(real, capsys):
+    path = edit_text(
+        real,
+        "checklist.yaml",
+        "    before: [draft_contract, finalise_contract]\n    seed: [success.contract]",
+        "    before: [draft_contract, sign_the_contract]\n    seed: [success.contract]",
+    )
+    error = refused(real, "checklist.yaml", "'before' names 'sign_the_contract'", "next step")
+    assert error.line == _step_block(path, "build_forecast", "before")
+    assert "finalise_contract" in error.message  # the nearest id is suggested
+    assert main(["validate", str(real)]) == 1
+    err = capsys.readouterr().err
+    assert f"checklist.yaml, line {error.line}: " in err
+
+
+def test_an_unknown_milestone_in_on_is_refused(real):
+    path = edit_text(real, "checklist.yaml", "    on: decision\n", "    on: signature\n")
+    error = refused(real, "checklist.yaml", "'on' must be one of the milestones", "signature")
+    assert error.line == _step_block(path, "decide_go_no_go", "on")
+
+
+def test_a_cycle_of_order_constraints_is_refused_with_its_line(real, capsys):
+    # The declaration of intent comes before the decision; the decision cannot also precede it.
+    path = edit_text(
+        real,
+        "checklist.yaml",
+        "    on: decision\n    after: [last_session]\n",
+        "    on: decision\n    after: [last_session]\n    before: [draft_intent_declaration]\n",
+    )
+    error = refused(real, "checklist.yaml", "cycle", "decide_go_no_go", "draft_intent_declaration")
+    assert error.line in {
+        _step_block(path, "decide_go_no_go", "before"),
+        _step_block(path, "draft_intent_declaration", "before"),
+    }
+    assert main(["validate", str(real)]) == 1
+    assert f"checklist.yaml, line {error.line}: " in capsys.readouterr().err
+
+
+def test_a_cycle_through_the_milestones_is_refused(real):
+    # Before the next session yet after the last one: no date fits.
+    path = edit_text(
+        real,
+        "checklist.yaml",
+        "    before: [next_session, fill_grid,",
+        "    after: [last_session]\n    before: [next_session, fill_grid,",
+    )
+    error = refused(real, "checklist.yaml", "cycle", "next_session", "last_session")
+    assert error.line in {
+        _step_block(path, "sign_letter_before_session", "after"),
+        _step_block(path, "sign_letter_before_session", "before"),
+    }
+
+
+def test_an_unknown_severity_is_refused(real):
+    path = edit_text(real, "checklist.yaml", "    severity: critical\n", "    severity: fatal\n")
+    error = refused(real, "checklist.yaml", "'severity' must be one of critical, major, minor")
+    assert error.line == _step_block(path, "no_strategy", "severity")
+
+
+def test_a_verdict_naming_an_unknown_red_flag_is_refused(real):
+    path = edit_text(
+        real,
+        "checklist.yaml",
+        "      flags: [competitor_without_common_goal,",
+        "      flags: [competitor_without_goal,",
+    )
+    error = refused(real, "checklist.yaml", "'competitor_without_goal' is not one")
+    assert error.line == line_at(path, "- id: reconsider", "flags:")
+
+
+def test_the_last_verdict_has_no_condition(real):
+    path = edit_text(
+        real, "checklist.yaml", "    - id: ready\n", "    - id: ready\n      below: 90\n"
+    )
+    error = refused(real, "checklist.yaml", "the last verdict", "remove its conditions")
+    assert error.line == line_at(path, "    - id: ready")
+
+
+def test_a_verdict_needs_its_words_in_both_languages(real):
+    def drop(data):
+        del data["verdicts"]["ready"]
+
+    mutate(real, "en.yaml", drop)
+    refused(real, "en.yaml", "verdict 'ready'", "is missing here")
+
+
+def test_a_step_resolving_an_unknown_red_flag_is_refused(real):
+    path = edit_text(
+        real, "checklist.yaml", "    resolves: [no_strategy]\n", "    resolves: [no_strategies]\n"
+    )
+    error = refused(real, "checklist.yaml", "'resolves' names 'no_strategies'", "no_strategy")
+    assert error.line == _step_block(path, "write_strategy", "resolves")
+
+
+def test_a_step_quoting_a_question_that_is_not_text_is_refused(real):
+    path = edit_text(
+        real, "checklist.yaml", "    quote: coop_boundaries\n", "    quote: coop_vs_bigger\n"
+    )
+    error = refused(real, "checklist.yaml", "'quote' names a text question", "coop_vs_bigger")
+    assert error.line == _step_block(path, "set_competition_rules", "quote")

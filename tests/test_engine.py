@@ -224,7 +224,7 @@ def test_completing_gives_summary_and_diagnosis(chat):
     d = summary.diagnosis
     assert d.alliance_type == "strategic"
     assert d.reasons == ("Big-en",)
-    assert [flag for flag, _ in d.red_flags] == ["few_sessions"]
+    assert [flag.id for flag in d.red_flags] == ["few_sessions"]
     scores = {s.stage_id: s.score for s in d.readiness}
     # level 4 on 1-5 -> 0.75 with weight 2, sessions 3 fails ge 4 -> 0 with weight 1
     assert scores == {"one": None, "two": 50}

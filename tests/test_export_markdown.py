@@ -92,14 +92,19 @@ def test_report_structure(export_engine, answers):
     text = render_markdown(content)
     headings = [line for k, line in outline(text) if k == "heading"]
     assert headings[0].startswith("# Rapport d’alliance : Lumière & Fils avec ")
+    # The verdict comes first, then what to do, then the diagnosis behind it.
     assert [h for h in headings if h.startswith("## ")] == [
-        "## Diagnostic",
+        "## Verdict",
         "## Prochaines étapes",
+        "## Diagnostic",
         "## Plan de préparation",
         "## Réponses par étape",
     ]
     stage_titles = [stage.title for stage in content.summary.stages]
+    then = ["Ensuite"] if content.summary.diagnosis.then else []
     assert [h[4:] for h in headings if h.startswith("### ")] == [
+        "Vos priorités",
+        *then,
         "Type d’alliance",
         "Maturité par étape",
         "Points d’attention",
@@ -139,13 +144,21 @@ def test_next_steps_plan_and_reminders_carry_their_dates(export_engine, answers)
     content = content_for(export_engine, answers, reminders=[reminder])
     text = render_markdown(content)
     ordered = [line for k, line in outline(text) if k == "ordered"]
-    for step in content.summary.diagnosis.next_steps:
+    bullets = [line for k, line in outline(text) if k == "bullet"]
+    d = content.summary.diagnosis
+    assert d.priorities
+    for step in d.priorities:  # numbered, with their date
         assert any(step.text in unescape(line) for line in ordered)
+    for group in d.then:  # the others, listed under their stage
+        for step in group.steps:
+            assert any(step.text in unescape(line) for line in bullets)
     plan = content.plan
     assert plan is not None
-    assert len(plan.sessions) == 2
-    assert any("1 décembre 2026" in line and "1/2" in line for line in ordered)
-    assert "3 mois au plus" in text  # 6 months were planned: the plan says it keeps to 3
+    # 2 sessions over 6 months were planned: the method's 4, within 3 months, and it says so.
+    assert len(plan.sessions) == 4
+    assert any("1 décembre 2026" in line and "1/4" in line for line in ordered)
+    assert "Nombre de séances prévu : 2" in text
+    assert "Durée prévue : 6 mois" in text
     assert "## Rappels programmés" in text
     assert "- 3 décembre 2026 à 09:00 : Relancer \\*vite\\*" in text  # Paris time
 

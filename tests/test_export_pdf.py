@@ -99,8 +99,8 @@ def test_diagnosis_next_steps_plan_and_reminders_are_in_the_text(report):
     document = flat("".join(pages))
     d = content.summary.diagnosis
     assert shown(d.type_text, document)
-    for _, text in d.red_flags:
-        assert shown(text, document)
+    for flag in d.red_flags:
+        assert shown(flag.text, document)
     for step in d.next_steps:
         assert shown(step.text, document)
         assert shown(content.date(step.due), document)
@@ -127,6 +127,10 @@ def test_pages_have_numbers_header_and_footer(report):
 def test_title_page_has_the_key_figures(report):
     content, _, _, pages = report
     cover = flat(pages[0])
+    verdict = content.summary.diagnosis.verdict
+    assert verdict is not None
+    assert shown(verdict.title, flat(pages[0]))  # the verdict opens the report
+    assert shown(verdict.text, flat(pages[0]))
     for label in (
         "Entreprise",
         "Partenaire",

@@ -17,6 +17,7 @@ from bot.export.preparation import (
 from bot.reminders import schedule
 from bot.reminders.schedule import add_months
 
+BEFORE = dt.date(2026, 11, 20)  # "today" in the plans below: before their first session
 MONDAY = dt.date(2026, 11, 30)
 
 
@@ -80,7 +81,7 @@ def test_sessions_stay_in_order_inside_the_window(first, count, months):
 
 def test_plan_from_answers():
     plan = plan_preparation(
-        {"prep_first_session": "2026-11-30", "prep_sessions": 5, "prep_months": 2}
+        {"prep_first_session": "2026-11-30", "prep_sessions": 5, "prep_months": 2}, BEFORE
     )
     assert plan is not None
     assert plan.first == MONDAY
@@ -93,10 +94,11 @@ def test_plan_from_answers():
 
 def test_plan_clamps_a_long_preparation_and_says_so():
     plan = plan_preparation(
-        {"prep_first_session": "2026-11-30", "prep_sessions": 4, "prep_months": 8}
+        {"prep_first_session": "2026-11-30", "prep_sessions": 4, "prep_months": 8}, BEFORE
     )
     assert plan is not None
     assert (plan.months, plan.requested_months, plan.clamped) == (3, 8, True)
+    assert plan.changes == ("shorter",)
 
 
 @pytest.mark.parametrize("sessions", ["notyet", None])
@@ -104,9 +106,10 @@ def test_plan_without_a_session_count_plans_the_methods_default(sessions):
     answers = {"prep_first_session": "2026-11-30", "prep_months": "notyet"}
     if sessions is not None:
         answers["prep_sessions"] = sessions
-    plan = plan_preparation(answers)
+    plan = plan_preparation(answers, BEFORE)
     assert plan is not None
     assert len(plan.sessions) == DEFAULT_SESSIONS
+    assert plan.changes == ("default_count",)
     assert not plan.count_given
     assert plan.months == MAX_MONTHS
 
@@ -114,4 +117,54 @@ def test_plan_without_a_session_count_plans_the_methods_default(sessions):
 @pytest.mark.parametrize("first", [None, "notyet", "not a date", 20261130])
 def test_no_plan_without_a_first_session_date(first):
     answers = {"prep_sessions": 4} if first is None else {"prep_first_session": first}
-    assert plan_preparation(answers) is None
+    assert plan_preparation(answers, BEFORE) is None
+
+
+@pytest.mark.parametrize(
+    ("asked", "planned", "change"),
+    [
+        (1, 4, "more_sessions"),
+        (2, 4, "more_sessions"),
+        (4, 4, None),
+        (5, 5, None),
+        (9, 5, "fewer_sessions"),
+    ],
+)
+def test_the_plan_holds_4_or_5_sessions_and_says_what_it_changed(asked, planned, change):
+    answers = {"prep_first_session": "2026-11-30", "prep_sessions": asked, "prep_months": 3}
+    plan = plan_preparation(answers, BEFORE)
+    assert plan is not None
+    assert len(plan.sessions) == planned
+    assert plan.changes == ((change,) if change else ())
+    assert plan.sessions[-1] < plan.go_no_go <= add_months(MONDAY, 3)
+
+
+@given(
+    st.dates(dt.date(2026, 1, 1), dt.date(2027, 12, 31)),
+    st.integers(0, 200),
+    st.integers(1, 9),
+    st.integers(1, 12),
+)
+def test_sessions_the_plan_adds_are_never_in_the_past(first, days_later, count, months):
+    today = first + dt.timedelta(days=days_later)
+    answers = {
+        "prep_first_session": first.isoformat(),
+        "prep_sessions": count,
+        "prep_months": months,
+    }
+    plan = plan_preparation(answers, today)
+    assert plan is not None
+    assert plan.sessions[0] == first  # the manager's own first session is kept
+    assert all(day >= today for day in plan.sessions[1:])
+    assert all(a < b for a, b in itertools.pairwise(plan.sessions))
+    assert plan.sessions[-1] < plan.go_no_go
+    assert 4 <= len(plan.sessions) <= 5
+
+
+@pytest.mark.parametrize(("count", "months"), list(itertools.product((4, 5), (1, 2, 3))))
+def test_the_core_plan_names_the_reminders_days(count, months):
+    answers = {"prep_first_session": MONDAY.isoformat(), "prep_sessions": count}
+    plan = plan_preparation({**answers, "prep_months": months}, BEFORE)
+    assert plan is not None
+    assert list(plan.sessions) == schedule.session_dates(MONDAY, count, months)
+    assert plan.go_no_go == schedule.preparation_end(MONDAY, months)

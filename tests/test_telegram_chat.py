@@ -357,8 +357,14 @@ async def test_whole_checklist_in_each_language(emulator, database_url, lang):
                 break
             asked.append(await answer_current(ana, dialogue, lang))
         summary = " ".join(ana.texts_since_last_send())
+        sent = emulator.messages(ana.chat_id, from_bot=True)
     assert texts.ui("summary.title") in summary
     assert texts.ui("summary.next_steps") in summary
+    # The verdict opens the summary, before the answers; the "then" steps come folded.
+    assert summary.index(texts.ui("advice.verdict")) < summary.index(texts.ui("summary.answers"))
+    assert texts.ui("advice.priorities") in summary
+    folded = [e for m in sent for e in m.entities if e["type"] == "expandable_blockquote"]
+    assert folded
     assert len(asked) >= 35
     assert len(asked) == len(set(asked))
     answers = await stored_answers(database_url, ana.id)

@@ -18,8 +18,9 @@ from babel import Locale
 
 from bot.dialogue.engine import DATE_ORDERS, ENGINE_ERRORS, SKIP_REASONS, WORD_COMMANDS
 from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
-from bot.dialogue.model import QUESTION_TYPES, YESNO_OPTIONS, Dialogue, Texts
+from bot.dialogue.model import QUESTION_TYPES, SEVERITIES, YESNO_OPTIONS, Dialogue, Texts
 from bot.dialogue.parsing import REASONS
+from bot.dialogue.plan import DEFAULT_COUNT, FEWER_SESSIONS, MORE_SESSIONS, RESTARTED, SHORTER
 from bot.export import FORMATS
 from bot.export.content import SHARES
 from bot.reminders import Kind
@@ -85,6 +86,18 @@ FAMILIES: dict[str, Callable[[Dialogue], Iterable[str]]] = {
     "alliance_type.{}": lambda d: {"alliance_type.strategic", "alliance_type.tactical"},
     "alliance_type.criteria.{}": lambda d: {
         f"alliance_type.criteria.{r.id}" for r in d.alliance_type.criteria
+    },
+    # The verdict, its reasons and the priorities' "why", by severity and verdict level.
+    "verdicts.{}.title": lambda d: {f"verdicts.{v.id}.title" for v in d.verdicts.levels},
+    "verdicts.{}.why": lambda d: {f"verdicts.{v.id}.why" for v in d.verdicts.levels},
+    "ui.advice.why.{}": lambda d: {f"ui.advice.why.{s}" for s in SEVERITIES},
+    "ui.advice.severity.{}": lambda d: {f"ui.advice.severity.{s}" for s in SEVERITIES},
+    # Only the two severities that hold a verdict back are quoted as its reasons.
+    "ui.advice.because.{}": lambda d: {f"ui.advice.because.{s}" for s in SEVERITIES[:2]},
+    # What the preparation plan changed from the answers.
+    "ui.advice.plan.{}": lambda d: {
+        f"ui.advice.plan.{c}"
+        for c in (MORE_SESSIONS, FEWER_SESSIONS, DEFAULT_COUNT, SHORTER, RESTARTED)
     },
     "followups.{}.intro": _followups,
     "followups.{}.done": _followups,

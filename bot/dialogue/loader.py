@@ -8,6 +8,7 @@ and what is expected.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import re
 import string
@@ -18,8 +19,11 @@ from typing import Any
 
 from bot.dialogue.conditions import ConditionError, always, compile_condition, questions_in
 from bot.dialogue.model import (
+    ALLIANCE_TYPES,
     LANGUAGES,
+    MILESTONES,
     QUESTION_TYPES,
+    SEVERITIES,
     YESNO_OPTIONS,
     AllianceType,
     Dialogue,
@@ -28,6 +32,8 @@ from bot.dialogue.model import (
     SeedPassage,
     Stage,
     Texts,
+    VerdictLevel,
+    Verdicts,
     placeholders,
 )
 from bot.dialogue.yamlsource import LineList, line_of, load_yaml
@@ -36,7 +42,7 @@ from bot.errors import DialogueError
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "dialogues"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID_RULE = "lowercase letters, digits and _, starting with a letter"
-_TOP_KEYS = ("id", "stages", "alliance_type", "red_flags", "next_steps")
+_TOP_KEYS = ("id", "stages", "alliance_type", "red_flags", "next_steps", "verdicts")
 _STAGE_KEYS = ("id", "seed", "questions")
 _QUESTION_KEYS = (
     "id",
@@ -64,9 +70,23 @@ _TYPED_KEYS = {
 }
 _RULE_KEYS = {
     "criteria": ("id", "when", "seed"),
-    "red_flags": ("id", "when", "seed"),
-    "next_steps": ("id", "when", "seed", "days"),
+    "red_flags": ("id", "when", "seed", "severity", "raise_when", "alliance"),
+    "next_steps": (
+        "id",
+        "when",
+        "seed",
+        "days",
+        "severity",
+        "alliance",
+        "resolves",
+        "after",
+        "before",
+        "on",
+        "stage",
+        "quote",
+    ),
 }
+_VERDICT_KEYS = ("id", "seed", "flags", "counts", "below")
 _RULE_NAMES = {
     "criteria": "alliance_type criterion",
     "red_flags": "red flag",
@@ -83,6 +103,7 @@ _CONTENT_KEYS = (
     "alliance_type",
     "red_flags",
     "next_steps",
+    "verdicts",
     "followups",
 )
 _FOLLOWUP_TYPES = ("choice", "scale", "yesno")
@@ -116,6 +137,7 @@ def load_dialogue(directory: Path | str | None = None) -> Dialogue:
         seed=seed,
         questions=dialogue.questions,
         followups=followups,
+        verdicts=dialogue.verdicts,
     )
 
 
@@ -228,6 +250,7 @@ class _Builder:
         self.known: dict[str, tuple[str, ...] | None] = {}  # questions read so far -> options
         self.id_lines: dict[str, int | None] = {}
         self.all_ids: set[str] = set()  # every question id in the file, to explain forward tests
+        self.text_ids: set[str] = set()  # the text questions read so far
 
     def fail(self, message: str, node: Any = None, key: str | int | None = None) -> DialogueError:
         return DialogueError(message, path=self.path, line=line_of(node, key))
@@ -284,15 +307,211 @@ class _Builder:
             stage_lines[stage.id] = line_of(item, "id")
             stages.append(stage)
         questions = {q.id: q for stage in stages for q in stage.questions}
+        red_flags = self.rules(raw.get("red_flags"), "red_flags", raw)
+        next_steps = self.rules(raw.get("next_steps"), "next_steps", raw)
+        self.check_step_links(raw, red_flags, next_steps, set(stage_lines))
         return Dialogue(
             id=dialogue_id,
             stages=tuple(stages),
             alliance_type=self.alliance_type(raw.get("alliance_type"), raw),
-            red_flags=self.rules(raw.get("red_flags"), "red_flags", raw),
-            next_steps=self.rules(raw.get("next_steps"), "next_steps", raw),
+            red_flags=red_flags,
+            next_steps=next_steps,
             texts={},
             questions=questions,
+            verdicts=self.verdicts(raw, red_flags, next_steps),
         )
+
+    # --- Links between rules: resolves, order constraints, verdicts ---------------------------
+    def _items(self, raw: Mapping[str, Any], section: str) -> dict[str, Mapping[str, Any]]:
+        items = raw.get(section)
+        if not isinstance(items, list):
+            return {}
+        return {
+            item["id"]: item
+            for item in items
+            if isinstance(item, Mapping) and isinstance(item.get("id"), str)
+        }
+
+    def check_step_links(
+        self,
+        raw: Mapping[str, Any],
+        red_flags: tuple[Rule, ...],
+        next_steps: tuple[Rule, ...],
+        stages: set[str],
+    ) -> None:
+        """`resolves` names red flags, `after`/`before` name next steps or milestones, `on` a
+        milestone, `stage` a stage; and the order constraints leave no cycle."""
+        flag_ids = {rule.id for rule in red_flags}
+        step_ids = {rule.id for rule in next_steps}
+        targets = step_ids | set(MILESTONES)
+        nodes = self._items(raw, "next_steps")
+        for rule in next_steps:
+            node = nodes[rule.id]
+            where = f"next step '{rule.id}'"
+            for flag in rule.resolves:
+                if flag not in flag_ids:
+                    raise self.fail(
+                        f"{where}: 'resolves' names '{flag}', which is not a red flag"
+                        f"{_hint(flag, flag_ids)}",
+                        node,
+                        "resolves",
+                    )
+            for key in ("after", "before"):
+                for target in getattr(rule, key):
+                    if target not in targets:
+                        raise self.fail(
+                            f"{where}: '{key}' names '{target}', which is neither a next step "
+                            f"nor a milestone ({', '.join(MILESTONES)}){_hint(target, targets)}",
+                            node,
+                            key,
+                        )
+                    if target == rule.id:
+                        raise self.fail(f"{where}: '{key}' names the step itself", node, key)
+            if rule.stage is not None and rule.stage not in stages:
+                raise self.fail(
+                    f"{where}: 'stage' names '{rule.stage}', which is not a stage"
+                    f"{_hint(rule.stage, stages)}",
+                    node,
+                    "stage",
+                )
+        self.check_cycles(next_steps, nodes)
+
+    def check_cycles(
+        self, next_steps: tuple[Rule, ...], nodes: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Refuse order constraints that cannot all hold: A before B before ... before A."""
+        edges: dict[str, list[tuple[str, str, str]]] = {}  # from -> (to, declared by, key)
+        for first, second in itertools.pairwise(MILESTONES):
+            edges.setdefault(first, []).append((second, "", ""))
+        for rule in next_steps:
+            for target in rule.after:
+                edges.setdefault(target, []).append((rule.id, rule.id, "after"))
+            for target in rule.before:
+                edges.setdefault(rule.id, []).append((target, rule.id, "before"))
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        path: list[str] = []
+        owners: list[tuple[str, str]] = []  # the (rule, key) behind each edge along the path
+
+        def visit(node: str) -> None:
+            state[node] = 1
+            path.append(node)
+            for target, owner, key in edges.get(node, ()):
+                owners.append((owner, key))
+                if state.get(target) == 1:
+                    loop = [*path[path.index(target) :], target]
+                    declared = [o for o in owners[len(owners) - len(loop) + 1 :] if o[0]]
+                    owner_id, owner_key = declared[-1]
+                    raise self.fail(
+                        f"next step '{owner_id}': its '{owner_key}' closes a cycle of order "
+                        f"constraints ({' before '.join(loop)}); no date can satisfy them all",
+                        nodes.get(owner_id),
+                        owner_key,
+                    )
+                if state.get(target) is None:
+                    visit(target)
+                owners.pop()
+            path.pop()
+            state[node] = 2
+
+        for first in [*MILESTONES, *(rule.id for rule in next_steps)]:
+            if state.get(first) is None:
+                visit(first)
+
+    def verdicts(
+        self, raw: Mapping[str, Any], red_flags: tuple[Rule, ...], next_steps: tuple[Rule, ...]
+    ) -> Verdicts:
+        node = raw.get("verdicts")
+        if node is None and "verdicts" not in raw:
+            return Verdicts()
+        if not isinstance(node, Mapping):
+            raise self.fail(
+                f"'verdicts' needs 'levels' and may name a 'decision_step' ({_found(node)})",
+                raw,
+                "verdicts",
+            )
+        self.check_keys(node, ("decision_step", "levels"), "verdicts")
+        step_ids = {rule.id for rule in next_steps}
+        decision = node.get("decision_step")
+        if decision is not None and decision not in step_ids:
+            raise self.fail(
+                f"verdicts: 'decision_step' names '{decision}', which is not a next step"
+                f"{_hint(str(decision), step_ids)}",
+                node,
+                "decision_step",
+            )
+        items = node.get("levels")
+        if not isinstance(items, list) or len(items) < 2:
+            raise self.fail(
+                "verdicts: 'levels' must list at least two verdicts, the most worrying first, "
+                f"the last one without a condition ({_found(items)})",
+                node,
+                "levels" if "levels" in node else None,
+            )
+        flag_ids = {rule.id for rule in red_flags}
+        levels = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                raise self.fail(
+                    f"verdicts: level {index + 1} must be a block with an 'id' ({_found(item)})",
+                    items,
+                    index,
+                )
+            vid = item["id"]
+            where = f"verdict '{vid}'"
+            if not _ID.match(vid) or vid in seen:
+                raise self.fail(f"{where}: the id must be new and in {_ID_RULE}", item, "id")
+            seen.add(vid)
+            self.check_keys(item, _VERDICT_KEYS, where)
+            flags = item.get("flags", [])
+            if not isinstance(flags, list) or any(f not in flag_ids for f in flags):
+                wrong = next((f for f in flags if f not in flag_ids), flags)
+                raise self.fail(
+                    f"{where}: 'flags' must list red flag ids; '{wrong}' is not one"
+                    f"{_hint(str(wrong), flag_ids)}",
+                    item,
+                    "flags",
+                )
+            counts = item.get("counts", {})
+            if not isinstance(counts, Mapping) or any(
+                key not in SEVERITIES or not isinstance(value, int) or value < 1
+                for key, value in counts.items()
+            ):
+                raise self.fail(
+                    f"{where}: 'counts' maps a severity ({', '.join(SEVERITIES)}) to a whole "
+                    "number, 1 or more, like {critical: 1}",
+                    item,
+                    "counts",
+                )
+            below = item.get("below")
+            if below is not None and (not _is_number(below) or not 0 < below <= 100):
+                raise self.fail(
+                    f"{where}: 'below' is an overall readiness from 1 to 100 ({_found(below)})",
+                    item,
+                    "below",
+                )
+            level = VerdictLevel(
+                vid,
+                tuple(flags),
+                dict(counts),
+                None if below is None else int(below),
+                self.seed(item, where, required=False),
+            )
+            last = index == len(items) - 1
+            if last != level.unconditional:
+                raise self.fail(
+                    f"{where}: "
+                    + (
+                        "the last verdict is the one left when no other holds: remove its "
+                        "conditions"
+                        if last
+                        else "only the last verdict may have no condition (flags, counts or below)"
+                    ),
+                    item,
+                    "id",
+                )
+            levels.append(level)
+        return Verdicts(tuple(levels), decision)
 
     def seed(self, node: Mapping[str, Any], where: str, required: bool) -> tuple[str, ...]:
         value = node.get("seed", [])
@@ -446,6 +665,8 @@ class _Builder:
         )
         self.check_score(question, node, where)
         self.known[qid] = question.choices if qtype in ("choice", "multi", "yesno") else None
+        if qtype == "text":
+            self.text_ids.add(qid)
         self.id_lines[qid] = line_of(node, "id")
         return question
 
@@ -646,8 +867,78 @@ class _Builder:
                 )
             tested = frozenset(questions_in(item["when"]))
             seed = self.seed(item, where, required=False)
-            rules.append(Rule(rule_id, when, seed, days, tested))
+            rules.append(
+                Rule(rule_id, when, seed, days, tested, **self.rule_extras(item, section, where))
+            )
         return tuple(rules)
+
+    def rule_extras(self, item: Mapping[str, Any], section: str, where: str) -> dict[str, Any]:
+        """severity, raise_when, alliance, resolves, after, before, on, stage (those allowed)."""
+        extras: dict[str, Any] = {}
+        if "severity" in item:
+            if item["severity"] not in SEVERITIES:
+                raise self.fail(
+                    f"{where}: 'severity' must be one of {', '.join(SEVERITIES)} "
+                    f"({_found(item['severity'])})",
+                    item,
+                    "severity",
+                )
+            extras["severity"] = item["severity"]
+        if "raise_when" in item:
+            try:
+                extras["raise_when"] = compile_condition(item["raise_when"], self.known)
+            except ConditionError as exc:
+                raise self.fail(f"{where}: in 'raise_when', {exc}", item, "raise_when") from None
+        if "alliance" in item:
+            if item["alliance"] not in ALLIANCE_TYPES:
+                raise self.fail(
+                    f"{where}: 'alliance' must be one of {', '.join(ALLIANCE_TYPES)} "
+                    f"({_found(item['alliance'])})",
+                    item,
+                    "alliance",
+                )
+            extras["alliance"] = item["alliance"]
+        for key in ("resolves", "after", "before"):
+            if key not in item:
+                continue
+            value = item[key]
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(
+                    f"{where}: '{key}' must be a list of ids, like [sign_confidentiality_letter] "
+                    f"({_found(item[key])})",
+                    item,
+                    key,
+                )
+            extras[key] = tuple(value)
+        if "on" in item:
+            if item["on"] not in MILESTONES:
+                raise self.fail(
+                    f"{where}: 'on' must be one of the milestones {', '.join(MILESTONES)} "
+                    f"({_found(item['on'])})",
+                    item,
+                    "on",
+                )
+            extras["on"] = item["on"]
+        if "stage" in item:
+            if not isinstance(item["stage"], str):
+                raise self.fail(f"{where}: 'stage' is a stage id ({_found(item['stage'])})", item)
+            extras["stage"] = item["stage"]
+        if "quote" in item:
+            quoted = item["quote"]
+            if not isinstance(quoted, str) or not self.is_text(quoted):
+                raise self.fail(
+                    f"{where}: 'quote' names a text question whose answer the step quotes "
+                    f"({_found(quoted)}){_hint(str(quoted), self.text_ids)}",
+                    item,
+                    "quote",
+                )
+            extras["quote"] = quoted
+        return extras
+
+    def is_text(self, qid: str) -> bool:
+        return qid in self.text_ids
 
     def alliance_type(self, node: Any, top: Mapping[str, Any]) -> AllianceType:
         if not isinstance(node, Mapping):
@@ -751,6 +1042,10 @@ def _describe(key: str) -> str:
             what = f"the text of red flag '{rule}'"
         case ["next_steps", rule]:
             what = f"the text of next step '{rule}'"
+        case ["verdicts", level, part]:
+            what = f"the {part} of verdict '{level}'"
+        case ["verdicts", level]:
+            what = f"the words of verdict '{level}'"
         case ["alliance_type", "criteria", rule]:
             what = f"the reason text of alliance_type criterion '{rule}'"
         case ["ui", *_]:
@@ -891,6 +1186,8 @@ def _check_required(
     needed += [f"alliance_type.criteria.{r.id}" for r in dialogue.alliance_type.criteria]
     needed += [f"red_flags.{r.id}" for r in dialogue.red_flags]
     needed += [f"next_steps.{r.id}" for r in dialogue.next_steps]
+    for level in dialogue.verdicts.levels:
+        needed += [f"verdicts.{level.id}.title", f"verdicts.{level.id}.why"]
     needed += [f"ui.answers.{answer}" for answer in YESNO_OPTIONS]
     for fid, questions in dialogue.followups.items():
         needed += [f"followups.{fid}.intro", f"followups.{fid}.done"]

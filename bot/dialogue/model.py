@@ -14,6 +14,13 @@ QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "date", "number")
 YESNO_OPTIONS = ("yes", "no", "notyet")
 LANGUAGES = ("fr", "en")
 DONE = "done"  # the state after the last question
+# How much a red flag weighs, most severe first; a next step takes the severity of the worst
+# fired flag it resolves.
+SEVERITIES = ("critical", "major", "minor")
+ALLIANCE_TYPES = ("strategic", "tactical")
+# Dates of the preparation plan that next steps may be placed against (`before:` / `after:` /
+# `on:`), in their own order: the next working session, the last one, the go/no-go decision.
+MILESTONES = ("next_session", "last_session", "decision")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,37 @@ class Rule:
     seed: tuple[str, ...] = ()
     days: int = 0
     questions: frozenset[str] = frozenset()  # the question ids its condition tests
+    severity: str = "minor"  # red flags; next steps: their own, raised by what they resolve
+    raise_when: Condition | None = None  # red flags: one level more severe when this holds
+    alliance: str | None = None  # applies only to this alliance type ("strategic"/"tactical")
+    resolves: tuple[str, ...] = ()  # next steps: the red flags they answer
+    after: tuple[str, ...] = ()  # next steps: due after these steps or milestones
+    before: tuple[str, ...] = ()  # next steps: due before these steps or milestones
+    on: str | None = None  # next steps: due on this milestone's date when the plan has it
+    stage: str | None = None  # next steps: the stage they belong to (grouping of "then")
+    quote: str | None = None  # next steps: a text question whose answer the step quotes
+
+
+@dataclass(frozen=True)
+class VerdictLevel:
+    """One verdict: it holds when one of `flags` fired, or a severity count reaches its
+    minimum in `counts`, or the overall readiness is below `below`. The last level holds always."""
+
+    id: str
+    flags: tuple[str, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+    below: int | None = None
+    seed: tuple[str, ...] = ()
+
+    @property
+    def unconditional(self) -> bool:
+        return not self.flags and not self.counts and self.below is None
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    levels: tuple[VerdictLevel, ...] = ()
+    decision_step: str | None = None  # the next step whose date the verdict names
 
 
 @dataclass(frozen=True)
@@ -162,6 +200,7 @@ class Dialogue:
     questions: Mapping[str, Question] = field(default_factory=dict)  # in walk order
     # Short questionnaires sent with some reminders (followups.yaml): id -> its questions.
     followups: Mapping[str, tuple[Question, ...]] = field(default_factory=dict)
+    verdicts: Verdicts = field(default_factory=Verdicts)
 
     @property
     def order(self) -> tuple[str, ...]:

@@ -9,8 +9,18 @@ from typing import Any
 
 from bot.dialogue import cldr
 from bot.dialogue.conditions import NOT_YET
-from bot.dialogue.diagnosis import Diagnosis, diagnose
+from bot.dialogue.diagnosis import Diagnosis, diagnose, format_date
 from bot.dialogue.model import Dialogue, Question, Texts
+
+__all__ = [
+    "AnswerLine",
+    "StageSummary",
+    "Summary",
+    "build_summary",
+    "display",
+    "echo_date",
+    "format_date",
+]
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,6 @@ class Summary:
     stages: tuple[StageSummary, ...]
     diagnosis: Diagnosis
     date: dt.date
-
-
-def format_date(value: dt.date, texts: Texts) -> str:
-    """A date as this language writes it in full words ("15 mars 2027", "March 15, 2027"):
-    never ambiguous, whichever order the reader writes day and month in."""
-    return cldr.long_date(value, texts.lang)
 
 
 def echo_date(value: dt.date, texts: Texts) -> str:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import Texts
+from bot.dialogue.plan import PreparationPlan
 from bot.dialogue.summary import Summary, format_date
-from bot.export.preparation import PreparationPlan, plan_preparation
 
 # The five shares of a sound alliance, in the order the method lists them: question id -> the
 # ui key of its short chart label.
@@ -79,6 +79,32 @@ class ReportContent:
         time = f"{local.hour:02d}:{local.minute:02d}"
         return self.texts.ui("export.datetime", date=self.date(local.date()), time=time)
 
+    def plan_notes(self) -> list[str]:
+        """The plan's introduction, then what it changed from the answers and why."""
+        plan = self.plan
+        if plan is None:
+            return []
+        ui = self.texts.ui
+        notes = [
+            ui(
+                "export.plan_intro",
+                count=len(plan.sessions),
+                first=self.date(plan.sessions[0]),
+                last=self.date(plan.sessions[-1]),
+                decision=self.date(plan.go_no_go),
+            )
+        ]
+        params = {
+            "requested": plan.requested_sessions,
+            "count": len(plan.sessions),
+            "requested_months": plan.requested_months,
+            "months": plan.months,
+            "first": self.date(plan.first),
+            "decision": self.date(plan.go_no_go),
+        }
+        notes += [ui(f"advice.plan.{change}", **params) for change in plan.changes]
+        return notes
+
     def scale(self, question_id: str) -> int | None:
         known = self.scales.get(question_id)
         return known.value if known is not None else None
@@ -124,7 +150,7 @@ def build_content(
         texts=engine.texts(lang),
         answers=on_path,
         scales=scales,
-        plan=plan_preparation(on_path),
+        plan=summary.diagnosis.plan,
         reminders=tuple(pending),
         tz=ZoneInfo(tz),
         uid_seed=uid_seed,

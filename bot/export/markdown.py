@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.export.content import ReportContent
-from bot.report import Markdown
+from bot.report import Markdown, flag_lines
 
 _md = Markdown()
 
@@ -32,6 +32,37 @@ def render_markdown(content: ReportContent) -> str:
     blocks.append("  \n".join(_pair(content, label, value) for label, value in meta))
     if not summary.complete:
         blocks.append("> " + e(ui("summary.incomplete")))
+
+    # Verdict ------------------------------------------------------------------------------------
+    if d.verdict is not None:
+        blocks.append(f"## {e(ui('advice.verdict'))}")
+        blocks.append(_md.bold(e(d.verdict.title)))
+        blocks.append(e(d.verdict.text))
+
+    # Next steps: the priorities, then the others by stage ---------------------------------------
+    blocks.append(f"## {e(ui('summary.next_steps'))}")
+    if d.next_steps:
+        blocks.append(f"### {e(ui('advice.priorities'))}")
+        lines = []
+        for index, step in enumerate(d.priorities, start=1):
+            due = ui("summary.due", date=content.date(step.due))
+            line = f"{index}. " + _indent(_pair(content, due, step.text), 3)
+            if step.why:
+                line += "  \n   " + _indent(_md.escape(ui("advice.why_first", why=step.why)), 3)
+            lines.append(line)
+        blocks.append("\n".join(lines) if lines else e(ui("advice.none")))
+        if d.then:
+            blocks.append(f"### {e(ui('advice.then'))}")
+            for group in d.then:
+                blocks.append(_md.bold(e(group.title)))
+                steps = [
+                    (ui("summary.due", date=content.date(s.due)), s.text) for s in group.steps
+                ]
+                blocks.append(
+                    "\n".join("- " + _indent(_pair(content, when, text)) for when, text in steps)
+                )
+    else:
+        blocks.append(e(ui("summary.no_next_steps")))
 
     # Diagnosis ----------------------------------------------------------------------------------
     blocks.append(f"## {e(ui('summary.diagnosis'))}")
@@ -56,36 +87,15 @@ def render_markdown(content: ReportContent) -> str:
         blocks.append(_md.bold(e(ui("summary.pair", label=ui("summary.overall"), value=overall))))
     blocks.append(f"### {e(ui('summary.red_flags'))}")
     if d.red_flags:
-        blocks.append(_bullets(text for _, text in d.red_flags))
+        blocks.append(_bullets(flag_lines(d, content.texts)))
     else:
         blocks.append(e(ui("summary.no_red_flags")))
-
-    # Next steps ---------------------------------------------------------------------------------
-    blocks.append(f"## {e(ui('summary.next_steps'))}")
-    if d.next_steps:
-        steps = [(ui("summary.due", date=content.date(s.due)), s.text) for s in d.next_steps]
-        blocks.append(_numbered(content, steps))
-    else:
-        blocks.append(e(ui("summary.no_next_steps")))
 
     # Preparation plan ---------------------------------------------------------------------------
     plan = content.plan
     if plan is not None:
         blocks.append(f"## {e(ui('export.plan'))}")
-        intro = ui(
-            "export.plan_intro",
-            count=len(plan.sessions),
-            first=content.date(plan.sessions[0]),
-            last=content.date(plan.sessions[-1]),
-            decision=content.date(plan.go_no_go),
-        )
-        notes = [intro]
-        if not plan.count_given:
-            notes.append(ui("export.plan_default_count", count=len(plan.sessions)))
-        if plan.clamped:
-            notes.append(
-                ui("export.plan_clamped", requested=plan.requested_months, months=plan.months)
-            )
+        notes = content.plan_notes()
         blocks.append("\n\n".join(e(note) for note in notes))
         count = len(plan.sessions)
         rows = [

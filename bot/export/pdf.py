@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from bot.export import charts
 from bot.export.content import ReportContent
-from bot.export.pictures import side_pictures
+from bot.export.pictures import assessed_stages, side_pictures
+from bot.report import flag_lines
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -273,7 +274,9 @@ class _Report:
             pdf.ln(3)
             self.notice(ui("summary.incomplete"))
 
-        pdf.ln(10)
+        pdf.ln(8)
+        self.verdict()
+        pdf.ln(4)
         self.heading2(ui("export.key_figures"))
         self.tiles()
 
@@ -324,6 +327,19 @@ class _Report:
             pdf.multi_cell(width - 6, 6, value, align="L", new_x="LEFT", new_y="NEXT")
         pdf.set_xy(pdf.l_margin, top + height + 4)
 
+    def verdict(self) -> None:
+        """The verdict: its title in the accent colour, then why."""
+        verdict = self.content.summary.diagnosis.verdict
+        if verdict is None:
+            return
+        pdf = self.pdf
+        self.heading2(self.ui("advice.verdict"))
+        pdf.set_font(FAMILY, "B", 13)
+        pdf.set_text_color(*(ALERT if verdict.level == 0 else ACCENT))
+        pdf.multi_cell(0, 6.5, verdict.title, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        self.paragraph(verdict.text)
+
     def diagnosis(self) -> None:
         pdf, ui = self.pdf, self.ui
         d = self.content.summary.diagnosis
@@ -339,9 +355,10 @@ class _Report:
         pdf.ln(2)
 
         self.heading2(ui("summary.readiness"))
+        assessed = assessed_stages(self.content)
         chart = charts.readiness_chart(
-            [stage.title for stage in d.readiness],
-            [stage.score for stage in d.readiness],
+            [stage.title for stage in assessed],
+            [stage.score for stage in assessed],
             title="",  # the section heading above says it
             not_scored=ui("summary.not_scored"),
         )
@@ -359,7 +376,7 @@ class _Report:
 
         self.heading2(ui("summary.red_flags"))
         if d.red_flags:
-            self.bullets([text for _, text in d.red_flags], color=ALERT)
+            self.bullets(flag_lines(d, self.content.texts), color=ALERT)
         else:
             self.paragraph(ui("summary.no_red_flags"))
         pdf.ln(2)
@@ -384,39 +401,39 @@ class _Report:
         pdf.set_y(top + height + 4)
 
     def next_steps(self) -> None:
-        ui = self.ui
-        steps = self.content.summary.diagnosis.next_steps
-        if not steps:
+        ui, date = self.ui, self.content.date
+        d = self.content.summary.diagnosis
+        if not d.next_steps:
             self.heading1(ui("summary.next_steps"))
             self.paragraph(ui("summary.no_next_steps"))
             return
+        rows = []
+        for index, step in enumerate(d.priorities, start=1):
+            text = f"{index}. {step.text}"
+            if step.why:
+                text += "\n" + ui("advice.why_first", why=step.why)
+            rows.append((date(step.due), text))
         self.titled_table(
             ui("summary.next_steps"),
-            (ui("export.due"), ui("export.action")),
-            [(self.content.date(step.due), step.text) for step in steps],
+            (ui("export.due"), ui("advice.priorities")),
+            rows,
             (0.2, 0.8),
         )
+        for group in d.then:
+            self.titled_table(
+                ui("summary.pair", label=ui("advice.then"), value=group.title),
+                (ui("export.due"), ui("export.action")),
+                [(date(step.due), step.text) for step in group.steps],
+                (0.2, 0.8),
+                level=2,
+            )
 
     def plan(self) -> None:
         plan = self.content.plan
         if plan is None:
             return
         ui, date = self.ui, self.content.date
-        notes = [
-            ui(
-                "export.plan_intro",
-                count=len(plan.sessions),
-                first=date(plan.sessions[0]),
-                last=date(plan.sessions[-1]),
-                decision=date(plan.go_no_go),
-            )
-        ]
-        if not plan.count_given:
-            notes.append(ui("export.plan_default_count", count=len(plan.sessions)))
-        if plan.clamped:
-            notes.append(
-                ui("export.plan_clamped", requested=plan.requested_months, months=plan.months)
-            )
+        notes = self.content.plan_notes()
         count = len(plan.sessions)
         rows = [
             (date(day), ui("export.session", n=n, count=count))

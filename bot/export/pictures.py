@@ -5,14 +5,21 @@ Imports matplotlib (through charts) only when called.
 
 from __future__ import annotations
 
+from bot.dialogue.diagnosis import StageScore
 from bot.export import charts
 from bot.export.content import GRID, SHARES, ReportContent
 
 
+def assessed_stages(content: ReportContent) -> list[StageScore]:
+    """The stages whose readiness is assessed: a stage without preparation questions on the
+    walk's path (the introduction, the objectives) has no bar."""
+    return [stage for stage in content.summary.diagnosis.readiness if stage.score is not None]
+
+
 def readiness_picture(content: ReportContent) -> tuple[bytes, str] | None:
-    """Readiness per stage as horizontal bars."""
+    """Readiness per assessed stage as horizontal bars."""
     ui = content.texts.ui
-    readiness = content.summary.diagnosis.readiness
+    readiness = assessed_stages(content)
     chart = charts.readiness_chart(
         [stage.title for stage in readiness],
         [stage.score for stage in readiness],

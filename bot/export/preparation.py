@@ -1,22 +1,33 @@
 """The preparation plan: when the working sessions fall and when to decide whether to go on.
 
 The method: a preparation period of 4 or 5 working sessions over 3 months at most confirms the
-shared intent, and ends with a go/no-go decision. The date arithmetic is the reminders' own
-(bot.reminders.schedule), so that the report, the calendar and the reminders the bot sends
-always name the same days. Pure functions of dates: no clock, no I/O.
+shared intent, and ends with a go/no-go decision. The plan itself is the dialogue core's
+(bot.dialogue.plan), which the diagnosis, the reports and the reminders all use; the date helpers
+here are the reminders' own arithmetic (bot.reminders.schedule), and the core plan names the same
+days (tests/test_export_preparation.py). Pure functions of dates: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from bot.dialogue.plan import DEFAULT_SESSIONS, PreparationPlan
+from bot.dialogue.plan import plan_preparation as core_plan
 from bot.reminders import schedule
 
+__all__ = [
+    "DEFAULT_SESSIONS",
+    "MAX_MONTHS",
+    "PreparationPlan",
+    "go_no_go_date",
+    "plan_preparation",
+    "session_dates",
+    "window_months",
+]
+
 MAX_MONTHS = schedule.MAX_PREPARATION_MONTHS  # the method's longest preparation window
-DEFAULT_SESSIONS = 4  # the method's usual count, used when the manager has not said
 
 
 def window_months(months: int) -> int:
@@ -57,52 +68,7 @@ def session_dates(first: dt.date, count: int, months: int = MAX_MONTHS) -> list[
     return schedule.session_dates(first, min(count, days), window)
 
 
-@dataclass(frozen=True)
-class PreparationPlan:
-    """The plan drawn from the preparation answers."""
-
-    first: dt.date
-    sessions: tuple[dt.date, ...]
-    go_no_go: dt.date
-    months: int  # the window planned, in months (clamped to MAX_MONTHS)
-    requested_months: int | None  # what the manager answered, when a number
-    count_given: bool  # False: the manager has not said how many sessions; DEFAULT_SESSIONS used
-
-    @property
-    def clamped(self) -> bool:
-        """The manager planned a longer preparation than the method allows."""
-        return self.requested_months is not None and self.requested_months > self.months
-
-
-def plan_preparation(answers: Mapping[str, Any]) -> PreparationPlan | None:
-    """The plan from the answers prep_first_session, prep_sessions and prep_months.
-
-    None until the first session has a date. An unknown number of sessions ("not yet") plans
-    DEFAULT_SESSIONS; an unknown window plans MAX_MONTHS.
-    """
-    raw_first = answers.get("prep_first_session")
-    try:
-        first = dt.date.fromisoformat(raw_first) if isinstance(raw_first, str) else None
-    except ValueError:
-        first = None
-    if first is None:
-        return None
-    count = _whole(answers.get("prep_sessions"))
-    requested = _whole(answers.get("prep_months"))
-    months = window_months(requested if requested is not None else MAX_MONTHS)
-    given = count is not None and count >= 1
-    sessions = session_dates(first, count if given and count else DEFAULT_SESSIONS, months)
-    return PreparationPlan(
-        first=first,
-        sessions=tuple(sessions),
-        go_no_go=go_no_go_date(first, months),
-        months=months,
-        requested_months=requested,
-        count_given=given,
-    )
-
-
-def _whole(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
+def plan_preparation(answers: Mapping[str, Any], today: dt.date) -> PreparationPlan | None:
+    """The plan the diagnosis uses (bot.dialogue.plan): 4 or 5 sessions within 3 months from
+    the first one, none added before `today`; None until the first session has a date."""
+    return core_plan(answers, today)

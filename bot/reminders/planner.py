@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue.diagnosis import NextStep
+from bot.dialogue.plan import plan_preparation
 from bot.reminders import Kind
 from bot.reminders.schedule import (
     in_days,
@@ -20,9 +21,7 @@ from bot.reminders.schedule import (
     local_time,
     next_allowed,
     nudges,
-    preparation_end,
     review_dates,
-    session_dates,
 )
 
 CHOICES = ("sug", "d1", "w1", "m1")  # suggested date, in a day, in a week, in a month
@@ -68,27 +67,20 @@ def preparation(
 ) -> tuple[list[dt.date], list[Plan]]:
     """The working-session dates and their reminders, when the answers allow a plan.
 
-    From the date of the first session, the number planned and the months of preparation
-    (three at most: the method keeps it short). Reminders: the eve of each session, a short
-    check-in the day after each one, and the go/no-go at the end of the window; only those
-    still ahead of `now`.
+    From the date of the first session, the number planned and the months of preparation, as
+    the method plans them (bot.dialogue.plan: 4 or 5 sessions, three months at most).
+    Reminders: the eve of each session, a short check-in the day after each one, and the
+    go/no-go at the end of the window; only those still ahead of `now`.
     """
-    first, count, months = (
-        answers.get("prep_first_session"),
-        answers.get("prep_sessions"),
-        answers.get("prep_months"),
-    )
-    if not isinstance(first, str) or not isinstance(count, int):
+    if not isinstance(answers.get("prep_sessions"), int):
         return [], []
-    try:
-        first_day = dt.date.fromisoformat(first)
-    except ValueError:
+    # The same plan as the summary and the reports: 4 or 5 sessions within three months, the
+    # sessions it adds never before today.
+    plan = plan_preparation(answers, local_date(now, tz))
+    if plan is None:
         return [], []
-    span = months if isinstance(months, int) and months > 0 else 3
-    try:
-        sessions = session_dates(first_day, max(1, count), span)
-    except ValueError:
-        return [], []
+    sessions = list(plan.sessions)
+    end = plan.go_no_go
     plans: list[Plan] = []
     for number, day in enumerate(sessions, start=1):
         ref = f"session-{number}"
@@ -99,7 +91,6 @@ def preparation(
         plans.append(
             Plan(Kind.CHECKIN, ref, local_time(day + dt.timedelta(days=1), tz, hour), data)
         )
-    end = preparation_end(first_day, span)
     plans.append(
         Plan(Kind.GO_NO_GO, "preparation", local_time(end, tz, hour), {"date": end.isoformat()})
     )
