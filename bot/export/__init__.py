@@ -108,7 +108,6 @@ async def export_name(
     )
 
 
-
 async def report_parts(
     fmt: str,
     *,
