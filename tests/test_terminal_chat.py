@@ -1,6 +1,7 @@
 """The checklist in a terminal (`alliance-bot chat`), read like a chat: what a manager types,
 line by line, and what the terminal prints back."""
 
+import asyncio
 import io
 import re
 import sys
@@ -32,13 +33,18 @@ def chat(monkeypatch, capsys, db):
 
 
 def stored(db):
-    storage = open_storage(db)
-    try:
-        user = storage.get_user("cli:ana")
-        conversation = storage.active_conversation(user.id)
-        return storage.current_answers(conversation.id)
-    finally:
-        storage.close()
+    """Ana's current answers, as the database holds them."""
+
+    async def read():
+        storage = open_storage(db)
+        try:
+            user = await storage.get_user("cli:ana")
+            conversation = await storage.active_conversation(user.id)
+            return await storage.current_answers(conversation.id)
+        finally:
+            await storage.close()
+
+    return asyncio.run(read())
 
 
 def after(out, marker):
