@@ -547,9 +547,13 @@ class Storage:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self._close_all)
-        self._threads.shutdown()
+
+        def finish() -> None:
+            # The transactions still running end first: a connection in use is never closed.
+            self._threads.shutdown(wait=True)
+            self._close_all()
+
+        await asyncio.to_thread(finish)
 
     # One update
 
