@@ -45,7 +45,7 @@ def pdf_text(document) -> str:
 
 
 async def test_a_killed_worker_is_replaced_and_the_next_pdf_arrives(emulator, database_url):
-    nearly_done(database_url, 6262)
+    await nearly_done(database_url, 6262)
     async with running_bot(emulator, database_url, DEFAULT_DIR) as bot:
         ana = bot.user(id=6262, language_code="fr")
         await ana.send("/start")
@@ -61,7 +61,7 @@ async def test_a_killed_worker_is_replaced_and_the_next_pdf_arrives(emulator, da
 
 
 async def test_a_drawing_that_takes_too_long_ends_with_a_message(emulator, database_url):
-    nearly_done(database_url, 6363)
+    await nearly_done(database_url, 6363)
     pool = HangingPool(workers=1, timeout=3.0)
     async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
         ana = bot.user(id=6363, language_code="fr")
@@ -78,13 +78,13 @@ async def test_a_drawing_that_takes_too_long_ends_with_a_message(emulator, datab
 
 
 async def test_the_message_exists_in_english_too(emulator, database_url):
-    nearly_done(database_url, 6464, lang="en")
+    await nearly_done(database_url, 6464, lang="en")
     pool = HangingPool(workers=1, timeout=3.0)
     async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
         bob = bot.user(id=6464, language_code="en")
         await bob.send("/export")
         await bob.tap("📄 PDF")
-        assert "I could not prepare this file" in bob.last_text()
+        assert "I couldn't prepare this file" in bob.last_text()
 
 
 def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
@@ -100,7 +100,7 @@ def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
 
         async def main():
             url = "sqlite:///{tmp_path / "bot.sqlite3"}"
-            nearly_done(url, 6565)
+            await nearly_done(url, 6565)
             async with BotApiEmulator(token=TOKEN) as emulator:
                 async with running_bot(emulator, url, DEFAULT_DIR) as bot:
                     ana = bot.user(id=6565, language_code="fr")
