@@ -3,7 +3,7 @@
 The database holds ``count`` reminders, all already due, for ``users`` managers (several per
 manager, of the kinds the bot schedules: a next step, a to-do, a nudge, a review with its
 follow-up question). Our bot starts exactly as in production (``python -m bot.cli run``:
-AIORateLimiter on, the dispatcher ticking every 5 s) while the emulator answers 429 beyond
+its rate limiter on, the dispatcher ticking every 5 s) while the emulator answers 429 beyond
 30 messages/s overall and 1 message/s per chat. Measured: the rate messages went out at, the
 429s received, whether each reminder arrived exactly once, and the CPU per reminder.
 """

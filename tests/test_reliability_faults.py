@@ -3,8 +3,8 @@ application and dispatcher, through the Bot API emulator.
 
 What "every reply is eventually delivered" means here (docs/reliability.md):
 
-* a 429 is waited out (AIORateLimiter: retry_after, then again, 3 times), and no call reaches
-  Telegram before retry_after has passed;
+* a 429 is waited out (the bot's rate limiter: retry_after, then again, 3 times), and no call
+  reaches Telegram before retry_after has passed;
 * a 502, a 503 or a refused connection is sent again (bot/telegram/retry.py): Telegram did
   nothing with it, so the reply arrives exactly once;
 * a 500, a 504 or a read time-out is ambiguous (Telegram may have sent the message: the

@@ -361,7 +361,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(db, tg, emul
             reminder.due_at,
             None,
         )
-    # /start again (the lead's handler unblocks): everything waiting arrives.
+    # /start again (the bot's handler unblocks): everything waiting arrives.
     emulator.unblock_user(101)
     await db.update_user(ana.id, unblock=True)
     await run_until(fake, [d], lambda: len(delivered(emulator)) == 4)
