@@ -1,7 +1,9 @@
 """Exports: the report as PDF or Markdown, the calendar as iCalendar, the user's data as JSON.
 
-`export(fmt, ...)` is the one entry point the bot calls; it returns a file name and the bytes to
-send. Importing this package is cheap: matplotlib and fpdf2 load only when a PDF is made.
+`export(fmt, ...)` returns a file name and the bytes to send (the CLI uses it for every format,
+the bot for Markdown, JSON and the calendar). The bot draws a PDF in a worker process instead:
+`report_parts` reads its content here, bot/export/pool.py renders it. Importing this package is
+cheap: matplotlib and fpdf2 load only when a PDF is made.
 Formats and their contents: docs/exports.md.
 """
 
