@@ -576,6 +576,38 @@ async def test_a_second_handle_sees_everything(storage, storage_backend):
     assert await processed(other, 1)
 
 
+async def test_load_sees_answers_another_handle_wrote(storage, storage_backend):
+    """A replica's answers show in the next load, though this storage kept the answers it
+    loaded and saved last."""
+    user = await make_user(storage)
+    conversation = await storage.start_conversation(user.id, "alliance", {})
+    version = await storage.save_step(
+        conversation.id, expected_version=1, state={}, answers=[AnswerWrite("q1", "a")]
+    )
+    assert (await storage.load(user.key)).answers == {"q1": "a"}
+    other = storage_backend.open()
+    await other.migrate()
+    await other.save_step(
+        conversation.id,
+        expected_version=version,
+        state={},
+        answers=[AnswerWrite("q1", None), AnswerWrite("q2", ["x", "y"])],
+    )
+    loaded = await storage.load(user.key)
+    assert loaded.answers == {"q2": ["x", "y"]}
+    assert loaded.conversation is not None
+    assert loaded.conversation.version == version + 1
+    # Its own next step goes on from there, and the order is the database's.
+    await storage.save_step(
+        conversation.id,
+        expected_version=version + 1,
+        state={},
+        answers=[AnswerWrite("q3", 3), AnswerWrite("q2", ["z"])],
+    )
+    assert list((await storage.load(user.key)).answers.items()) == [("q3", 3), ("q2", ["z"])]
+    assert await storage.current_answers(conversation.id) == {"q3": 3, "q2": ["z"]}
+
+
 async def test_closed_storage_raises_storage_error(storage):
     await storage.close()
     await storage.close()  # harmless
@@ -707,6 +739,8 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
 
     kill_connections()
     assert await storage.get_user(user.key) == user  # a read
+    kill_connections()
+    assert (await storage.load(user.key, 1)).user == user  # the per-update read
     kill_connections()
     conversation = await storage.start_conversation(user.id, "alliance", {})  # a write
     assert await storage.active_conversation(user.id) == conversation

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,8 @@ from bot.storage.schema import answers, conversations, processed_updates, remind
 T = TypeVar("T")
 Maker = Callable[[Any], T]  # a record from its row
 MEMORY = ":memory:"
+# Conversations whose current answers are kept in memory (see Storage.load).
+ANSWERS_KEPT = 256
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x616C6C69616E6365
 
@@ -379,6 +382,68 @@ class _Dialect:
 _DIALECTS = {"sqlite": _Dialect(sqlite.insert), "postgresql": _Dialect(postgresql.insert)}
 
 
+class _Prepared:
+    """A statement of the per-update path, compiled once for one dialect and run straight on
+    the driver's cursor.
+
+    SQLAlchemy still writes the SQL and converts the values (its bind and result processors:
+    UTC timestamps, SQLite's booleans), once per call; what is skipped is its per-call
+    execution path (cache key, execution context, result object), most of a short
+    statement's CPU. Driver errors come out as SQLAlchemy's DBAPIError, as from
+    Connection.execute, and before_cursor_execute listeners see it (see Storage._execute).
+    """
+
+    __slots__ = ("binds", "compiled", "names", "results", "sql")
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        # qmark (SQLite): the values in the order of the placeholders; pyformat: by name.
+        self.names: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positional else None
+        )
+        self.binds = tuple(
+            (name, processor)
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        )
+        columns = statement.selected_columns if hasattr(statement, "selected_columns") else ()
+        self.results = tuple(
+            (index, processor)
+            for index, column in enumerate(columns)
+            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            is not None
+        )
+
+    def parameters(self, params: dict[str, Any]) -> Any:
+        values = self.compiled.construct_params(params)
+        for name, processor in self.binds:
+            values[name] = processor(values[name])
+        return values if self.names is None else [values[name] for name in self.names]
+
+    def row(self, raw: Sequence[Any]) -> list[Any]:
+        row = list(raw)
+        for index, processor in self.results:
+            row[index] = processor(row[index])
+        return row
+
+
+class _Hot:
+    """The per-update statements of one dialect, prepared (see _Prepared)."""
+
+    def __init__(self, dialect: Any, statements: _Dialect) -> None:
+        self.load = _Prepared(_LOAD, dialect)
+        self.processed = _Prepared(_PROCESSED, dialect)
+        self.current_answers = _Prepared(_CURRENT_ANSWERS, dialect)
+        self.record_update = _Prepared(statements.record_update, dialect)
+        self.record_step_update = _Prepared(statements.record_step_update, dialect)
+        self.save_state = _Prepared(_SAVE_STATE, dialect)
+        self.save_state_finished = _Prepared(_SAVE_STATE_FINISHED, dialect)
+        self.supersede = _Prepared(_SUPERSEDE, dialect)
+        self.insert_answer = _Prepared(_INSERT_ANSWER, dialect)
+
+
 class Storage:
     """What the bot needs from a database, on an SQLAlchemy async engine: SQLite or PostgreSQL
     (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
@@ -394,12 +459,18 @@ class Storage:
         # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
         self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
         self._sql = _DIALECTS[self.dialect]
+        self._hot = _Hot(engine.dialect, self._sql)
+        self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
         # Each worker thread keeps its connection between transactions (no pool round trip).
         self._local = threading.local()
         self._held: list[Connection] = []  # every such connection, to close them all
         self._held_lock = threading.Lock()
         self._closed = False
+        # conversation id -> (version, its current answers), for the conversations last loaded
+        # or saved here: an update does not read (and decode) every answer given before it.
+        self._answers: OrderedDict[int, tuple[int, dict[str, JSON]]] = OrderedDict()
+        self._answers_lock = threading.Lock()
 
     # Plumbing
 
@@ -476,6 +547,39 @@ class Storage:
         except (DBAPIError, OSError) as exc:
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
             raise StorageError(f"cannot connect to {self._name}: {reason}") from exc
+
+    def _execute(
+        self, conn: Connection, prepared: _Prepared, params: dict[str, Any]
+    ) -> list[list[Any]]:
+        """Run a prepared statement in conn's transaction; its rows, converted."""
+        fairy = conn.connection
+        cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            parameters = prepared.parameters(params)
+            # Listeners of the engine's before_cursor_execute still see every statement (their
+            # return value is not used).
+            for listener in conn.dispatch.before_cursor_execute:
+                listener(conn, cursor, prepared.sql, parameters, None, False)
+            cursor.execute(prepared.sql, parameters)
+            raw = cursor.fetchall() if cursor.description is not None else []
+        except self._driver_error as exc:
+            # As Connection.execute would: a lost connection is invalidated, and the error
+            # says so (_transaction then runs the work again on a new connection).
+            dialect = self.engine.dialect
+            lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                prepared.sql,
+                params,
+                exc,
+                self._driver_error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            ) from exc
+        finally:
+            cursor.close()
+        return [prepared.row(row) for row in raw]
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self._run(work, write=False)
@@ -563,19 +667,60 @@ class Storage:
 
         def work(conn: Connection) -> Snapshot:
             params = {"b_key": key, "b_update": update_id}
-            row = (conn.execute(_LOAD, params)).first()
-            if row is None:
-                processed = bool((conn.execute(_PROCESSED, params)).scalar())
-                return Snapshot(None, None, {}, processed)
+            found = self._execute(conn, self._hot.load, params)
+            if not found:
+                processed = self._execute(conn, self._hot.processed, params)
+                return Snapshot(None, None, {}, bool(processed[0][0]))
+            row = found[0]
             user = _user(row)
             width = len(users.c)
             if row[width] is None:
                 return Snapshot(user, None, {}, bool(row[-1]))
             conversation = _conversation(row[width:])
-            current = _current_answers(conn, conversation.id)
-            return Snapshot(user, conversation, current, bool(row[-1]))
+            current = self._kept_answers(conversation.id, conversation.version)
+            if current is None:
+                current = self._current_answers(conn, conversation.id)
+                self._keep_answers(conversation.id, conversation.version, current)
+            return Snapshot(user, conversation, dict(current), bool(row[-1]))
 
         return await self._read(work)
+
+    def _kept_answers(self, conversation_id: int, version: int) -> dict[str, JSON] | None:
+        """The conversation's current answers as kept at this version, if they are."""
+        with self._answers_lock:
+            kept = self._answers.get(conversation_id)
+            if kept is None or kept[0] != version:
+                return None
+            self._answers.move_to_end(conversation_id)
+            return kept[1]
+
+    def _keep_answers(self, conversation_id: int, version: int, current: dict[str, JSON]) -> None:
+        """Keep the conversation's current answers at this version (never handed out: copied).
+
+        Sound because every change of a conversation's answers bumps its version in the same
+        transaction (save_step), and a version is never reused: answers kept at the version
+        the database shows are the database's.
+        """
+        with self._answers_lock:
+            self._answers[conversation_id] = (version, current)
+            self._answers.move_to_end(conversation_id)
+            while len(self._answers) > ANSWERS_KEPT:
+                self._answers.popitem(last=False)
+
+    def _advance_answers(
+        self, conversation_id: int, version: int, writes: Sequence[tuple[str, str | None]]
+    ) -> None:
+        """After a committed save_step from version to version + 1: the kept answers too."""
+        with self._answers_lock:
+            kept = self._answers.pop(conversation_id, None)
+        if kept is None or kept[0] != version:
+            return
+        current = dict(kept[1])
+        for question_id, value in writes:
+            current.pop(question_id, None)  # a new answer comes last, as in the database
+            if value is not None:
+                current[question_id] = json.loads(value)
+        self._keep_answers(conversation_id, version + 1, current)
 
     async def open_user(
         self, key: str, *, lang: str, tz: str, dialogue_id: str, state: dict[str, JSON]
@@ -635,6 +780,7 @@ class Storage:
         unblock: bool = False,
     ) -> User:
         """Change the given fields; blocked_at sets the block time, unblock=True clears it.
+        With nothing to change, the user as stored (a read: no write lock).
 
         Raises:
             StorageError: no user has this id.
@@ -652,17 +798,17 @@ class Storage:
         if blocked_at is not None or unblock:
             changes["blocked_at"] = blocked_at
 
+        if not changes:  # nothing to change: a read, no write lock
+            found = await self._one(_USER_BY_ID, {"b_id": user_id}, _user)
+            if found is None:
+                raise StorageError(f"no user with id {user_id}")
+            return found
+
         def work(conn: Connection) -> User:
-            if changes:
-                statement = (
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(**changes)
-                    .returning(*users.c)
-                )
-                row = (conn.execute(statement)).first()
-            else:
-                row = (conn.execute(_USER_BY_ID, {"b_id": user_id})).first()
+            statement = (
+                update(users).where(users.c.id == user_id).values(**changes).returning(*users.c)
+            )
+            row = (conn.execute(statement)).first()
             if row is None:
                 raise StorageError(f"no user with id {user_id}")
             return _user(row)
@@ -749,7 +895,7 @@ class Storage:
         """question_id -> value of the answers not superseded, in the order they were given."""
 
         def work(conn: Connection) -> dict[str, JSON]:
-            return _current_answers(conn, conversation_id)
+            return self._current_answers(conn, conversation_id)
 
         return await self._read(work)
 
@@ -800,28 +946,31 @@ class Storage:
                 _check_change(change)
         now = _utc_now()
 
+        hot = self._hot
+
         def work(conn: Connection) -> int:
             if update_id is not None:
                 # First: a replica processing the same update concurrently waits on the
                 # primary key here, then sees the conflict, instead of reporting a stale version.
                 params = {"b_update": update_id, "cid": conversation_id, "now": now}
-                if (conn.execute(self._sql.record_step_update, params)).first() is None:
+                if not self._execute(conn, hot.record_step_update, params):
                     raise DuplicateUpdate(f"update {update_id} was already processed")
-            statement = _SAVE_STATE_FINISHED if finished else _SAVE_STATE
+            statement = hot.save_state_finished if finished else hot.save_state
             params = {
                 "cid": conversation_id,
                 "expected": expected_version,
                 "b_state": encoded_state,
                 "now": now,
             }
-            owner = (conn.execute(statement, params)).scalar()
-            if owner is None:
+            saved = self._execute(conn, statement, params)
+            if not saved:
                 raise _stale(conn, conversation_id, expected_version)
+            owner = saved[0][0]
             for question_id, value in writes:
                 params = {"cid": conversation_id, "b_question": question_id, "now": now}
-                conn.execute(_SUPERSEDE, params)
+                self._execute(conn, hot.supersede, params)
                 if value is not None:
-                    conn.execute(_INSERT_ANSWER, {**params, "value": value})
+                    self._execute(conn, hot.insert_answer, {**params, "value": value})
             for change in changes:
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
@@ -832,7 +981,9 @@ class Storage:
                     _cancel(conn, owner, check_kinds(change.kinds))
             return expected_version + 1
 
-        return await self._write(work)
+        version = await self._write(work)
+        self._advance_answers(conversation_id, expected_version, writes)
+        return version
 
     async def mark_processed(self, update_id: int, user_id: int | None = None) -> bool:
         """Record an update that changed nothing; False if it was already recorded.
@@ -851,8 +1002,12 @@ class Storage:
 
     def _record(self, conn: Connection, update_id: int, user_id: int | None) -> None:
         params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
-        if (conn.execute(self._sql.record_update, params)).first() is None:
+        if not self._execute(conn, self._hot.record_update, params):
             raise DuplicateUpdate(f"update {update_id} was already processed")
+
+    def _current_answers(self, conn: Connection, conversation_id: int) -> dict[str, JSON]:
+        rows = self._execute(conn, self._hot.current_answers, {"cid": conversation_id})
+        return {question_id: json.loads(value) for question_id, value in rows}
 
     async def prune_processed(self, before: datetime) -> int:
         """Forget the updates processed before `before`; return how many were forgotten."""
@@ -1216,11 +1371,6 @@ def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
 
 
 # Rows to records
-
-
-def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:
-    rows = conn.execute(_CURRENT_ANSWERS, {"cid": conversation_id})
-    return {question_id: json.loads(value) for question_id, value in rows}
 
 
 def _stale(conn: Connection, conversation_id: int, expected: int) -> StaleConversation:
