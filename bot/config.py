@@ -50,6 +50,7 @@ ENV_VARS: tuple[str, ...] = (
     "WEBHOOK_PATH",
     "WEBHOOK_SECRET",
     "HEALTH_PORT",
+    "UPDATES_IN_HAND",
 )
 
 DEFAULT_DATABASE_URL = "sqlite:///data/alliance-bot.sqlite3"
@@ -59,6 +60,7 @@ DEFAULT_LANGUAGE: Language = "fr"
 DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_REMINDER_HOUR = 9
 DEFAULT_REMINDER_INTERVAL_SECONDS = 5  # how often due reminders are looked for
+DEFAULT_UPDATES_IN_HAND = 32  # polling: updates fetched and not yet handled, at most
 DEFAULT_REMINDER_LEASE_SECONDS = 120  # how long a replica holds the reminders it claimed
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_WEBHOOK_LISTEN = "0.0.0.0"  # inside a container the proxy reaches us from outside
@@ -122,6 +124,7 @@ class Settings:
     webhook_path: str = DEFAULT_WEBHOOK_PATH
     webhook_secret: str = ""
     health_port: int = DEFAULT_HEALTH_PORT
+    updates_in_hand: int = DEFAULT_UPDATES_IN_HAND
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -257,6 +260,7 @@ def load_settings(
         webhook_path=get("WEBHOOK_PATH", DEFAULT_WEBHOOK_PATH, _parse_path),
         webhook_secret=webhook_secret,
         health_port=get("HEALTH_PORT", DEFAULT_HEALTH_PORT, _int_parser(1, 65535)),
+        updates_in_hand=get("UPDATES_IN_HAND", DEFAULT_UPDATES_IN_HAND, _int_parser(1, 1000)),
     )
     if webhook_enabled:
         # Only report absence here: a present but invalid value was reported above.

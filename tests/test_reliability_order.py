@@ -14,6 +14,8 @@ from collections import Counter
 import pytest
 
 from bot.dialogue.engine import CONFIRM
+from bot.dialogue.loader import DEFAULT_DIR
+from bot.export.pool import RenderPool
 from tests.reliability_support import (
     answers_of,
     callback_update,
@@ -21,6 +23,7 @@ from tests.reliability_support import (
     message_update,
     webhook_bot,
 )
+from tests.reminder_fixtures import nearly_done
 from tests.support.emulator import TgUser
 from tests.telegram_fixtures import running_bot
 
@@ -218,3 +221,56 @@ async def test_thirty_simultaneous_taps_on_one_keyboard_through_the_webhook(
         _, history = await answers_of(bot.storage, f"tg:{user.id}")
     assert [qid for qid, _ in history] == ["company", "kind"]
     assert all(emulator.callback_queries[t["callback_query"]["id"]].answered for t in taps)
+
+
+# Other users do not wait -------------------------------------------------------------------
+class GatedPool(RenderPool):
+    """A render pool whose charts are drawn only once the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self.drawing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def charts(self, content):
+        self.drawing.set()
+        await self.release.wait()
+        return []
+
+
+async def test_another_users_help_is_answered_while_a_summary_waits_for_its_charts(
+    emulator, database_url
+):
+    """Polling: Ana's last answer waits for its charts; Bob's /help is answered meanwhile, and
+    Ana's next message waits for her summary to be over (her updates stay in order)."""
+    await nearly_done(database_url, 7301)
+    pool = GatedPool()
+    async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
+        ana = bot.user(id=7301, language_code="fr")
+        bob = bot.user(id=7302, language_code="en")
+        await ana.send("/start")
+        last = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+        yes = next(b for b in last.button_objects() if b["text"] == "Oui")
+        try:
+            emulator.push_callback(ana.user, last.message_id, yes["callback_data"])
+            await asyncio.wait_for(pool.drawing.wait(), timeout=10)
+            before = len(emulator.messages(ana.id, from_bot=True))
+            emulator.push_message(ana.user, "/help")  # behind her summary, in her lane
+            emulator.push_message(bob.user, "/help")
+            helped = lambda: any(  # noqa: E731
+                "/restart" in m.readable for m in emulator.messages(bob.id, from_bot=True)
+            )
+            await emulator.wait_for(helped, 10)
+            # Ana's summary still waits for its charts, and her /help for her summary.
+            assert not pool.release.is_set()
+            assert len(emulator.messages(ana.id, from_bot=True)) == before
+        finally:
+            pool.release.set()
+        await bot.settle(timeout=20)
+        assert not bot.errors, [e.error for e in bot.errors]
+        after = emulator.messages(ana.id, from_bot=True)[before:]
+    # Her /help was answered after everything her last answer brought (the review, the plan,
+    # the reminder offer with its buttons), not in the middle of it.
+    helped_at = next(i for i, m in enumerate(after) if "/restart" in m.readable)
+    offered_at = max(i for i, m in enumerate(after) if m.has_inline_keyboard)
+    assert offered_at < helped_at

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -29,6 +28,7 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.database import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
+from bot.telegram.lanes import UpdateQueue, UserLanes
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
@@ -77,12 +77,11 @@ def build_application(
         .base_file_url(settings.telegram_api_base_file_url)
         .context_types(ContextTypes(context=BotContext))
         .application_class(application_class)
-        .concurrent_updates(False)  # one update at a time keeps each user's order (ARCHITECTURE)
-        # Polling confirms a batch to Telegram (next getUpdates offset) once it is queued, not
-        # once it is handled: an unbounded queue let a kill lose every update fetched but not
-        # handled yet. With room for one, the updater waits for the handlers, so a crash loses
-        # at most the two updates in hand; the rest are fetched again (docs/reliability.md).
-        .update_queue(asyncio.Queue(maxsize=1))
+        # Different users' updates side by side, each user's one at a time in order; the
+        # poller waits while `updates_in_hand` are fetched and not handled, all that a crash
+        # can lose (lanes.py, docs/reliability.md).
+        .concurrent_updates(UserLanes())
+        .update_queue(UpdateQueue(settings.updates_in_hand))
         .post_init(_post_init)
     )
     # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).

@@ -8,7 +8,6 @@ processed-update record makes that harmless). Updates of one user are processed 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -19,6 +18,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.storage.database import Storage
+from bot.telegram.lanes import Lanes, lane_of
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -42,7 +42,7 @@ class WebServer:
         self.host = host
         self.port = port
         self.webhook_secret = webhook_secret.encode()
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # user -> lock, requests using it
+        self._lanes = Lanes()  # a user's requests one at a time, in order (lanes.py)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=1024 * 1024)
         self.app.router.add_get("/healthz", self.health)
@@ -90,20 +90,6 @@ class WebServer:
         except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
             logger.warning("webhook: a request that is not a Telegram update was refused")
             return web.Response(status=400, text="not an update")
-        user = update.effective_user
-        key = user.id if user else 0
-        # The lock is forgotten only when no request of this user holds it or waits for it:
-        # between a release and the next waiter's wake-up it reads as unlocked, and a request
-        # arriving then with a fresh lock would run beside that waiter.
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                await self.application.process_update(update)
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+        async with self._lanes.hold(lane_of(update)):  # one user's updates one at a time
+            await self.application.process_update(update)
         return web.Response(text="ok")

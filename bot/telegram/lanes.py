@@ -1,0 +1,124 @@
+"""Updates of different users side by side, each user's one at a time in the order received.
+
+A summary's charts or a PDF make their user's update wait for a render worker for a second or
+more; other users should not wait behind it. `UserLanes` (a PTB update processor) runs the
+updates of different users concurrently and those of one user one after the other, in the
+order the poller queued them: a lane per user (the chat, for an update without a user), kept
+while an update of theirs runs or waits. The webhook server uses the same lanes
+(bot/telegram/web.py).
+
+`UpdateQueue` bounds what a crash can lose. Polling confirms a batch to Telegram (the next
+getUpdates offset) once it is queued, not once it is handled; the queue makes the poller wait
+while `in_hand` updates are queued or running, so a `kill -9` loses at most that many updates
+fetched and not handled (docs/reliability.md); the rest are fetched again by the next process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+def lane_of(update: object) -> int:
+    """The lane of an update: its user's id, else its chat's, else 0."""
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return 0
+
+
+class Lanes:
+    """One lock per lane, forgotten once no update holds it or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # lane -> lock, updates using it
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, lane: int) -> AsyncIterator[None]:
+        """Wait for the lane's earlier updates (asyncio's locks wake their waiters in order),
+        then hold it."""
+        # The lock is forgotten only when no update holds it or waits for it: between a
+        # release and the next waiter's wake-up it reads as unlocked, and an update arriving
+        # then with a fresh lock would run beside that waiter.
+        lock, users = self._locks.get(lane) or (asyncio.Lock(), 0)
+        self._locks[lane] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[lane]
+            if users == 1:
+                del self._locks[lane]
+            else:
+                self._locks[lane] = (lock, users - 1)
+
+
+class UserLanes(BaseUpdateProcessor):
+    """PTB's update processor: different users' updates concurrently, each user's in order.
+
+    `max_concurrent_updates` only caps PTB's tasks; how many updates are in hand is the
+    queue's business (`UpdateQueue`), so updates waiting in their lane never keep another
+    user's update from starting.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 4096) -> None:
+        super().__init__(max_concurrent_updates)
+        self.lanes = Lanes()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        async with self.lanes.hold(lane_of(update)):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+
+class UpdateQueue(asyncio.Queue[object]):
+    """The application's update queue: `put` waits while `in_hand` updates are queued or
+    being handled (each is done when the application calls task_done)."""
+
+    def __init__(self, in_hand: int) -> None:
+        if in_hand < 1:
+            raise ValueError("in_hand must be at least 1")
+        super().__init__()
+        self.in_hand = in_hand
+        self._taken = 0  # put and not yet done
+        self._room: asyncio.Event | None = None
+
+    @property
+    def taken(self) -> int:
+        """Updates queued or being handled."""
+        return self._taken
+
+    async def put(self, item: object) -> None:
+        while self._taken >= self.in_hand:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
+        self.put_nowait(item)
+
+    def put_nowait(self, item: object) -> None:
+        if self._taken >= self.in_hand:
+            raise asyncio.QueueFull
+        super().put_nowait(item)
+        self._taken += 1
+
+    def task_done(self) -> None:
+        super().task_done()
+        self._taken -= 1
+        if self._room is not None:
+            self._room.set()
