@@ -286,3 +286,13 @@ async def test_a_database_of_the_earlier_runner_from_a_newer_release_is_refused(
     with pytest.raises(StorageError, match="newer release"):
         await storage_backend.open().migrate()
     assert "schema_migrations" in storage_backend.tables()
+
+
+def test_the_head_read_without_alembic_is_alembics():
+    """migrations.head() reads the scripts' revision lines; Alembic agrees."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations.FOLDER))
+    assert migrations.head() == ScriptDirectory.from_config(config).get_current_head()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -32,9 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy import (
     Connection,
     Engine,
@@ -53,7 +51,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -379,7 +376,17 @@ class _Dialect:
         )
 
 
-_DIALECTS = {"sqlite": _Dialect(sqlite.insert), "postgresql": _Dialect(postgresql.insert)}
+@functools.cache
+def _dialect_statements(name: str) -> _Dialect:
+    """The dialect's statements, built on first use: a SQLite bot never imports the PostgreSQL
+    dialect (nor psycopg, about 10 MB of memory)."""
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return _Dialect(sqlite.insert)
+    from sqlalchemy.dialects import postgresql
+
+    return _Dialect(postgresql.insert)
 
 
 class _Prepared:
@@ -458,7 +465,7 @@ class Storage:
         # SQLite's driver leaves transactions to us (isolation_level None): a read begins with
         # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
         self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
-        self._sql = _DIALECTS[self.dialect]
+        self._sql = _dialect_statements(self.dialect)
         self._hot = _Hot(engine.dialect, self._sql)
         self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
@@ -1336,6 +1343,10 @@ def postgres_storage(
     Raises:
         ConfigError: conninfo cannot be parsed.
     """
+    import psycopg  # here: a SQLite bot never loads it
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     try:
         params = conninfo_to_dict(conninfo)
     except psycopg.Error as exc:
