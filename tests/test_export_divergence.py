@@ -17,11 +17,15 @@ import pytest
 
 from bot.dialogue.divergence import MANAGER, PARTNER, SHARED, Comment, divergence
 from bot.divergence_report import render_divergence
+from bot.export.content import build_content
 from bot.export.divergence import (
     divergence_content,
+    divergence_section_markdown,
     render_divergence_markdown,
     render_divergence_pdf,
 )
+from bot.export.markdown import render_markdown
+from bot.export.pdf import render_pdf
 from bot.export.pool import RenderPool
 from bot.report import Html
 from tests.test_advice import TODAY, WELL_PREPARED_SUPPLIER
@@ -158,3 +162,38 @@ async def test_the_radar_and_the_pdf_are_drawn_in_a_worker(comparison):
         assert os.getpid() not in workers
     finally:
         pool.close()
+
+
+def test_the_managers_own_report_gains_a_section_once_the_partner_answered(comparison):
+    texts = DIALOGUE.texts["fr"]
+    section = divergence_content(comparison.view(MANAGER), texts, COMMENTS)
+    before = build_content(
+        ENGINE,
+        ENGINE.new_state(),
+        MANAGER_ANSWERS,
+        lang="fr",
+        tz="Europe/Paris",
+        today=TODAY,
+        uid_seed="seed",
+    )
+    after = build_content(
+        ENGINE,
+        ENGINE.new_state(),
+        MANAGER_ANSWERS,
+        lang="fr",
+        tz="Europe/Paris",
+        today=TODAY,
+        uid_seed="seed",
+        divergence=section,
+    )
+    assert "Regards croisés" not in render_markdown(before)
+    markdown = render_markdown(after)
+    assert "## Regards croisés" in markdown
+    assert "Confiance : 5 / privé (écart de 2 points ou plus)" in markdown
+    # The rest of the private report is as it was: the section is added, nothing removed.
+    without = markdown.replace(divergence_section_markdown(section) + "\n\n", "")
+    assert without == render_markdown(before)
+    pdf = render_pdf(after, now=NOW)
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert "Regards croisés" in text
+    assert "Parlons-en franchement <mardi>" in text

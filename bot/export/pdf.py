@@ -420,6 +420,10 @@ class _Report(_Layout):
         self.title_page()
         pdf.add_page()
         self.diagnosis()
+        if content.divergence is not None:
+            from bot.export.divergence import add_divergence_section
+
+            add_divergence_section(self, content.divergence)
         self.next_steps()
         self.plan()
         self.reminders()
