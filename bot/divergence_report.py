@@ -25,7 +25,7 @@ from bot.dialogue.divergence import (
     Gap,
 )
 from bot.dialogue.model import Texts
-from bot.dialogue.summary import format_date
+from bot.dialogue.summary import Summary, format_date
 from bot.report import Plain
 
 
@@ -204,3 +204,30 @@ def _gap(gap: Gap, texts: Texts) -> str:
     if gap.gap is None:
         return texts.ui("divergence.not_rated")
     return texts.ui("divergence.gap_value", gap=cldr.decimal(gap.gap, texts.lang))
+
+
+def render_own_answers(summary: Summary, texts: Texts, style: Plain) -> str:
+    """A side's own answers by stage, without a diagnosis: what the partner's /summary shows
+    (their walk has no verdict of its own; the comparison is the divergence report)."""
+    e = style.escape
+    blocks = [style.heading(e(texts.ui("summary.answers")))]
+    for stage in summary.stages:
+        if not stage.answers:
+            continue
+        lines = [style.bold(e(stage.title))]
+        lines += [
+            style.bullet(e(texts.ui("summary.pair", label=a.label, value=a.display)))
+            for a in stage.answers
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def comment_button(gap: Gap, texts: Texts) -> str:
+    """The label of the button that adds a comment under a flagged gap."""
+    return texts.ui("divergence.comment_button", dimension=gap.label)
+
+
+def comment_prompt(gap: Gap, texts: Texts) -> str:
+    """What the bot asks when that button is tapped."""
+    return texts.ui("divergence.comment_prompt", dimension=gap.label)

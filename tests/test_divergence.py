@@ -19,6 +19,7 @@ import datetime as dt
 import pytest
 
 from bot.dialogue.divergence import (
+    COMMENT_MAX,
     MANAGER,
     PARTNER,
     READY,
@@ -26,12 +27,15 @@ from bot.dialogue.divergence import (
     THRESHOLD,
     WAITING,
     WITHDRAWN,
+    Comment,
     divergence,
+    new_comment,
     rating,
     with_divergence,
 )
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
+from bot.dialogue.parsing import ParseError
 from bot.dialogue.partner import partner_questions
 from bot.dialogue.summary import build_summary
 from tests.test_advice import HALF_PREPARED_DISTRIBUTOR, TODAY, WELL_PREPARED_SUPPLIER, day
@@ -242,3 +246,22 @@ def test_the_partner_answers_the_questions_compared():
     path = set(ENGINE.walker.path(HALF_PREPARED_DISTRIBUTOR))
     shared_on_path = {qid for qid in path if DIALOGUE.questions[qid].shared}
     assert shared_on_path == asked
+
+
+# --- comments under a flagged gap --------------------------------------------------------------
+
+
+def test_a_comment_goes_under_a_flagged_gap_only():
+    comparison = divergence(DIALOGUE, WELL_PREPARED_SUPPLIER, SAWMILL_WARY, "fr", TODAY)
+    said = new_comment(comparison, "trust", PARTNER, "  Un ancien client\r\nnous a déçus  ")
+    assert said == Comment("trust", PARTNER, "Un ancien client\nnous a déçus")
+    with pytest.raises(ValueError, match="not a flagged gap"):
+        new_comment(comparison, "vision", MANAGER, "Tout va bien")  # close: nothing to comment
+    with pytest.raises(ValueError, match="manager or the partner"):
+        new_comment(comparison, "trust", "lawyer", "Avis")
+    with pytest.raises(ParseError) as too_long:
+        new_comment(comparison, "trust", MANAGER, "x" * (COMMENT_MAX + 1))
+    assert too_long.value.reason == "too_long"
+    with pytest.raises(ParseError) as empty:
+        new_comment(comparison, "trust", MANAGER, " \n ")
+    assert empty.value.reason == "empty"

@@ -16,7 +16,10 @@ import pypdf
 import pytest
 
 from bot.dialogue.divergence import MANAGER, PARTNER, SHARED, Comment, divergence
-from bot.divergence_report import render_divergence
+from bot.dialogue.engine import State
+from bot.dialogue.model import DONE
+from bot.dialogue.partner import PartnerWalks
+from bot.divergence_report import render_divergence, render_own_answers
 from bot.export.content import build_content
 from bot.export.divergence import (
     divergence_content,
@@ -197,3 +200,15 @@ def test_the_managers_own_report_gains_a_section_once_the_partner_answered(compa
     text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
     assert "Regards croisés" in text
     assert "Parlons-en franchement <mardi>" in text
+
+
+def test_the_partners_summary_is_their_own_answers_without_a_verdict():
+    walks = PartnerWalks(DIALOGUE)
+    engine = walks.engine(MANAGER_ANSWERS)
+    state = State(at=DONE)
+    summary = engine.summary(state, SAWMILL_WARY, "fr", TODAY)
+    text = render_own_answers(summary, engine.texts("fr"), Html())
+    assert "Confiance : 2/5" in text
+    assert "Forme juridique : Partenariat simple" in text
+    assert "Verdict" not in text
+    assert "Menuiserie Roux" not in text  # nothing of the manager's

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.dialogue import parsing
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.diagnosis import Diagnosis, NextStep, RedFlag, rejudge
 from bot.dialogue.model import SEVERITIES, Dialogue, Question, Texts
@@ -28,6 +29,7 @@ from bot.dialogue.plan import plan_preparation
 
 LOW, HIGH = 1.0, 5.0  # the common scale every answer is placed on
 THRESHOLD = 2.0  # a gap of this many points or more is flagged
+COMMENT_MAX = 300  # characters: a short comment under a flagged gap
 AGENDA_DAYS = 14  # a flagged gap's session, when the manager has not dated the sessions
 # What a Divergence is about: both sides answered, the partner has not (yet), or withdrew.
 READY, WAITING, WITHDRAWN = "ready", "waiting", "withdrawn"
@@ -136,6 +138,22 @@ class Divergence:
                 )
             gaps.append(gap)
         return replace(self, gaps=tuple(gaps), viewer=viewer)
+
+
+def new_comment(comparison: Divergence, dimension: str, side: str, text: str) -> Comment:
+    """A side's comment under a flagged gap, cleaned as a free-text answer is.
+
+    Raises:
+        ValueError: `dimension` is not a flagged gap of this comparison, or `side` is neither
+            MANAGER nor PARTNER (a stale button: tell the user, change nothing).
+        parsing.ParseError: the text is empty ("empty") or longer than COMMENT_MAX characters
+            ("too_long"): `ui.errors.<reason>` says so, with `max_length=COMMENT_MAX`.
+    """
+    if side not in (MANAGER, PARTNER):
+        raise ValueError(f"a comment is written by the manager or the partner, not {side!r}")
+    if dimension not in {gap.dimension for gap in comparison.flagged}:
+        raise ValueError(f"{dimension!r} is not a flagged gap of this comparison")
+    return Comment(dimension, side, parsing.normalize_text(text, max_length=COMMENT_MAX))
 
 
 def rating(question: Question, value: Any) -> float | None:
