@@ -65,9 +65,12 @@ class Conversations:
             return None
         return _session(snapshot.user, snapshot.conversation, snapshot.answers)
 
-    async def open(self, key: str, *, lang: str | None = None) -> Session:
-        """The user's session, creating the user and a first conversation if needed."""
-        found = await self.find(key)
+    async def open(self, key: str, *, lang: str | None = None, look: bool = True) -> Session:
+        """The user's session, creating the user and a first conversation if needed.
+
+        look=False when a read of this update already found neither: no second read.
+        """
+        found = await self.find(key) if look else None
         if found is not None:
             return found
         state = self.engine.new_state()

@@ -52,7 +52,8 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
 ):
     ana = TgUser(id=7400, first_name="Ana", language_code="en")
     async with webhook_bot(emulator, database_url, mini_dialogues) as bot:
-        assert await bot.post(message_update(emulator, ana, "/start")) == 200
+        with counting_transactions(bot.storage) as started:
+            assert await bot.post(message_update(emulator, ana, "/start")) == 200
         with counting_transactions(bot.storage) as typed:
             assert await bot.post(message_update(emulator, ana, "Acme")) == 200
         kind = keyboard_message(emulator, ana.id, "a|kind|beta")
@@ -61,6 +62,10 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
         current, _ = await answers_of(bot.storage, f"tg:{ana.id}")
         assert not bot.app.errors, [e.error for e in bot.app.errors]
     assert current == {"company": "Acme", "kind": "beta"}
+    # A new user: the read finds nobody (and the update not processed), one write creates the
+    # user and their conversation, and the update is recorded once replied.
+    assert [statements[0] for statements in started] == ["SELECT", "SELECT", "INSERT"]
+    assert len(started) == 3
     # The read (user, conversation and processed update; answers), then the write: the update
     # recorded, the state, the answer (superseding any earlier one), and for the day's first
     # answer the two "unfinished checklist" nudges moved later.

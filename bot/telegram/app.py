@@ -28,7 +28,7 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.database import Storage
 from bot.telegram import export_handlers, handlers, once, reminder_handlers
-from bot.telegram.lanes import UpdateQueue, UserLanes
+from bot.telegram.lanes import PollingRequest, UpdateQueue, UserLanes
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
@@ -70,6 +70,7 @@ def build_application(
     Its render pool (`bot_data["services"].renders`) starts worker processes on the first
     chart or PDF: whoever runs the application closes it (`close_renders`) once stopped.
     """
+    queue = UpdateQueue(settings.updates_in_hand)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -81,12 +82,13 @@ def build_application(
         # poller waits while `updates_in_hand` are fetched and not handled, all that a crash
         # can lose (lanes.py, docs/reliability.md).
         .concurrent_updates(UserLanes())
-        .update_queue(UpdateQueue(settings.updates_in_hand))
+        .update_queue(queue)
         .post_init(_post_init)
     )
     # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
+    # getUpdates once the updates in hand are handled (or soon after, lanes.py).
     builder = builder.request(RetryingRequest()).get_updates_request(
-        RetryingRequest(connection_pool_size=1)
+        PollingRequest(queue, connection_pool_size=1)
     )
     # Sends paced under Telegram's limits, edits and button answers at once; 429s retried
     # (limiter.py). The reminder dispatcher paces through it too: one pacing layer.

@@ -11,17 +11,26 @@ while an update of theirs runs or waits. The webhook server uses the same lanes
 getUpdates offset) once it is queued, not once it is handled; the queue makes the poller wait
 while `in_hand` updates are queued or running, so a `kill -9` loses at most that many updates
 fetched and not handled (docs/reliability.md); the rest are fetched again by the next process.
+
+`PollingRequest` asks Telegram for more updates once those in hand are handled, or `linger`
+seconds later if some take longer (a summary's charts): handled one at a time, the bot fetched
+many updates per getUpdates, each of which costs about as much CPU as another Bot API call;
+fetching again at once, as soon as a batch is queued, would ask once per update or so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+from telegram.request import RequestData
+
+from bot.telegram.retry import RetryingRequest
 
 
 def lane_of(update: object) -> int:
@@ -97,6 +106,7 @@ class UpdateQueue(asyncio.Queue[object]):
         self.in_hand = in_hand
         self._taken = 0  # put and not yet done
         self._room: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
 
     @property
     def taken(self) -> int:
@@ -122,3 +132,36 @@ class UpdateQueue(asyncio.Queue[object]):
         self._taken -= 1
         if self._room is not None:
             self._room.set()
+        if self._taken == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def handled(self, linger: float) -> None:
+        """Return once no update is queued or being handled, or after `linger` seconds."""
+        if self._taken == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._idle.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), linger)
+
+
+class PollingRequest(RetryingRequest):
+    """The getUpdates transport: each request waits for the updates in hand to be handled, at
+    most `linger` seconds (see the module docstring)."""
+
+    def __init__(self, queue: UpdateQueue, *args: Any, linger: float = 0.03, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+        self.linger = linger
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int, bytes]:
+        await self.queue.handled(self.linger)
+        return await super().do_request(url, method, request_data, *args, **kwargs)

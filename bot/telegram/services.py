@@ -78,7 +78,11 @@ class Services:
         if loaded is not None and loaded.session is not None:
             return loaded.session
         key = f"tg:{update.effective_user.id}"
-        session = await self.conversations.open(key, lang=self.lang_for(update))
+        # The update's read found no session: create it at once (open_user still finds a
+        # user or conversation created meanwhile).
+        session = await self.conversations.open(
+            key, lang=self.lang_for(update), look=loaded is None
+        )
         if loaded is not None:
             loaded.session, loaded.user_id = session, session.user.id
         return session
