@@ -4,8 +4,9 @@
 (the bench policy, as bench/checklist.py answers it), each input handled as the bot handles an
 update: one `Storage.load` (user, conversation, answers, processed-update check), then
 `Conversations.handle` (the engine, then one `save_step`). It prints the CPU time per update of
-the whole process (the storage's worker threads included) and the wall time. Use a fresh
-database (for PostgreSQL, a URL whose search_path names an empty schema).
+the whole process (the storage's worker threads included), the wall time and the transactions
+per update. Use a fresh database (for PostgreSQL, a URL whose search_path names an empty
+schema).
 """
 
 from __future__ import annotations
@@ -14,16 +15,26 @@ import asyncio
 import sys
 import time
 
+import sqlalchemy
+
 from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine, Input, Pick, Text
 from bot.storage.factory import open_storage
 
 
-async def walk(database_url: str, rounds: int) -> tuple[int, float, float]:
-    """(updates, CPU seconds, wall seconds) of `rounds` whole walks."""
+async def walk(database_url: str, rounds: int) -> tuple[int, float, float, int]:
+    """(updates, CPU seconds, wall seconds, transactions) of `rounds` whole walks."""
     storage = open_storage(database_url)
     await storage.migrate()
+    begun = [0]
+
+    def on_begin(_connection: object) -> None:
+        begun[0] += 1
+
+    sqlalchemy.event.listen(storage.engine, "begin", on_begin)
+    transactions = 0
+
     dialogue = real_dialogue()
     conversations = Conversations(
         storage, Engine(dialogue), default_lang="fr", default_tz="Europe/Paris"
@@ -47,24 +58,27 @@ async def walk(database_url: str, rounds: int) -> tuple[int, float, float]:
                     inputs = [Pick(question.id, button_value(question, False))]
                 for event in inputs:
                     updates += 1
+                    before = begun[0]
                     cpu_start, wall_start = time.process_time(), time.perf_counter()
                     session = conversations.from_snapshot(await storage.load(key, updates))
                     assert session is not None
                     await conversations.handle(session, event, update_id=updates)
                     cpu += time.process_time() - cpu_start
                     wall += time.perf_counter() - wall_start
+                    transactions += begun[0] - before
     finally:
         await storage.close()
-    return updates, cpu, wall
+    return updates, cpu, wall, transactions
 
 
 def main(argv: list[str]) -> int:
     database_url = argv[0]
     rounds = int(argv[1]) if len(argv) > 1 else 4
-    updates, cpu, wall = asyncio.run(walk(database_url, rounds))
+    updates, cpu, wall, transactions = asyncio.run(walk(database_url, rounds))
     print(
         f"{updates} updates: CPU {1000 * cpu / updates:.2f} ms per update,"
-        f" wall {1000 * wall / updates:.2f} ms per update"
+        f" wall {1000 * wall / updates:.2f} ms per update,"
+        f" {transactions / updates:.2f} transactions per update"
     )
     return 0
 
