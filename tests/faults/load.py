@@ -583,8 +583,8 @@ class Manager:
         if question.type == "text":
             text = f"M{self.id} {question.id} <ok> & co ✅"
             return text[: question.max_length]
-        if question.type == "date":
-            return "15/03/2027"
+        if question.type == "date":  # in the order of the manager's language
+            return "15/03/2027" if self.lang == "fr" else "03/15/2027"
         if question.type == "number":
             low = question.minimum if question.minimum is not None else 0
             high = question.maximum if question.maximum is not None else 10
