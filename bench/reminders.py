@@ -53,10 +53,13 @@ async def seed(database_url: str, count: int, users: int) -> None:
         now = dt.datetime.now(dt.UTC)
         conversations = []
         for index in range(users):
-            user = await storage.get_or_create_user(
-                f"tg:{FIRST_USER + index}", lang="fr", tz="UTC"
+            user, conversation, _ = await storage.open_user(
+                f"tg:{FIRST_USER + index}",
+                lang="fr",
+                tz="UTC",
+                dialogue_id=dialogue.id,
+                state=snapshot.state,
             )
-            conversation = await storage.start_conversation(user.id, dialogue.id, snapshot.state)
             await storage.save_step(
                 conversation.id,
                 expected_version=conversation.version,

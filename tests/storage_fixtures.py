@@ -23,9 +23,21 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from bot.storage.base import User
 from bot.storage.database import Storage, postgres_storage, sqlite_storage
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def add_user(storage: Storage, key: str, *, lang: str, tz: str) -> User:
+    """The user with this key, created with lang and tz (and no conversation) if new: how
+    storage tests begin. The bot itself creates a user with their first conversation
+    (Storage.open_user); this runs the same statements, without the conversation."""
+
+    def work(conn: Any) -> User:
+        return storage._user_or_new(conn, key, lang, tz)
+
+    return await storage._write(work)
 
 
 def _pg_where(url: str) -> str:

@@ -16,6 +16,7 @@ from bot.dialogue.loader import load_dialogue
 from bot.errors import AllianceBotError
 from bot.export import FORMATS, MIME_TYPES, ExportError, export, filename, slugify
 from bot.export.jsondata import SCHEMA_PATH
+from tests.storage_fixtures import add_user
 from tests.test_export_fixtures import (
     CJK,
     NOW,
@@ -114,13 +115,13 @@ async def test_unknown_format(storage, export_engine):
 
 @pytest.mark.parametrize("fmt", ["pdf", "md", "ics"])
 async def test_a_report_needs_a_conversation(storage, export_engine, fmt):
-    user = await storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
+    user = await add_user(storage, "tg:1", lang="fr", tz="Europe/Paris")
     with pytest.raises(ExportError, match="no active conversation"):
         await export(fmt, storage=storage, engine=export_engine, user=user, today=TODAY)
 
 
 async def test_the_data_export_needs_no_conversation(storage, export_engine):
-    user = await storage.get_or_create_user("tg:1", lang="fr", tz="Europe/Paris")
+    user = await add_user(storage, "tg:1", lang="fr", tz="Europe/Paris")
     name, data = await export(
         "json", storage=storage, engine=export_engine, user=user, today=TODAY
     )

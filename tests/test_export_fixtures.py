@@ -15,6 +15,7 @@ from bot.dialogue.model import DONE
 from bot.export.content import build_content
 from bot.storage.base import AnswerWrite
 from bot.storage.factory import open_storage
+from tests.storage_fixtures import add_user
 
 EXPORTS = Path(__file__).parent / "fixtures" / "exports"
 TODAY = dt.date(2026, 11, 26)
@@ -114,7 +115,7 @@ async def record(
     storage, engine, answers, *, key="tg:4242", lang="fr", tz="Europe/Paris", done=True
 ):
     """A user whose active conversation holds `answers` (each written in its own step)."""
-    user = await storage.get_or_create_user(key, lang=lang, tz=tz)
+    user = await add_user(storage, key, lang=lang, tz=tz)
     state = engine.new_state()
     conversation = await storage.start_conversation(user.id, engine.dialogue.id, state.dump())
     version = conversation.version

@@ -10,6 +10,7 @@ import pytest
 
 from bot.export.jsondata import SCHEMA_PATH, to_json, user_data
 from bot.storage.base import AnswerWrite
+from tests.storage_fixtures import add_user
 from tests.test_export_fixtures import (
     ARABIC,
     CJK,
@@ -187,7 +188,7 @@ async def test_json_is_utf8_and_keeps_every_script(database):
 async def test_a_user_without_conversations(schema, tmp_path):
     storage = await open_sqlite(tmp_path)
     try:
-        user = await storage.get_or_create_user("cli:alice", lang="en", tz="UTC")
+        user = await add_user(storage, "cli:alice", lang="en", tz="UTC")
         data = await user_data(storage, user, now=NOW)
         validate(schema, data)
         assert data["conversations"] == []

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from bot.cli import main
 from bot.errors import StorageError
 from bot.storage import migrations
+from tests.storage_fixtures import add_user
 
 TABLES = {"alembic_version", "users", "conversations", "answers", "processed_updates", "reminders"}
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"
@@ -38,7 +39,7 @@ async def test_empty_database_upgrades_to_head_idempotently(storage_backend):
     assert revision(storage_backend) == [migrations.head()]
     assert storage_backend.tables() == TABLES
     # And the schema works.
-    user = await other.get_or_create_user("tg:1", lang="fr", tz="UTC")
+    user = await add_user(other, "tg:1", lang="fr", tz="UTC")
     assert await storage.get_user("tg:1") == user
 
 
@@ -75,7 +76,7 @@ async def test_per_update_lookups_are_indexed(storage_backend):
 async def test_database_allows_one_active_conversation_per_user(storage_backend):
     storage = storage_backend.open()
     await storage.migrate()
-    user = await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")
+    user = await add_user(storage, "tg:1", lang="fr", tz="UTC")
     await storage.start_conversation(user.id, "alliance", {})
     now = "'2030-01-01T00:00:00.000000+00:00'"
     active = "1" if storage_backend.name == "sqlite" else "TRUE"
@@ -96,7 +97,7 @@ async def test_failed_migration_leaves_nothing_behind(storage_backend):
     assert storage_backend.tables() == {"reminders"}
     storage_backend.execute("DROP TABLE reminders")
     await storage.migrate()  # the storage still works after the failure
-    assert (await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")).key == "tg:1"
+    assert (await add_user(storage, "tg:1", lang="fr", tz="UTC")).key == "tg:1"
 
 
 async def test_database_from_a_newer_release_is_refused(storage_backend):
@@ -253,7 +254,7 @@ async def test_a_database_of_the_earlier_runner_upgrades_keeping_every_row(stora
         2, expected_version=7, state={"at": "level"}, answers=[], update_id=103
     )
     assert step == 8
-    newcomer = await storage.get_or_create_user("tg:9", lang="fr", tz="UTC")
+    newcomer = await add_user(storage, "tg:9", lang="fr", tz="UTC")
     assert newcomer.id > 5
     again = await storage.add_reminder(1, kind="todo", ref="kind", due_at=zoe.blocked_at)
     assert again.id == 1  # the pending twin moved, not duplicated

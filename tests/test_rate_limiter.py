@@ -16,6 +16,7 @@ from bot.reminders.dispatcher import Dispatcher, Outgoing
 from bot.storage.factory import open_storage
 from bot.telegram.limiter import SendLimiter, not_replying
 from bot.telegram.retry import RetryingRequest
+from tests.storage_fixtures import add_user
 from tests.support.emulator import TgUser
 from tests.telegram_fixtures import emulator  # noqa: F401 (fixture)
 
@@ -132,7 +133,7 @@ async def test_reminders_and_replies_share_one_pace_without_a_429(emulator, tmp_
     await storage.migrate()
     due = datetime.now(UTC) - timedelta(minutes=1)
     for chat in range(3000, 3020):
-        owner = await storage.get_or_create_user(f"tg:{chat}", lang="fr", tz="Europe/Paris")
+        owner = await add_user(storage, f"tg:{chat}", lang="fr", tz="Europe/Paris")
         for n in range(3):
             await storage.add_reminder(owner.id, kind="todo", ref=f"q{n}", due_at=due)
     limiter = SendLimiter()

@@ -33,6 +33,7 @@ from bot.dialogue.loader import load_dialogue
 from bot.reminders.dispatcher import Dispatcher, Outgoing
 from bot.telegram.retry import RetryingRequest
 from tests.reliability_support import answers_of, keyboard_message
+from tests.storage_fixtures import add_user
 from tests.support.emulator import ApiError, BotApiEmulator, Call
 from tests.telegram_fixtures import TOKEN, running_bot
 
@@ -302,7 +303,7 @@ async def test_reminders_arrive_despite_429_5xx_and_time_outs(
         storage = bot.application.bot_data["services"].conversations.storage
         reminders = []
         for n in range(12):
-            user = await storage.get_or_create_user(f"tg:{8100 + n}", lang="en", tz="UTC")
+            user = await add_user(storage, f"tg:{8100 + n}", lang="en", tz="UTC")
             for k in range(3):
                 due = clock.now - dt.timedelta(minutes=k)
                 reminders.append(

@@ -40,6 +40,7 @@ from bot.reminders.dispatcher import (
 )
 from bot.storage.database import sqlite_storage
 from bot.telegram.limiter import SendLimiter
+from tests.storage_fixtures import add_user
 
 
 async def processed(storage, update_id):
@@ -148,7 +149,7 @@ def dispatcher(storage, bot, fake, *, worker="w1", render_fn=render, **options):
 
 
 async def user(storage, chat_id, tz="Europe/Paris"):
-    return await storage.get_or_create_user(f"tg:{chat_id}", lang="fr", tz=tz)
+    return await add_user(storage, f"tg:{chat_id}", lang="fr", tz=tz)
 
 
 async def remind(storage, owner, ref, at, kind="todo"):

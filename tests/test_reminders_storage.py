@@ -25,14 +25,14 @@ from bot.storage.base import (
     NewReminder,
     Reminder,
 )
-from tests.storage_fixtures import PG_URL
+from tests.storage_fixtures import PG_URL, add_user
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 
 
 async def make_user(storage, key="tg:1", tz="Europe/Paris"):
-    return await storage.get_or_create_user(key, lang="fr", tz=tz)
+    return await add_user(storage, key, lang="fr", tz=tz)
 
 
 async def add(storage, user, ref="q1", *, kind="todo", at=T0, **extra):

@@ -17,7 +17,7 @@ from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageE
 from bot.storage.base import Answer, AnswerWrite
 from bot.storage.database import Storage, postgres_storage, sqlite_storage
 from bot.storage.factory import open_storage
-from tests.storage_fixtures import PG_URL
+from tests.storage_fixtures import PG_URL, add_user
 
 # Runs a test that uses storage/storage_backend on PostgreSQL only.
 POSTGRES_ONLY = pytest.mark.parametrize(
@@ -34,7 +34,7 @@ T0 = datetime(2030, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 
 async def make_user(storage, key="tg:1", lang="fr", tz="Europe/Paris"):
-    return await storage.get_or_create_user(key, lang=lang, tz=tz)
+    return await add_user(storage, key, lang=lang, tz=tz)
 
 
 def is_utc(moment):
@@ -48,13 +48,13 @@ async def test_unknown_user_is_none(storage):
     assert await storage.get_user("tg:404") is None
 
 
-async def test_get_or_create_user_creates_once(storage):
+async def test_a_user_is_created_once(storage):
     before = datetime.now(UTC)
     user = await make_user(storage, lang="fr", tz="Europe/Paris")
     assert (user.key, user.lang, user.tz, user.blocked_at) == ("tg:1", "fr", "Europe/Paris", None)
     assert is_utc(user.created_at)
     assert before <= user.created_at <= datetime.now(UTC)
-    again = await storage.get_or_create_user("tg:1", lang="en", tz="UTC")
+    again = await add_user(storage, "tg:1", lang="en", tz="UTC")
     assert again == user  # the existing user, unchanged by the new defaults
     assert await storage.get_user("tg:1") == user
 
@@ -625,7 +625,7 @@ async def test_sqlite_reopened_file_keeps_everything(tmp_path):
     with time_machine.travel(T0, tick=False):
         storage = open_storage(f"sqlite:///{path}")
         await storage.migrate()
-        user = await storage.get_or_create_user("tg:1", lang="en", tz="UTC")
+        user = await add_user(storage, "tg:1", lang="en", tz="UTC")
         user = await storage.update_user(user.id, blocked_at=T0)
         old = await storage.start_conversation(user.id, "alliance", {})
         conversation = await storage.start_conversation(user.id, "alliance", {"node": "q3"})
@@ -669,7 +669,7 @@ async def test_sqlite_files_are_private(tmp_path):
     storage = sqlite_storage(path)
     try:
         await storage.migrate()
-        await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")  # so the WAL files exist
+        await add_user(storage, "tg:1", lang="fr", tz="UTC")  # so the WAL files exist
         files = [p for p in path.parent.iterdir() if p.name.startswith("bot.db")]
         assert {p.name for p in files} >= {"bot.db", "bot.db-wal"}
         for file in files:

@@ -755,18 +755,6 @@ class Storage:
     async def get_user(self, key: str) -> User | None:
         return await self._one(_USER_BY_KEY, {"b_key": key}, _user)
 
-    async def get_or_create_user(self, key: str, *, lang: str, tz: str) -> User:
-        """Return the user with this key, creating it with lang and tz if new."""
-        # Most updates come from known users: look before taking the write lock.
-        user = await self.get_user(key)
-        if user is not None:
-            return user
-
-        def work(conn: Connection) -> User:
-            return self._user_or_new(conn, key, lang, tz)
-
-        return await self._write(work)
-
     def _user_or_new(self, conn: Connection, key: str, lang: str, tz: str) -> User:
         row = (conn.execute(_USER_BY_KEY, {"b_key": key})).first()
         if row is None:

@@ -22,6 +22,7 @@ from tests.faults.conftest import FaultDatabase
 from tests.faults.load import RecordingEmulator
 from tests.faults.process import CLEAN_STOP, BotProcess, bot_environment, free_port
 from tests.faults.report import record
+from tests.storage_fixtures import add_user
 from tests.support.blocking_storage import BlockingStorage
 
 MAX_IN_FLIGHT = 8  # Dispatcher's default max_in_flight: the duplicate bound per kill
@@ -54,7 +55,9 @@ def add_burst(storage: BlockingStorage, first_user: int, count: int, round_: int
     chats = []
     for n in range(count):
         chat = first_user + n
-        user = storage.get_or_create_user(f"tg:{chat}", lang="fr", tz="Europe/Paris")
+        user = storage._wait(
+            add_user(storage._storage, f"tg:{chat}", lang="fr", tz="Europe/Paris")
+        )
         storage.add_reminder(user.id, kind=Kind.NUDGE, ref=f"round-{round_}", due_at=due)
         chats.append(chat)
     return chats
