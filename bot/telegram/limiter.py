@@ -140,6 +140,10 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
         self._groups: dict[int | str, _Bucket] = {}
         self._resume_at = 0.0  # no send before this (a 429 on a send)
         self._sweeps = 0
+        # Sends waiting for the overall bucket queue here, in order: only the first one sleeps
+        # until the next token (all of them sleeping on their own would each wake up for every
+        # token, a cost that grows with the square of the waiting sends).
+        self._line: asyncio.Lock | None = None
 
     async def initialize(self) -> None:
         """Nothing to open."""
@@ -208,23 +212,42 @@ class SendLimiter(BaseRateLimiter[dict[str, Any]]):
     async def _turn(self, chat_id: int | str | None, *, reply: bool = False) -> None:
         """Wait until a message to chat_id may leave, then take its tokens and its chat (a
         reply skips its chat's pace, not its group's)."""
+        if self._line is None:
+            self._line = asyncio.Lock()
         while True:
-            now = self._now()
-            buckets = [self._overall_bucket(now)]
-            wait = self._resume_at - now
-            if chat_id is not None:
-                if not reply:
-                    wait = max(wait, self._chat_wait(chat_id, now))
-                buckets += self._group_buckets(chat_id, now)
-            wait = max([wait, *(bucket.wait(now) for bucket in buckets)])
-            if wait <= 0:
+            # Its chat, its group and a 429 pause first, each send on its own...
+            wait = self._own_wait(chat_id, self._now(), reply=reply)
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            # ... then the overall bucket, in line (asyncio's locks wake their waiters in order).
+            async with self._line:
+                now = self._now()
+                # A token comes by time alone, no event: sleep until it is there.
+                while (wait := self._overall_bucket(now).wait(now)) > 0:
+                    await asyncio.sleep(wait)
+                    now = self._now()
+                if self._own_wait(chat_id, now, reply=reply) > 0:
+                    continue  # something changed meanwhile (a 429, the chat's other message)
+                buckets = [self._overall_bucket(now)]
+                if chat_id is not None:
+                    buckets += self._group_buckets(chat_id, now)
                 for bucket in buckets:
                     bucket.take()
                 if chat_id is not None:
                     self._chat_busy.add(chat_id)
                 self._sweep(now)
                 return
-            await asyncio.sleep(wait)
+
+    def _own_wait(self, chat_id: int | str | None, now: float, *, reply: bool) -> float:
+        """Seconds until a 429 pause, the chat's pace (unless a reply) and its group's bucket
+        allow a message to chat_id (0: now)."""
+        wait = self._resume_at - now
+        if chat_id is not None:
+            if not reply:
+                wait = max(wait, self._chat_wait(chat_id, now))
+            wait = max([wait, *(bucket.wait(now) for bucket in self._group_buckets(chat_id, now))])
+        return wait
 
     def _chat_wait(self, chat_id: int | str, now: float) -> float:
         if chat_id in self._chat_busy:
