@@ -130,11 +130,12 @@ class Projects:
             partner_side = view.role == "partner"
             answers = view.answers
             engine = self.engine
+            named_by: Mapping[str, Any] = answers
             if partner_side:
-                sides = await self.storage.project_sides(view.project.id)
-                owner = next((s for s in sides if s.member.role == "owner"), None)
-                engine = self.partner_engine(owner.answers if owner is not None else None)
-            name = self.name(view.project, {} if partner_side else answers, session.user.lang)
+                # The owner's answers decide the partner's branch and may name the project.
+                named_by = _owner_answers(await self.storage.project_sides(view.project.id))
+                engine = self.partner_engine(named_by)
+            name = self.name(view.project, named_by, session.user.lang)
             lines.append(
                 project_line(
                     project_id=view.project.id,

@@ -339,3 +339,25 @@ async def test_the_manager_deletes_everything_and_the_partner_is_told(bot, datab
     user, projects = await stored(database_url, f"tg:{BOB}")
     assert projects == []  # the project and Bob's answers in it are gone
     assert user.current_project_id is None
+
+
+async def test_the_partner_takes_the_session_reminders_and_stays_in_their_lane(bot):
+    ana = await finished_manager(bot)
+    token = await invitation_link(ana)
+    bob = bot.user(id=BOB, language_code="en")
+    await bob.send(f"/start {token}")
+    await bob.tap("I accept")
+    # Inviting and deleting the project are the manager's.
+    assert await bob.send("/invite") == ["Only the manager who created this project can do that."]
+    await bob.send("/projects")
+    assert "you are the invited partner" in bob.last_text()
+    assert "Martin & Fils" in bob.last_text()
+    assert "🗑 Delete…" not in bob.buttons()
+    await bob.send("/start")  # back to his question
+    await walk_as_partner(bob)
+    await tap_on(bob, "Yes, remind me")
+    # Ana's plan: four sessions from 11 January 2027; Bob is reminded the eve of each.
+    assert bob.last_text() == "⏰ Done: 4 session reminder(s). /reminders shows them."
+    replies = await bob.send("/reminders")
+    assert replies[0].startswith("📁 Project: Martin & Fils")
+    assert "January 10, 2027" in " ".join(replies)
