@@ -131,10 +131,15 @@ class Projects:
             answers = view.answers
             engine = self.engine
             named_by: Mapping[str, Any] = answers
+            partner_answers = None
+            sides = await self.storage.project_sides(view.project.id)
             if partner_side:
                 # The owner's answers decide the partner's branch and may name the project.
-                named_by = _owner_answers(await self.storage.project_sides(view.project.id))
+                named_by = _owner_answers(sides)
                 engine = self.partner_engine(named_by)
+            else:  # the partner's answers, once in, weigh in the verdict
+                partner = next((s for s in sides if s.member.role == "partner"), None)
+                partner_answers = partner.answers if partner is not None else None
             name = self.name(view.project, named_by, session.user.lang)
             lines.append(
                 project_line(
@@ -147,6 +152,7 @@ class Projects:
                     answers=answers,
                     texts=texts,
                     today=today,
+                    partner_answers=partner_answers,
                 )
             )
         return lines

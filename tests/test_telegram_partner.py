@@ -184,6 +184,12 @@ async def test_the_partner_is_invited_consents_walks_and_both_get_the_report(bot
     assert "📁 Projet : Martin & Fils" in summary
     assert "Regards croisés" in summary
     assert "We need a first small project" in summary
+    # /projects shows the same verdict as the summary, the gaps weighed in.
+    await ana.send("/projects")
+    line = next(x for x in ana.last_text().split("\n") if "Martin & Fils" in x)
+    verdict = line.split(" · ")[-1]
+    assert line.startswith("▶ Martin & Fils · questionnaire terminé · ")
+    assert verdict in summary
 
     # The partner-safe export: marked as such, both companies named, no private rating.
     await ana.send("/export")
