@@ -13,10 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Engine, Input, State
+from bot.dialogue.partner import PartnerWalks
 from bot.dialogue.views import View
 from bot.errors import StaleConversation
 from bot.reminders.flow import AWAITING_KEY, Awaiting
-from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
+from bot.storage.base import AnswerWrite, Conversation, NewReminder, Project, Role, Snapshot, User
 from bot.storage.database import Storage
 
 # What else a step schedules, given the state it leads to (written in the step's transaction).
@@ -37,6 +38,16 @@ class Session:
     awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
     recorded: int | None = None  # the update id the last write recorded as processed
     scheduled: bool = False  # the last write scheduled the `extra` reminders it was given
+    project: Project | None = None  # the project the conversation belongs to
+    # The partner's session: the owner's answers, which decide the branch of their walk.
+    owner_answers: dict[str, Any] | None = None
+
+    @property
+    def role(self) -> Role:
+        """The user's part in the project: its owner (the manager) or the invited partner."""
+        if self.project is None or self.project.owner_id == self.user.id:
+            return "owner"
+        return "partner"
 
 
 def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
@@ -52,8 +63,16 @@ class Conversations:
     ) -> None:
         self.storage = storage
         self.engine = engine
+        self.partner_walks = PartnerWalks(engine.dialogue)
         self.default_lang = default_lang
         self.default_tz = default_tz
+
+    def engine_for(self, session: Session) -> Engine:
+        """The engine that walks this session: the checklist for a project's owner; for its
+        invited partner, the shared questions the owner's answers open."""
+        if session.role == "partner":
+            return self.partner_walks.engine(session.owner_answers)
+        return self.engine
 
     async def find(self, key: str) -> Session | None:
         """The user's session if they exist and have a conversation, without creating anything."""
@@ -63,7 +82,10 @@ class Conversations:
         """The session a Storage.load read, if it found the user and a conversation."""
         if snapshot.user is None or snapshot.conversation is None:
             return None
-        return _session(snapshot.user, snapshot.conversation, snapshot.answers)
+        session = _session(snapshot.user, snapshot.conversation, snapshot.answers)
+        session.project = snapshot.project
+        session.owner_answers = snapshot.owner_answers
+        return session
 
     async def open(self, key: str, *, lang: str | None = None, look: bool = True) -> Session:
         """The user's session, creating the user and a first conversation if needed.
@@ -74,7 +96,7 @@ class Conversations:
         if found is not None:
             return found
         state = self.engine.new_state()
-        user, conversation, fresh = await self.storage.open_user(
+        user, project, conversation, fresh = await self.storage.open_user(
             key,
             lang=lang or self.default_lang,
             tz=self.default_tz,
@@ -82,9 +104,11 @@ class Conversations:
             state=state.dump(),
         )
         if fresh:
-            return Session(user, conversation, state, {}, fresh=True)
+            return Session(user, conversation, state, {}, fresh=True, project=project)
         answers = await self.storage.current_answers(conversation.id)
-        return _session(user, conversation, answers)
+        session = _session(user, conversation, answers)
+        session.project = project
+        return session
 
     def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
         """Today's date where the user lives."""
@@ -120,6 +144,7 @@ class Conversations:
                 fresh.answers,
                 fresh.awaiting,
             )
+            session.project, session.owner_answers = fresh.project, fresh.owner_answers
             return await self._handle(session, event, update_id, extra)
 
     async def _handle(
@@ -127,13 +152,14 @@ class Conversations:
     ) -> tuple[View, ...]:
         """The checklist's turn. Whatever the reminders awaited is over: the user moved on."""
         today = self.today(session.user)
-        step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
+        engine = self.engine_for(session)
+        step = engine.handle(session.state, session.answers, event, session.user.lang, today)
         session.scheduled = False
         waited = session.awaiting is not None
         session.awaiting = None
         if step.restart:
             session.conversation = await self.storage.start_conversation(
-                session.user.id, self.engine.dialogue.id, step.state.dump(), update_id=update_id
+                session.user.id, engine.dialogue.id, step.state.dump(), update_id=update_id
             )
             session.answers = {}
             session.recorded = update_id
