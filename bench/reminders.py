@@ -53,7 +53,7 @@ async def seed(database_url: str, count: int, users: int) -> None:
         now = dt.datetime.now(dt.UTC)
         conversations = []
         for index in range(users):
-            user, conversation, _ = await storage.open_user(
+            user, _, conversation, _ = await storage.open_user(
                 f"tg:{FIRST_USER + index}",
                 lang="fr",
                 tz="UTC",
