@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import sqlalchemy
 import time_machine
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
+from bot.storage import database
 from bot.storage.base import Answer, AnswerWrite
 from bot.storage.database import Storage, postgres_storage, sqlite_storage
 from bot.storage.factory import open_storage
@@ -400,6 +402,25 @@ async def test_pruning_forgets_only_the_updates_processed_before_the_limit(stora
     assert await storage.prune_processed(T0 - timedelta(days=7)) == 0
     with pytest.raises(ValueError, match="naive"):
         await storage.prune_processed(datetime(2030, 1, 1))
+
+
+async def test_pruning_goes_by_batches_until_none_is_left(storage, monkeypatch):
+    monkeypatch.setattr(database, "PRUNE_BATCH", 3)
+    user = await make_user(storage)
+    with time_machine.travel(T0 - timedelta(days=8), tick=False):
+        for update_id in range(1, 8):
+            await storage.mark_processed(update_id, user.id)
+    with time_machine.travel(T0, tick=False):
+        await storage.mark_processed(8, user.id)
+    begun = []
+    count = begun.append  # one object, to remove the listener with
+    sqlalchemy.event.listen(storage.engine, "begin", count)
+    try:
+        assert await storage.prune_processed(T0 - timedelta(days=7)) == 7
+    finally:
+        sqlalchemy.event.remove(storage.engine, "begin", count)
+    assert len(begun) == 3  # 3 + 3 + 1: other writes may go on between them
+    assert [await processed(storage, n) for n in range(1, 9)] == [False] * 7 + [True]
 
 
 async def test_non_json_state_raises_before_writing(storage):

@@ -214,7 +214,18 @@ def _record_update(insert: Any, owner: Any) -> Any:
     ).returning(processed_updates.c.update_id)
 
 
-_PRUNE = delete(processed_updates).where(processed_updates.c.processed_at < bindparam("before"))
+# Processed-update records forgotten per transaction, at most: the first pruning of a database
+# written before pruning existed has millions, and a write transaction holds SQLite's write
+# lock (answers wait for it meanwhile).
+PRUNE_BATCH = 5000
+_PRUNE = delete(processed_updates).where(
+    processed_updates.c.update_id.in_(
+        select(processed_updates.c.update_id)
+        .where(processed_updates.c.processed_at < bindparam("before"))
+        .limit(bindparam("batch"))
+        .scalar_subquery()
+    )
+)
 _USER_EXISTS = select(users.c.id).where(users.c.id == _uid)
 # Lock the user's row (PostgreSQL): two replicas starting a conversation for the same user take
 # turns instead of colliding on the one-active-conversation index. NO KEY UPDATE does not block
@@ -1234,13 +1245,20 @@ class Storage:
         return {question_id: json.loads(value) for question_id, value in rows}
 
     async def prune_processed(self, before: datetime) -> int:
-        """Forget the updates processed before `before`; return how many were forgotten."""
+        """Forget the updates processed before `before`, PRUNE_BATCH per transaction (other
+        writes go on between them); return how many were forgotten."""
         check_aware(before)
+        batch = PRUNE_BATCH
 
         def work(conn: Connection) -> int:
-            return (conn.execute(_PRUNE, {"before": before})).rowcount
+            return (conn.execute(_PRUNE, {"before": before, "batch": batch})).rowcount
 
-        return await self._write(work)
+        forgotten = 0
+        while True:
+            done = await self._write(work)
+            forgotten += done
+            if done < batch:
+                return forgotten
 
     # Projects
     #
