@@ -16,7 +16,19 @@ from bot.cli import main
 from bot.errors import StorageError
 from bot.storage import migrations
 
-TABLES = {"alembic_version", "users", "conversations", "answers", "processed_updates", "reminders"}
+TABLES = {
+    "alembic_version",
+    "users",
+    "conversations",
+    "answers",
+    "processed_updates",
+    "reminders",
+    "advisors",
+    "advisor_logins",
+    "advisor_sessions",
+    "advisor_shares",
+    "advisor_notes",
+}
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 
 

@@ -60,6 +60,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
+from bot.storage.advisors import AdvisorStorage
 from bot.storage.base import (
     CLOSED_STATUSES,
     JSON,
@@ -379,7 +380,7 @@ class _Dialect:
 _DIALECTS = {"sqlite": _Dialect(sqlite.insert), "postgresql": _Dialect(postgresql.insert)}
 
 
-class Storage:
+class Storage(AdvisorStorage):
     """What the bot needs from a database, on an SQLAlchemy async engine: SQLite or PostgreSQL
     (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
     (or sqlite_storage, postgres_storage), await migrate(), and close() at the end."""
