@@ -14,7 +14,9 @@ from bot.dialogue.loader import load_dialogue
 from bot.logging_setup import configure_logging
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
+from bot.telegram.services import Services
 from bot.telegram.web import WebServer
+from bot.web.server import WebView
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         async with app:
             await app.start()
             web: WebServer | None = None
+            view: WebView | None = None
             try:
+                if settings.web_enabled:  # the advisors' web view, on the bot's services
+                    services: Services = app.bot_data["services"]
+                    view = WebView.for_services(settings, storage, engine, services.renders)
+                    await view.start()
                 if settings.webhook_enabled:
                     web = WebServer(
                         app,
@@ -69,6 +76,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     await app.updater.stop()
                 if web is not None:
                     await web.stop()
+                if view is not None:
+                    await view.stop()
                 await app.stop()
                 close_renders(app)
     finally:

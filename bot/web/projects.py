@@ -1,0 +1,171 @@
+"""What the web view shows of a shared project: a row of the list, the whole project.
+
+Built from storage's `SharedProject` by the engine, in the advisor's language: the same summary,
+diagnosis and report content as the bot's /summary and exports, nothing computed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.dialogue.engine import Engine, State
+from bot.dialogue.model import DONE
+from bot.dialogue.summary import Summary, format_date
+from bot.export.content import ReportContent, build_content, uid_seed
+from bot.reminders import texts as reminder_texts
+from bot.storage.base import Reminder, SharedProject
+
+SORT_KEYS = ("company", "partner", "stage", "verdict", "flags", "activity", "due")
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: int  # the project's (conversation's) id
+    company: str
+    partner: str
+    stage_number: int  # 1..stages; stages + 1 once finished
+    stage_text: str  # "3/7 · Préparation" or "Terminé"
+    finished: bool
+    verdict_id: str
+    verdict_level: int  # 0 is the most worrying; a large number when not known yet
+    verdict_title: str
+    red_flags: int
+    last_activity: dt.datetime
+    last_activity_text: str
+    next_due: dt.date | None
+    next_step: str  # "12 décembre 2026 · Signer la lettre de confidentialité"
+
+
+def today_for(tz: str, now: dt.datetime) -> dt.date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def project_state(project: SharedProject) -> State:
+    state = project.conversation.state
+    return State.load(state) if "at" in state else State(at=DONE)
+
+
+def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) -> ProjectRow:
+    """One line of the list of shared projects."""
+    texts = engine.texts(lang)
+    state = project_state(project)
+    summary = engine.summary(state, project.answers, lang, today_for(project.user.tz, now))
+    stages = engine.dialogue.stages
+    finished = project.conversation.finished_at is not None or state.at == DONE
+    if finished:
+        number, stage_text = len(stages) + 1, texts.ui("web.list.finished")
+    else:
+        question = engine.dialogue.questions.get(state.at)
+        ids = [stage.id for stage in stages]
+        number = ids.index(question.stage) + 1 if question is not None else 1
+        title = texts.get(f"stages.{ids[number - 1]}.title")
+        stage_text = texts.ui("web.list.stage_at", number=number, total=len(stages), title=title)
+    verdict = summary.diagnosis.verdict
+    steps = sorted(summary.diagnosis.next_steps, key=lambda step: step.due)
+    first = steps[0] if steps else None
+    activity = project.conversation.updated_at
+    return ProjectRow(
+        id=project.conversation.id,
+        company=summary.company or texts.ui("web.list.unnamed"),
+        partner=summary.partner or "",
+        stage_number=number,
+        stage_text=stage_text,
+        finished=finished,
+        verdict_id=verdict.id if verdict is not None else "",
+        verdict_level=verdict.level if verdict is not None else 99,
+        verdict_title=verdict.title if verdict is not None else texts.ui("web.list.no_verdict"),
+        red_flags=len(summary.diagnosis.red_flags),
+        last_activity=activity,
+        last_activity_text=moment(activity, project.user.tz, texts_lang=lang, engine=engine),
+        next_due=first.due if first is not None else None,
+        next_step=(
+            texts.ui("web.list.next_step", date=format_date(first.due, texts), step=first.text)
+            if first is not None
+            else ""
+        ),
+    )
+
+
+def sort_rows(rows: Sequence[ProjectRow], key: str, descending: bool) -> list[ProjectRow]:
+    """The rows sorted by one column (unknown keys sort by last activity, latest first)."""
+    far = dt.date.max
+    keys = {
+        "company": lambda r: r.company.casefold(),
+        "partner": lambda r: r.partner.casefold(),
+        "stage": lambda r: r.stage_number,
+        "verdict": lambda r: r.verdict_level,
+        "flags": lambda r: r.red_flags,
+        "activity": lambda r: r.last_activity,
+        "due": lambda r: r.next_due or far,
+    }
+    if key not in keys:
+        return sorted(rows, key=lambda r: r.last_activity, reverse=True)
+    return sorted(rows, key=keys[key], reverse=descending)
+
+
+def filter_rows(
+    rows: Sequence[ProjectRow], *, text: str = "", verdict: str = "", state: str = ""
+) -> list[ProjectRow]:
+    """The rows whose company or partner contains `text`, with this verdict id, and "open" or
+    "finished" as `state` asks (empty: any)."""
+    needle = text.strip().casefold()
+    return [
+        r
+        for r in rows
+        if (not needle or needle in r.company.casefold() or needle in r.partner.casefold())
+        and (not verdict or r.verdict_id == verdict)
+        and (not state or (state == "finished") == r.finished)
+    ]
+
+
+def moment(when: dt.datetime, tz: str, *, texts_lang: str, engine: Engine) -> str:
+    """A date and time as read where the manager lives."""
+    texts = engine.texts(texts_lang)
+    local = when.astimezone(ZoneInfo(tz))
+    time = f"{local.hour:02d}:{local.minute:02d}"
+    return texts.ui("export.datetime", date=format_date(local.date(), texts), time=time)
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    project: SharedProject
+    row: ProjectRow
+    content: ReportContent
+
+    @property
+    def summary(self) -> Summary:
+        return self.content.summary
+
+
+def page(
+    project: SharedProject,
+    engine: Engine,
+    reminders: Sequence[Reminder],
+    *,
+    lang: str,
+    now: dt.datetime,
+) -> ProjectPage:
+    """The whole project: the report's content (answers by stage, diagnosis, next steps and
+    this project's pending reminders) in the advisor's language."""
+    texts = engine.texts(lang)
+    dialogue = engine.dialogue
+    conversation = project.conversation
+    pending = [
+        (r.due_at, reminder_texts.short(r, dialogue, texts, project.answers))
+        for r in reminders
+        if r.conversation_id == conversation.id
+    ]
+    content = build_content(
+        engine,
+        project_state(project),
+        project.answers,
+        lang=lang,
+        tz=project.user.tz,
+        today=today_for(project.user.tz, now),
+        uid_seed=uid_seed(project.user.key, conversation.id, conversation.created_at),
+        reminders=pending,
+    )
+    return ProjectPage(project, row(project, engine, lang=lang, now=now), content)
