@@ -44,6 +44,7 @@ def test_wire_values_never_change():
         "REMINDER": "r",
         "FOLLOWUP": "f",
         "TIMEZONE": "z",
+        "ADVISOR": "v",
     }
     assert reminder_data(flow.ReminderAction(7, "d1")) == "r|7|d1"
     assert reminder_data(flow.StepChoice("plan", "w1", chain=False)) == "n|plan|w1"

@@ -151,6 +151,11 @@ class Advisors:
     async def shares(self, user_id: int) -> list[tuple[Share, Advisor]]:
         return await self.storage.user_shares(user_id)
 
-    async def withdraw(self, *, user_id: int, share_id: int) -> Share | None:
-        """End one of the manager's shares; None when it is not theirs or already over."""
-        return await self.storage.withdraw_share(share_id, user_id=user_id, now=self.clock())
+    async def withdraw(self, *, user_id: int, share_id: int) -> tuple[Share, Advisor] | None:
+        """End one of the manager's shares: (the share, its advisor); None when it is not
+        theirs or already over."""
+        share = await self.storage.withdraw_share(share_id, user_id=user_id, now=self.clock())
+        if share is None:
+            return None
+        advisor = await self.storage.advisor_with_id(share.advisor_id)
+        return (share, advisor) if advisor is not None else None

@@ -96,6 +96,9 @@ class AdvisorStorage:
     async def advisor_named(self, name: str) -> Advisor | None:
         return await self._read(_first_advisor(advisors.c.name == name))
 
+    async def advisor_with_id(self, advisor_id: int) -> Advisor | None:
+        return await self._read(_first_advisor(advisors.c.id == advisor_id))
+
     async def advisor_with_code(self, code: str) -> Advisor | None:
         return await self._read(_first_advisor(advisors.c.code == code))
 

@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.advisors.service import Advisors
 from bot.config import Settings
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
@@ -28,7 +29,7 @@ from bot.export.pool import RenderPool
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.database import Storage
-from bot.telegram import export_handlers, handlers, once, reminder_handlers
+from bot.telegram import advisor_handlers, export_handlers, handlers, once, reminder_handlers
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
@@ -117,6 +118,7 @@ def build_application(
         reminders=reminders,
         dispatcher=dispatcher,
         renders=renders or RenderPool(),
+        advisors=Advisors(storage, clock=clock),
     )
     # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
     if dispatch_every is not None and app.job_queue is not None:
@@ -144,6 +146,7 @@ def build_application(
     app.add_handler(CommandHandler("reminders", reminder_handlers.list_reminders, filters=private))
     app.add_handler(CommandHandler("timezone", reminder_handlers.timezone, filters=private))
     app.add_handler(CommandHandler("export", export_handlers.export_menu, filters=private))
+    app.add_handler(CommandHandler("advisor", advisor_handlers.advisor, filters=private))
     app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
     # Edited messages change nothing recorded.
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited))

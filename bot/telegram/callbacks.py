@@ -15,6 +15,7 @@ Format: the kind's short wire value (`CallbackKind`), then fields separated by "
     r|<id>|<action>              REMINDER: done, stop, cancel, d1, w1, m1, move, date
     f|<id>|<question>|<answer>   FOLLOWUP: a follow-up question sent with a reminder
     z|<time zone>                TIMEZONE: a /timezone shortcut
+    v|<share id>                 ADVISOR: withdraw a share (bot/telegram/advisor_handlers.py)
 The wire values never change: buttons sent long ago (a reminder's) must still mean the same.
 Anything else is "forged": the handler answers politely and records nothing.
 """
@@ -46,6 +47,7 @@ class CallbackKind(StrEnum):
     REMINDER = "r"
     FOLLOWUP = "f"
     TIMEZONE = "z"
+    ADVISOR = "v"
 
 
 _ARITY = {
@@ -63,6 +65,7 @@ _ARITY = {
     CallbackKind.REMINDER: 2,
     CallbackKind.FOLLOWUP: 3,
     CallbackKind.TIMEZONE: 1,
+    CallbackKind.ADVISOR: 1,
 }
 REMINDER_KINDS = frozenset(
     {

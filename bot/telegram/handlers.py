@@ -21,7 +21,7 @@ from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, Vi
 from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
 from bot.report import Html, render_summary
-from bot.telegram import export_handlers, reminder_handlers, render
+from bot.telegram import advisor_handlers, export_handlers, reminder_handlers, render
 from bot.telegram.callbacks import REMINDER_KINDS, CallbackKind, decode, encode, reminder_event
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
@@ -141,6 +141,8 @@ async def callback(update: Update, context: BotContext) -> None:
         await set_language(update, context, fields[0])
     elif kind == CallbackKind.DELETE:
         await confirm_delete(update, context, fields[0] == "yes")
+    elif kind == CallbackKind.ADVISOR:
+        await advisor_handlers.withdraw(update, context, fields[0])
     else:  # CallbackKind.EXPORT
         await export_handlers.on_export(update, context, fields[0])
 

@@ -11,6 +11,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.advisors.service import Advisors
 from bot.config import Settings
 from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
@@ -38,6 +39,7 @@ class Services:
     reminders: Reminders
     dispatcher: Dispatcher
     renders: RenderPool  # charts and PDFs, drawn in worker processes
+    advisors: Advisors  # what managers share with advisors (/advisor)
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
     def lang_for(self, update: Update) -> str:

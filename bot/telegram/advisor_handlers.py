@@ -1,0 +1,113 @@
+"""/advisor: a manager shares their project with an advisor, or sees and withdraws their shares.
+
+`/advisor CODE` shares the current project with the advisor whose code it is (the code is on the
+advisor's web page); `/advisor` alone lists the shares, one withdraw button each (callback data
+v|<share id>). Consent is the manager's act alone: nothing is shared any other way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.dialogue.model import Texts
+from bot.dialogue.summary import format_date
+from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.services import BotContext
+
+logger = logging.getLogger(__name__)
+
+
+async def advisor(update: Update, context: BotContext) -> None:
+    """/advisor CODE shares the current project; /advisor alone lists the shares."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    chat = update.effective_chat
+    assert chat is not None
+    if not context.args:
+        await _list(update, context)
+        return
+    if not session.answers:
+        await context.bot.send_message(chat.id, texts.ui("advisor.nothing_to_share"))
+        return
+    typed = " ".join(context.args)
+    shared = await services.advisors.share(
+        user_id=session.user.id, conversation_id=session.conversation.id, typed_code=typed
+    )
+    if shared is None:
+        await context.bot.send_message(chat.id, texts.ui("advisor.unknown_code", code=typed[:20]))
+        return
+    found, created = shared
+    key = "advisor.shared" if created else "advisor.already"
+    project = _project_name(session.answers, texts)
+    await context.bot.send_message(
+        chat.id, texts.ui(key, project=project, advisor=found.name), parse_mode=None
+    )
+
+
+async def _list(update: Update, context: BotContext) -> None:
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    chat = update.effective_chat
+    assert chat is not None
+    shares = await services.advisors.shares(session.user.id)
+    if not shares:
+        await context.bot.send_message(chat.id, texts.ui("advisor.none"))
+        return
+    storage = services.conversations.storage
+    lines = [texts.ui("advisor.list")]
+    buttons = []
+    for share, adviser in shares:
+        answers = await storage.current_answers(share.conversation_id)
+        day = share.consented_at.astimezone(ZoneInfo(session.user.tz)).date()
+        lines.append(
+            texts.ui(
+                "advisor.line",
+                advisor=adviser.name,
+                project=_project_name(answers, texts),
+                date=format_date(day, texts),
+            )
+        )
+        label = texts.ui("advisor.withdraw_button", advisor=adviser.name)
+        data = encode(CallbackKind.ADVISOR, str(share.id))
+        buttons.append([InlineKeyboardButton(label[:60], callback_data=data)])
+    lines += ["", texts.ui("advisor.withdraw_hint")]
+    await context.bot.send_message(
+        chat.id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(buttons), parse_mode=None
+    )
+
+
+async def withdraw(update: Update, context: BotContext, share_id: str) -> None:
+    """A withdraw button: the advisor no longer sees that project."""
+    services = context.services
+    session = await services.session(update)
+    texts = services.texts(session.user.lang)
+    chat = update.effective_chat
+    assert chat is not None
+    ended = (
+        await services.advisors.withdraw(user_id=session.user.id, share_id=int(share_id))
+        if share_id.isdigit()
+        else None
+    )
+    if ended is None:
+        await context.bot.send_message(chat.id, texts.ui("advisor.withdrawn_already"))
+        return
+    share, adviser = ended
+    answers = await services.conversations.storage.current_answers(share.conversation_id)
+    project = _project_name(answers, texts)
+    await context.bot.send_message(
+        chat.id,
+        texts.ui("advisor.withdrawn", advisor=adviser.name, project=project),
+        parse_mode=None,
+    )
+
+
+def _project_name(answers: Mapping[str, Any], texts: Texts) -> str:
+    company = answers.get("company")
+    return company if isinstance(company, str) and company else texts.ui("export.untitled")
