@@ -164,7 +164,6 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
     )
     driver.set_page_load_timeout(WAIT)
-    driver.downloads = downloads
     try:
         yield driver
     finally:
@@ -248,7 +247,7 @@ def test_an_advisor_goes_through_the_web_view(served, browser, tmp_path):
     pages.click("#download-pdf")
 
     def downloaded() -> Path | None:
-        done = [p for p in browser.downloads.iterdir() if p.suffix == ".pdf"]
+        done = [p for p in (tmp_path / "downloads").iterdir() if p.suffix == ".pdf"]
         return done[0] if done else None
 
     pdf = _wait_until(downloaded, "the PDF download")
