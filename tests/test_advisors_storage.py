@@ -124,7 +124,8 @@ async def test_shares_by_code_withdrawal_and_isolation(storage):
     clock.now += dt.timedelta(days=1)
     withdrawn = await advisors.withdraw(user_id=ana.id, share_id=share.id)
     assert withdrawn is not None
-    assert withdrawn.withdrawn_at == clock.now
+    assert withdrawn[0].withdrawn_at == clock.now
+    assert withdrawn[1] == claire
     assert await storage.shared_projects(claire.id) == []
     assert not await storage.set_note(claire.id, ana_project.id, "after", now=clock())
     assert await advisors.shares(ana.id) == []

@@ -43,11 +43,12 @@ async def advisor(update: Update, context: BotContext) -> None:
         await context.bot.send_message(chat.id, texts.ui("advisor.unknown_code", code=typed[:20]))
         return
     found, created = shared
-    key = "advisor.shared" if created else "advisor.already"
     project = _project_name(session.answers, texts)
-    await context.bot.send_message(
-        chat.id, texts.ui(key, project=project, advisor=found.name), parse_mode=None
-    )
+    if created:
+        reply = texts.ui("advisor.shared", project=project, advisor=found.name)
+    else:
+        reply = texts.ui("advisor.already", project=project, advisor=found.name)
+    await context.bot.send_message(chat.id, reply, parse_mode=None)
 
 
 async def _list(update: Update, context: BotContext) -> None:
