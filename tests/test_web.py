@@ -55,6 +55,12 @@ async def test_a_login_link_works_once_and_sets_a_guarded_cookie(web):
     assert "Ce lien de connexion a déjà servi" in await again.text()
 
 
+async def test_a_head_request_does_not_spend_a_link(web):
+    _, token = await web.advisor("Claire")
+    assert (await web.client.head(f"/login/{token}")).status == 405
+    assert (await web.client.get(f"/login/{token}", allow_redirects=False)).status == 303
+
+
 async def test_the_cookie_is_secure_behind_an_https_proxy(web):
     _, token = await web.advisor("Claire")
     response = await web.client.get(

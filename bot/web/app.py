@@ -110,7 +110,8 @@ def create_app(
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[CONTEXT] = context
     app.router.add_get("/", home)
-    app.router.add_get("/login/{token}", login)
+    # GET only: a HEAD (a link preview, a mail scanner) must not spend the link.
+    app.router.add_get("/login/{token}", login, allow_head=False)
     app.router.add_post("/logout", signed_in(logout))
     app.router.add_get("/projects", signed_in(project_list))
     app.router.add_get(r"/projects/{id:\d+}", signed_in(project_page))
