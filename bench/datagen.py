@@ -3,7 +3,8 @@
 Every stored conversation is one the bot could have written: its state and answers are the
 walk of bench/checklist.py stopped after some question (30% finished), with one processed
 update per answer and the reminders such a user has (a review and a next step once finished,
-a nudge before). The schema comes from the bot's own migrations; rows are then inserted
+a nudge before). Each user owns one project, numbered as they are, holding their
+conversation. The schema comes from the bot's own migrations; rows are then inserted
 directly, as the storage API would take hours (one commit per step).
 
 *Active* users are stored mid-checklist on a typed question (a text, a date or a number), so a
@@ -66,6 +67,8 @@ def _json(value: Any) -> str:
 @dataclass(frozen=True)
 class _Row:
     user: tuple[Any, ...]
+    project: tuple[Any, ...]
+    member: tuple[Any, ...]
     conversation: tuple[Any, ...]
     answers: list[tuple[Any, ...]]
     updates: list[tuple[Any, ...]]
@@ -115,7 +118,7 @@ class _Rows:
         rng = self.random
         last = len(self.snapshots) - 1
         for index in range(self.stored):
-            user_id = conversation_id = index + 1
+            user_id = conversation_id = project_id = index + 1
             if index in self.active_ids:
                 snapshot: Snapshot = rng.choice(self.typed)
                 self.positions[index] = str(snapshot.state["at"])
@@ -128,7 +131,10 @@ class _Rows:
             updated = self.ts(self.now - age)
             done = snapshot.index == last
             state, encoded = self.encoded[snapshot.index]
+            # current_project_id is set once the projects are in (they reference their user).
             user = (user_id, f"tg:{FIRST_TELEGRAM_ID + index}", "fr", TZ, created, None)
+            project = (project_id, user_id, None, created, updated)
+            member = (project_id, user_id, "owner", created)
             conversation = (
                 conversation_id,
                 user_id,
@@ -139,6 +145,7 @@ class _Rows:
                 updated,
                 updated if done else None,
                 True,
+                project_id,
             )
             answers = [(conversation_id, qid, value, updated, None) for qid, value in encoded]
             count = len(encoded) + 1
@@ -163,24 +170,28 @@ class _Rows:
                     0,
                     updated,
                     updated,
+                    project_id,
                 )
                 for kind, ref, payload in plans
             ]
             self.answer_count += len(answers)
-            yield _Row(user, conversation, answers, updates, reminders)
+            yield _Row(user, project, member, conversation, answers, updates, reminders)
 
 
 _USERS = "users (id, key, lang, tz, created_at, blocked_at)"
+_PROJECTS = "projects (id, owner_id, title, created_at, updated_at)"
+_MEMBERS = "project_members (project_id, user_id, role, joined_at)"
 _CONVERSATIONS = (
     "conversations (id, user_id, dialogue_id, state, version, created_at, updated_at,"
-    " finished_at, active)"
+    " finished_at, active, project_id)"
 )
 _ANSWERS = "answers (conversation_id, question_id, value, answered_at, superseded_at)"
 _UPDATES = "processed_updates (update_id, user_id, processed_at)"
 _REMINDERS = (
     "reminders (user_id, conversation_id, kind, ref, payload, due_at, status, attempts,"
-    " created_at, updated_at)"
+    " created_at, updated_at, project_id)"
 )
+_CURRENT_PROJECTS = "UPDATE users SET current_project_id = id"  # each user's one project
 _CHUNK = 5000
 
 
@@ -217,7 +228,13 @@ def generate_sqlite(
                 f"INSERT INTO {_USERS} VALUES (?, ?, ?, ?, ?, ?)", [r.user for r in chunk]
             )
             conn.executemany(
-                f"INSERT INTO {_CONVERSATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {_PROJECTS} VALUES (?, ?, ?, ?, ?)", [r.project for r in chunk]
+            )
+            conn.executemany(
+                f"INSERT INTO {_MEMBERS} VALUES (?, ?, ?, ?)", [r.member for r in chunk]
+            )
+            conn.executemany(
+                f"INSERT INTO {_CONVERSATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [r.conversation for r in chunk],
             )
             conn.executemany(
@@ -228,9 +245,10 @@ def generate_sqlite(
                 f"INSERT INTO {_UPDATES} VALUES (?, ?, ?)", [u for r in chunk for u in r.updates]
             )
             conn.executemany(
-                f"INSERT INTO {_REMINDERS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {_REMINDERS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [m for r in chunk for m in r.reminders],
             )
+        conn.execute(_CURRENT_PROJECTS)
         for _, sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
@@ -256,6 +274,8 @@ def generate_postgres(
             for chunk in _chunks(iter(rows)):
                 for table, records in (
                     (_USERS, [r.user for r in chunk]),
+                    (_PROJECTS, [r.project for r in chunk]),
+                    (_MEMBERS, [r.member for r in chunk]),
                     (_CONVERSATIONS, [r.conversation for r in chunk]),
                     (_ANSWERS, [a for r in chunk for a in r.answers]),
                     (_UPDATES, [u for r in chunk for u in r.updates]),
@@ -266,7 +286,8 @@ def generate_postgres(
                         for record in records:
                             copy.write_row(record)
             # Identity columns: continue after the ids written here, as the bot would.
-            for table in ("users", "conversations"):
+            cur.execute(_CURRENT_PROJECTS)
+            for table in ("users", "projects", "conversations"):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                     f" (SELECT max(id) FROM {table}))"

@@ -16,7 +16,7 @@ from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.views import View
 from bot.errors import StaleConversation
 from bot.reminders.flow import AWAITING_KEY, Awaiting
-from bot.storage.base import AnswerWrite, Conversation, NewReminder, Snapshot, User
+from bot.storage.base import AnswerWrite, Conversation, NewReminder, Project, Role, Snapshot, User
 from bot.storage.database import Storage
 
 # What else a step schedules, given the state it leads to (written in the step's transaction).
@@ -37,6 +37,16 @@ class Session:
     awaiting: Awaiting | None = None  # what a typed line answers, if the reminders asked
     recorded: int | None = None  # the update id the last write recorded as processed
     scheduled: bool = False  # the last write scheduled the `extra` reminders it was given
+    project: Project | None = None  # the project the conversation belongs to
+    # The partner's session: the owner's answers, which decide the branch of their walk.
+    owner_answers: dict[str, Any] | None = None
+
+    @property
+    def role(self) -> Role:
+        """The user's part in the project: its owner (the manager) or the invited partner."""
+        if self.project is None or self.project.owner_id == self.user.id:
+            return "owner"
+        return "partner"
 
 
 def stored_state(state: State, awaiting: Awaiting | None) -> dict[str, Any]:
@@ -63,7 +73,10 @@ class Conversations:
         """The session a Storage.load read, if it found the user and a conversation."""
         if snapshot.user is None or snapshot.conversation is None:
             return None
-        return _session(snapshot.user, snapshot.conversation, snapshot.answers)
+        session = _session(snapshot.user, snapshot.conversation, snapshot.answers)
+        session.project = snapshot.project
+        session.owner_answers = snapshot.owner_answers
+        return session
 
     async def open(self, key: str, *, lang: str | None = None) -> Session:
         """The user's session, creating the user and a first conversation if needed."""
@@ -71,7 +84,7 @@ class Conversations:
         if found is not None:
             return found
         state = self.engine.new_state()
-        user, conversation, fresh = await self.storage.open_user(
+        user, project, conversation, fresh = await self.storage.open_user(
             key,
             lang=lang or self.default_lang,
             tz=self.default_tz,
@@ -79,9 +92,11 @@ class Conversations:
             state=state.dump(),
         )
         if fresh:
-            return Session(user, conversation, state, {}, fresh=True)
+            return Session(user, conversation, state, {}, fresh=True, project=project)
         answers = await self.storage.current_answers(conversation.id)
-        return _session(user, conversation, answers)
+        session = _session(user, conversation, answers)
+        session.project = project
+        return session
 
     def today(self, user: User, now: dt.datetime | None = None) -> dt.date:
         """Today's date where the user lives."""

@@ -24,7 +24,7 @@ def fact(
     state, answers = walk({"company": f"Firm {user_id}"}, stop_at=stop_at, not_yet=not_yet)
     finished = NOW + dt.timedelta(days=days) if state["at"] == DONE else None
     conversation = Conversation(
-        user_id, user_id, ENGINE.dialogue.id, state, 2, NOW, NOW, finished, True
+        user_id, user_id, ENGINE.dialogue.id, state, 2, NOW, NOW, finished, True, user_id
     )
     return ProjectFacts(user_id, lang, conversation, answers)
 

@@ -95,25 +95,40 @@ async def test_shares_by_code_withdrawal_and_isolation(storage):
     ana, ana_project = await _manager(storage, "tg:1", {"company": "Acme"})
     _, ben_project = await _manager(storage, "tg:2", {"company": "Bolt"})
     typed = claire.code.lower()[:4] + "-" + claire.code.lower()[4:]
-    shared = await advisors.share(user_id=ana.id, conversation_id=ana_project.id, typed_code=typed)
+    shared = await advisors.share(
+        user_id=ana.id, project_id=ana_project.project_id, typed_code=typed
+    )
     assert shared == (claire, True)
     again = await advisors.share(
-        user_id=ana.id, conversation_id=ana_project.id, typed_code=claire.code
+        user_id=ana.id, project_id=ana_project.project_id, typed_code=claire.code
     )
     assert again == (claire, False)
-    assert await advisors.share(user_id=ana.id, conversation_id=1, typed_code="NOPE") is None
+    assert await advisors.share(user_id=ana.id, project_id=1, typed_code="NOPE") is None
+
+    # Only the project's owner shares it.
+    other, _ = await _manager(storage, "tg:9")
+    assert (
+        await storage.share(
+            user_id=other.id, project_id=ana_project.project_id, advisor_id=marc.id, now=clock()
+        )
+        is None
+    )
+    with pytest.raises(AdvisorError, match="owner"):
+        await advisors.share(
+            user_id=other.id, project_id=ana_project.project_id, typed_code=marc.code
+        )
 
     projects = await storage.shared_projects(claire.id)
-    assert [p.conversation.id for p in projects] == [ana_project.id]
+    assert [p.project.id for p in projects] == [ana_project.project_id]
     assert projects[0].answers == {"company": "Acme"}
     assert await storage.shared_projects(marc.id) == []
-    assert await storage.shared_project(marc.id, ana_project.id) is None
-    assert await storage.shared_project(claire.id, ben_project.id) is None
+    assert await storage.shared_project(marc.id, ana_project.project_id) is None
+    assert await storage.shared_project(claire.id, ben_project.project_id) is None
 
-    assert await storage.set_note(claire.id, ana_project.id, "call Tuesday", now=clock())
-    assert not await storage.set_note(marc.id, ana_project.id, "not mine", now=clock())
-    assert await storage.set_note(claire.id, ana_project.id, "call Wednesday", now=clock())
-    project = await storage.shared_project(claire.id, ana_project.id)
+    assert await storage.set_note(claire.id, ana_project.project_id, "call Tuesday", now=clock())
+    assert not await storage.set_note(marc.id, ana_project.project_id, "not mine", now=clock())
+    assert await storage.set_note(claire.id, ana_project.project_id, "call Wednesday", now=clock())
+    project = await storage.shared_project(claire.id, ana_project.project_id)
     assert project is not None
     assert project.note == "call Wednesday"
 
@@ -127,14 +142,14 @@ async def test_shares_by_code_withdrawal_and_isolation(storage):
     assert withdrawn[0].withdrawn_at == clock.now
     assert withdrawn[1] == claire
     assert await storage.shared_projects(claire.id) == []
-    assert not await storage.set_note(claire.id, ana_project.id, "after", now=clock())
+    assert not await storage.set_note(claire.id, ana_project.project_id, "after", now=clock())
     assert await advisors.shares(ana.id) == []
     # Shared again later: a new consent, the note kept for the advisor.
     again = await advisors.share(
-        user_id=ana.id, conversation_id=ana_project.id, typed_code=claire.code
+        user_id=ana.id, project_id=ana_project.project_id, typed_code=claire.code
     )
     assert again == (claire, True)
-    project = await storage.shared_project(claire.id, ana_project.id)
+    project = await storage.shared_project(claire.id, ana_project.project_id)
     assert project is not None
     assert project.note == "call Wednesday"
 
@@ -143,8 +158,8 @@ async def test_a_manager_who_erases_their_data_disappears_from_every_advisor(sto
     advisors = Advisors(storage, clock=Clock())
     claire, _ = await advisors.add("Claire")
     ana, project = await _manager(storage, "tg:1", {"company": "Acme"})
-    await advisors.share(user_id=ana.id, conversation_id=project.id, typed_code=claire.code)
-    await storage.set_note(claire.id, project.id, "note", now=T0)
+    await advisors.share(user_id=ana.id, project_id=project.project_id, typed_code=claire.code)
+    await storage.set_note(claire.id, project.project_id, "note", now=T0)
     await storage.delete_user(ana.id)
     assert await storage.shared_projects(claire.id) == []
     assert await storage.project_facts(None) == []
@@ -155,7 +170,7 @@ async def test_project_facts_cover_the_advisors_projects_or_everyone(storage):
     claire, _ = await advisors.add("Claire")
     ana, ana_project = await _manager(storage, "tg:1", {"company": "Acme"})
     await _manager(storage, "tg:2", {"company": "Bolt"})
-    await advisors.share(user_id=ana.id, conversation_id=ana_project.id, typed_code=claire.code)
+    await advisors.share(user_id=ana.id, project_id=ana_project.project_id, typed_code=claire.code)
     mine = await storage.project_facts(claire.id)
     assert [(f.user_id, f.answers) for f in mine] == [(ana.id, {"company": "Acme"})]
     everyone = await storage.project_facts(None)

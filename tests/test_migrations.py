@@ -23,6 +23,10 @@ TABLES = {
     "answers",
     "processed_updates",
     "reminders",
+    "projects",
+    "project_members",
+    "invitations",
+    "gap_comments",
     "advisors",
     "advisor_logins",
     "advisor_sessions",
@@ -81,21 +85,30 @@ async def test_per_update_lookups_are_indexed(storage_backend):
         "reminders_by_user",
         "reminders_by_conversation",
         "reminders_pending_key",
+        "reminders_by_project",
+        "projects_by_owner",
+        "project_members_by_user",  # a user's projects, whatever their role
+        "conversations_by_project",
+        "invitations_by_project",
+        "gap_comments_key",
     } <= storage_backend.indexes()
 
 
-async def test_database_allows_one_active_conversation_per_user(storage_backend):
+async def test_database_allows_one_active_conversation_per_user_and_project(storage_backend):
     storage = storage_backend.open()
     await storage.migrate()
     user = await storage.get_or_create_user("tg:1", lang="fr", tz="UTC")
-    await storage.start_conversation(user.id, "alliance", {})
+    first = await storage.start_conversation(user.id, "alliance", {})
+    second, _ = await storage.new_project(user.id, title="B", dialogue_id="alliance", state={})
     now = "'2030-01-01T00:00:00.000000+00:00'"
     active = "1" if storage_backend.name == "sqlite" else "TRUE"
-    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
-        storage_backend.execute(
-            "INSERT INTO conversations (user_id, dialogue_id, state, version, created_at,"
-            f" updated_at, active) VALUES ({user.id}, 'x', '{{}}', 1, {now}, {now}, {active})"
-        )
+    for project_id in (first.project_id, second.id):
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+            storage_backend.execute(
+                "INSERT INTO conversations (user_id, dialogue_id, state, version, created_at,"
+                f" updated_at, active, project_id) VALUES ({user.id}, 'x', '{{}}', 1, {now},"
+                f" {now}, {active}, {project_id})"
+            )
 
 
 async def test_failed_migration_leaves_nothing_behind(storage_backend):
@@ -228,7 +241,14 @@ def _literal(value, sqlite):
 
 
 def _all_rows(backend, tables):
-    return {table: backend.execute(f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+    """Every row of these tables, in the columns the earlier schema had (later migrations add
+    columns at the end)."""
+    found = {}
+    for table in tables:
+        width = len(LEGACY_ROWS[table][0])
+        rows = backend.execute(f"SELECT * FROM {table} ORDER BY 1")
+        found[table] = [row[:width] for row in rows]
+    return found
 
 
 async def test_a_database_of_the_earlier_runner_upgrades_keeping_every_row(storage_backend):
@@ -298,3 +318,73 @@ async def test_a_database_of_the_earlier_runner_from_a_newer_release_is_refused(
     with pytest.raises(StorageError, match="newer release"):
         await storage_backend.open().migrate()
     assert "schema_migrations" in storage_backend.tables()
+
+
+# A database written by the release before projects (revision 0002): every user's walks become
+# their first project.
+
+
+async def _at_revision(backend, target):
+    """A database migrated up to target, as that release left it."""
+    backend.create()
+    storage = backend.open()
+    with storage.engine.begin() as conn:
+        migrations.upgrade(conn, target)
+    return storage
+
+
+async def test_a_database_before_projects_gets_one_project_per_user_keeping_every_row(
+    storage_backend,
+):
+    tables = list(LEGACY_ROWS)
+    await _at_revision(storage_backend, "0002")
+    assert revision(storage_backend) == ["0002"]
+    _fill(storage_backend, tables)
+    before = _all_rows(storage_backend, tables)
+
+    storage = storage_backend.open()
+    await storage.migrate()
+
+    assert revision(storage_backend) == [migrations.head()]
+    assert _all_rows(storage_backend, tables) == before  # every row, every column, as it was
+    # Each user with walks owns one project holding all of them, and it is their current one.
+    owners = storage_backend.execute("SELECT owner_id, title FROM projects ORDER BY id")
+    assert owners == [(1, None), (2, None)]
+    ana_views = await storage.user_projects(1)
+    [ana_project] = [view.project for view in ana_views]
+    assert [(view.role, view.current) for view in ana_views] == [("owner", True)]
+    assert ana_views[0].conversation.id == 2  # the active walk; walk 1 stays archived in it
+    assert ana_views[0].answers == {"company": "Acme", "picks": ["x", "z"]}
+    assert {c.project_id for c in await storage.conversations(1)} == {ana_project.id}
+    assert (await storage.get_user("tg:1")).current_project_id == ana_project.id
+    assert ana_project.created_at.isoformat() == "2026-01-02T03:04:06+00:00"  # its first walk
+    zoe_project = (await storage.user_projects(2))[0].project
+    # A user who never started a walk has no project yet.
+    assert (await storage.get_user("tg:5")).current_project_id is None
+    assert await storage.user_projects(5) == []
+    # Reminders name the project: of their walk, or else of their user.
+    projects_of = dict(storage_backend.execute("SELECT id, project_id FROM reminders"))
+    assert projects_of == {1: ana_project.id, 2: ana_project.id, 3: zoe_project.id, 4: None}
+
+    # The storage goes on from there: the per-update read names the project ...
+    snapshot = await storage.load("tg:1", 100)
+    assert snapshot.processed
+    assert snapshot.project == ana_project
+    assert snapshot.role == "owner"
+    assert snapshot.conversation.id == 2
+    assert snapshot.answers == {"company": "Acme", "picks": ["x", "z"]}
+    # ... an old pending reminder is moved, not duplicated, in its project ...
+    due = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    again = await storage.add_reminder(1, kind="todo", ref="kind", due_at=due)
+    assert (again.id, again.project_id) == (1, ana_project.id)
+    # ... while a second project has reminders of its own with the same kind and ref.
+    second, walk = await storage.new_project(1, title="Bêta", dialogue_id="alliance", state={})
+    other = await storage.add_reminder(
+        1, kind="todo", ref="kind", due_at=due, conversation_id=walk.id
+    )
+    assert other.id not in (1, 2, 3, 4)
+    assert other.project_id == second.id
+    assert len(await storage.pending_reminders(1)) == 2
+    # A user without a project gets one with their first walk.
+    started = await storage.start_conversation(5, "alliance", {})
+    assert [view.project.id for view in await storage.user_projects(5)] == [started.project_id]

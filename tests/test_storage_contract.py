@@ -422,8 +422,10 @@ async def test_non_json_state_raises_before_writing(storage):
 def links_to(table, row, gone):
     """Why a row still points to the erased user, or None if it does not."""
     for column, value in row.items():
-        if column == "user_id" and value == gone["user"]:
-            return "user_id"
+        if column in ("user_id", "owner_id", "created_by", "used_by") and value == gone["user"]:
+            return column
+        if column == "project_id" and value in gone["projects"]:
+            return "project_id"
         if column == "conversation_id" and value in gone["conversations"]:
             return "conversation_id"
         if column == "update_id" and value in gone["updates"]:
@@ -431,6 +433,8 @@ def links_to(table, row, gone):
     if table == "users" and (row["id"] == gone["user"] or row["key"] == gone["key"]):
         return "id"
     if table == "conversations" and row["id"] in gone["conversations"]:
+        return "id"
+    if table == "projects" and row["id"] in gone["projects"]:
         return "id"
     return None
 
@@ -469,14 +473,26 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
         ):
             await storage.mark_sent(claimed.id, worker="w")
         assert (await storage.get_reminder(sent.id, user_id=user.id)).status == "sent"
+        # A second project, with a comment, a pending invitation and a reminder.
+        project, other = await storage.new_project(
+            user.id, title="Partner", dialogue_id="alliance", state={}
+        )
+        await storage.save_step(
+            other.id, expected_version=1, state={}, answers=[AnswerWrite("q1", "c")]
+        )
+        await storage.set_gap_comment(project.id, user_id=user.id, dimension="trust", body="x")
+        await storage.create_invitation(
+            project.id, user_id=user.id, token_hash=f"h-{user.key}", expires_at=T0
+        )
+        await storage.add_reminder(user.id, kind="review", ref="review-1", due_at=T0)
         # Both projects shared with an advisor, who keeps a note on one; one share withdrawn.
-        for conversation in (old, new):
+        for shared in (old.project_id, project.id):
             share, _ = await storage.share(
-                user_id=user.id, conversation_id=conversation.id, advisor_id=advisor.id, now=T0
+                user_id=user.id, project_id=shared, advisor_id=advisor.id, now=T0
             )
         await storage.withdraw_share(share.id, user_id=user.id, now=T0)
-        await storage.set_note(advisor.id, old.id, f"about {user.key}", now=T0)
-        return [old.id, new.id]
+        await storage.set_note(advisor.id, old.project_id, f"about {user.key}", now=T0)
+        return [old.id, new.id, other.id], [old.project_id, project.id]
 
     advisor = await storage.add_advisor("Claire", code="ABCDEFGH", lang="fr", admin=False, now=T0)
     assert advisor is not None
@@ -486,8 +502,20 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
     )
     alice = await make_user(storage, "tg:1")
     bob = await make_user(storage, "tg:2")
-    alice_conversations = await populate(alice, 100)
-    await populate(bob, 200)
+    alice_conversations, alice_projects = await populate(alice, 100)
+    _, bob_projects = await populate(bob, 200)
+    # Alice is also the partner in Bob's second project: her walk, answers and comment there.
+    joined = await storage.accept_invitation(
+        "h-tg:2", user_id=alice.id, now=T0 - timedelta(days=1), dialogue_id="partner", state={}
+    )
+    assert joined.status == "ok"
+    alice_conversations.append(joined.conversation.id)
+    await storage.save_step(
+        joined.conversation.id, expected_version=1, state={}, answers=[AnswerWrite("q1", "d")]
+    )
+    await storage.set_gap_comment(
+        bob_projects[1], user_id=alice.id, dimension="trust", body="mine"
+    )
     await storage.mark_processed(300)  # an update of nobody's
     bob_before = {
         "user": await storage.get_user("tg:2"),
@@ -499,7 +527,9 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
     }
 
     alice_reminders = [r.id for r in await storage.pending_reminders(alice.id)]
-    assert len(alice_reminders) == 2
+    assert len(alice_reminders) == 3
+    bob_sides = await storage.project_sides(bob_projects[1])
+    assert [side.member.role for side in bob_sides] == ["owner", "partner"]
 
     await storage.delete_user(alice.id)
 
@@ -507,6 +537,7 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
         "user": alice.id,
         "key": alice.key,
         "conversations": set(alice_conversations),
+        "projects": set(alice_projects),
         "updates": {100, 101, 102},
     }
     tables = storage_backend.tables() - {"alembic_version"}
@@ -517,7 +548,8 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
         rows = storage_backend.rows(table)
         assert rows, f"{table} is empty: this test would not notice leftovers there"
         columns = set(rows[0])
-        assert columns & {"user_id", "conversation_id", "update_id"} or table == "users", (
+        links = {"user_id", "conversation_id", "update_id", "owner_id", "created_by", "project_id"}
+        assert columns & links or table == "users", (
             f"table {table} has no user_id, conversation_id or update_id column: teach this "
             "test how its rows link to a user"
         )
@@ -540,6 +572,15 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
     assert [
         await storage.answer_history(c.id) for c in await storage.conversations(bob.id)
     ] == bob_before["history"]
+    # Bob's project shows that its partner left; its invitation forgets who used it.
+    sides = await storage.project_sides(bob_projects[1])
+    assert [side.member.role for side in sides] == ["owner"]
+    left = await storage.project(bob_projects[1], user_id=bob.id)
+    assert left.partner_left_at is not None
+    assert [c.body for c in await storage.gap_comments(bob_projects[1])] == ["x"]
+    [used] = await storage.invitations(bob_projects[1], user_id=bob.id)
+    assert used.used_at is not None
+    assert used.used_by is None
     # The key can come back; it gets a new id (ids are never reused).
     assert (await make_user(storage, "tg:1")).id not in (alice.id, bob.id)
 
@@ -726,7 +767,7 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
     conversation = await storage.start_conversation(user.id, "alliance", {})  # a write
     assert await storage.active_conversation(user.id) == conversation
     # The search_path is set on the new connection: the schema's tables are found.
-    assert await storage.get_user(user.key) == user
+    assert (await storage.get_user(user.key)).id == user.id
 
 
 @pytest.mark.postgres

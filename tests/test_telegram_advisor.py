@@ -81,3 +81,32 @@ async def test_another_managers_button_withdraws_nothing(bot, advisors):
     await eve.tap_data(f"v|{share.id}")
     assert eve.last_text() == "Ce partage est déjà retiré."
     assert len(await advisors.storage.shared_projects(claire.id)) == 1
+
+
+async def test_an_invited_partner_cannot_share_the_managers_project(bot, advisors):
+    import datetime as dt
+
+    claire, _ = await advisors.add("Claire")
+    ana = bot.user(id=506, language_code="fr")
+    await ana.send("/start")
+    await ana.send("Dupont")
+    storage = advisors.storage
+    owner = await storage.get_user("tg:506")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    invitation = await storage.create_invitation(
+        owner.current_project_id, user_id=owner.id, token_hash="h-506", expires_at=later
+    )
+    assert invitation is not None
+    partner = await storage.get_or_create_user("tg:507", lang="fr", tz="Europe/Paris")
+    joined = await storage.accept_invitation(
+        "h-506",
+        user_id=partner.id,
+        now=dt.datetime.now(dt.UTC),
+        dialogue_id="mini",
+        state={"at": "company"},
+    )
+    assert joined.status == "ok"
+    eve = bot.user(id=507, language_code="fr")
+    await eve.send(f"/advisor {claire.code}")
+    assert eve.last_text().startswith("Seul le dirigeant qui a créé ce projet peut le partager")
+    assert await storage.shared_projects(claire.id) == []

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from babel import Locale
 
+from bot.dialogue.divergence import DIMENSIONS
 from bot.dialogue.engine import DATE_ORDERS, ENGINE_ERRORS, SKIP_REASONS, WORD_COMMANDS
 from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
 from bot.dialogue.model import QUESTION_TYPES, SEVERITIES, YESNO_OPTIONS, Dialogue, Texts
 from bot.dialogue.parsing import REASONS
+from bot.dialogue.partner import WALK_TEXTS
 from bot.dialogue.plan import DEFAULT_COUNT, FEWER_SESSIONS, MORE_SESSIONS, RESTARTED, SHORTER
 from bot.export import FORMATS
 from bot.export.content import SHARES
@@ -49,6 +51,10 @@ def _followups(dialogue: Dialogue) -> set[str]:
             keys.add(f"followups.{fid}.questions.{q.id}.text")
             keys |= {f"followups.{fid}.questions.{q.id}.options.{o}" for o in q.options}
     return keys
+
+
+def _dimension_parts(part: str) -> set[str]:
+    return {f"ui.divergence.dimensions.{d.id}.{part}" for d in DIMENSIONS}
 
 
 # f-string key (its constant parts, "{}" for what is computed) -> every key it can build.
@@ -99,6 +105,11 @@ FAMILIES: dict[str, Callable[[Dialogue], Iterable[str]]] = {
         f"ui.advice.plan.{c}"
         for c in (MORE_SESSIONS, FEWER_SESSIONS, DEFAULT_COUNT, SHORTER, RESTARTED)
     },
+    # The divergence report: each dimension's words; the partner's walk: the engine's messages.
+    "ui.divergence.dimensions.{}.label": lambda d: _dimension_parts("label"),
+    "ui.divergence.dimensions.{}.source": lambda d: _dimension_parts("source"),
+    "ui.divergence.dimensions.{}.reason": lambda d: _dimension_parts("reason"),
+    "ui.partner.walk.{}": lambda d: {f"ui.partner.walk.{key}" for key in WALK_TEXTS},
     "followups.{}.intro": _followups,
     "followups.{}.done": _followups,
     "followups.{}.questions.{}.text": _followups,

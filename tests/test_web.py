@@ -28,13 +28,13 @@ async def test_signed_out_sees_how_to_get_in_and_no_data(web):
     await web.share(ana, project, claire)
     home = await web.page("/")
     assert "ouvrez le lien de connexion" in home
-    for path in (*PAGES, f"/projects/{project.id}/report.pdf"):
+    for path in (*PAGES, f"/projects/{project.project_id}/report.pdf"):
         text = await web.page(path, 401)
         assert "Session terminée" in text
         assert "Dupont" not in text
-    response = await web.client.post(f"/projects/{project.id}/note", data={"note": "x"})
+    response = await web.client.post(f"/projects/{project.project_id}/note", data={"note": "x"})
     assert response.status == 401
-    assert (await web.storage.shared_project(claire.id, project.id)).note == ""
+    assert (await web.storage.shared_project(claire.id, project.project_id)).note == ""
 
 
 async def test_a_login_link_works_once_and_sets_a_guarded_cookie(web):
@@ -143,7 +143,7 @@ async def test_the_list_shows_only_what_was_shared_with_the_advisor(web):
     bolt_row = _row(page, "Bolt")
     assert re.search(r"\d/7 · ", bolt_row)
     assert "Martin &amp; Fils" in bolt_row
-    assert "/projects/" + str(acme.id) in row
+    assert "/projects/" + str(acme.project_id) in row
 
 
 async def test_the_list_sorts_and_filters(web):
@@ -194,7 +194,7 @@ async def test_one_project_shows_answers_diagnosis_steps_and_reminders(web):
         conversation_id=project.id,
     )
     await web.share(ana, project, claire)
-    page = await web.page(f"/projects/{project.id}")
+    page = await web.page(f"/projects/{project.project_id}")
     text = visible_text(page)
     assert "Dupont SA" in text
     assert "Martin &amp; Fils" in text
@@ -206,7 +206,7 @@ async def test_one_project_shows_answers_diagnosis_steps_and_reminders(web):
     assert "Aucun rappel en attente" not in text
     assert "Réponse" in text  # the typed answers
     for fmt in ("pdf", "md", "ics"):
-        assert f"/projects/{project.id}/report.{fmt}" in page
+        assert f"/projects/{project.project_id}/report.{fmt}" in page
     answers = await web.storage.current_answers(project.id)
     summary = ENGINE.summary(State.load(project.state), answers, "fr", NOW.date())
     verdict = summary.diagnosis.verdict
@@ -220,15 +220,15 @@ async def test_downloads_are_the_reports(web):
     claire = await web.sign_in("Claire")
     ana, project = await manager(web.storage, "tg:1", company="Dupont SA")
     await web.share(ana, project, claire)
-    markdown = await web.client.get(f"/projects/{project.id}/report.md")
+    markdown = await web.client.get(f"/projects/{project.project_id}/report.md")
     assert markdown.status == 200
     assert markdown.headers["Content-Type"].startswith("text/markdown")
     assert "alliance-dupont-sa-2026-12-01.md" in markdown.headers["Content-Disposition"]
     assert "Dupont SA" in await markdown.text()
-    calendar = await web.client.get(f"/projects/{project.id}/report.ics")
+    calendar = await web.client.get(f"/projects/{project.project_id}/report.ics")
     assert calendar.status == 200
     assert icalendar.Calendar.from_ical(await calendar.read()).walk("VEVENT")
-    pdf = await web.client.get(f"/projects/{project.id}/report.pdf")
+    pdf = await web.client.get(f"/projects/{project.project_id}/report.pdf")
     assert pdf.status == 200
     assert pdf.headers["Content-Type"] == "application/pdf"
     reader = pypdf.PdfReader(io.BytesIO(await pdf.read()))
@@ -240,12 +240,12 @@ async def test_advisors_are_isolated(web):
     marc = await web.sign_in("Marc")
     ana, project = await manager(web.storage, "tg:1", company="Dupont SA")
     await web.share(ana, project, claire)
-    await web.storage.set_note(claire.id, project.id, "Rendez-vous mardi", now=NOW)
+    await web.storage.set_note(claire.id, project.project_id, "Rendez-vous mardi", now=NOW)
     # Marc, signed in, reaches none of it: not the page, not the files, not the note.
     for path in (
-        f"/projects/{project.id}",
-        f"/projects/{project.id}/report.pdf",
-        f"/projects/{project.id}/report.md",
+        f"/projects/{project.project_id}",
+        f"/projects/{project.project_id}/report.pdf",
+        f"/projects/{project.project_id}/report.md",
         "/projects/999999",
     ):
         text = await web.page(path, 404)
@@ -254,10 +254,12 @@ async def test_advisors_are_isolated(web):
     assert "Dupont" not in await web.page("/projects")
     token = await web.csrf("/projects")
     response = await web.client.post(
-        f"/projects/{project.id}/note", data={"csrf": token, "note": "mine now"}
+        f"/projects/{project.project_id}/note", data={"csrf": token, "note": "mine now"}
     )
     assert response.status == 404
-    assert (await web.storage.shared_project(claire.id, project.id)).note == "Rendez-vous mardi"
+    assert (
+        await web.storage.shared_project(claire.id, project.project_id)
+    ).note == "Rendez-vous mardi"
     assert "Dupont" not in await web.page("/analytics")
     assert marc.id != claire.id
 
@@ -266,13 +268,13 @@ async def test_the_note_is_private_kept_escaped_and_needs_the_form_token(web):
     claire = await web.sign_in("Claire")
     ana, project = await manager(web.storage, "tg:1", company="Dupont SA")
     await web.share(ana, project, claire)
-    path = f"/projects/{project.id}"
+    path = f"/projects/{project.project_id}"
     refused = await web.client.post(f"{path}/note", data={"note": "forged"})
     assert refused.status == 403
     assert "Ce formulaire a expiré" in await refused.text()
     refused = await web.client.post(f"{path}/note", data={"note": "forged", "csrf": "x" * 43})
     assert refused.status == 403
-    assert (await web.storage.shared_project(claire.id, project.id)).note == ""
+    assert (await web.storage.shared_project(claire.id, project.project_id)).note == ""
 
     token = await web.csrf(path)
     note = '<script>alert("x")</script> Appeler & relancer'
@@ -287,7 +289,7 @@ async def test_the_note_is_private_kept_escaped_and_needs_the_form_token(web):
     too_long = await web.client.post(f"{path}/note", data={"csrf": token, "note": "x" * 5001})
     assert too_long.status == 400
     assert "La note dépasse 5000 caractères" in await too_long.text()
-    assert (await web.storage.shared_project(claire.id, project.id)).note == note
+    assert (await web.storage.shared_project(claire.id, project.project_id)).note == note
 
 
 async def test_withdrawn_consent_closes_the_project_at_once(web):
@@ -298,8 +300,8 @@ async def test_withdrawn_consent_closes_the_project_at_once(web):
     [(share, _)] = await web.advisors.shares(ana.id)
     await web.advisors.withdraw(user_id=ana.id, share_id=share.id)
     assert "Dupont" not in await web.page("/projects")
-    await web.page(f"/projects/{project.id}", 404)
-    await web.page(f"/projects/{project.id}/report.md", 404)
+    await web.page(f"/projects/{project.project_id}", 404)
+    await web.page(f"/projects/{project.project_id}/report.md", 404)
 
 
 async def test_analytics_of_the_advisors_managers(web):
@@ -373,7 +375,7 @@ async def test_what_managers_typed_is_escaped_everywhere(web):
         web.storage, "tg:1", company='<img src=x onerror="alert(1)">', partner="<b>P</b>"
     )
     await web.share(ana, project, claire)
-    for path in ("/projects", f"/projects/{project.id}"):
+    for path in ("/projects", f"/projects/{project.project_id}"):
         page = await web.page(path)
         assert "<img src=x" not in page
         assert "<b>P</b>" not in page
@@ -389,7 +391,7 @@ async def test_no_token_or_cookie_in_any_page_or_log_line(web, caplog):
     assert response.status == 200
     cookie = web.client.session.cookie_jar.filter_cookies(web.client.make_url("/"))[COOKIE].value
     seen = []
-    for path in ("/", "/projects", f"/projects/{project.id}", "/analytics"):
+    for path in ("/", "/projects", f"/projects/{project.project_id}", "/analytics"):
         seen.append(await web.page(path))
     await web.client.get(f"/login/{token}")  # spent: logged as refused
     for text in seen:

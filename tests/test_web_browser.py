@@ -76,8 +76,9 @@ async def _scene(database_url: str, code: str) -> None:
         ]
         await manager(storage, "tg:3", company="Not shared")
         for user, project in shared:
+            assert project.project_id is not None
             assert await advisors.share(
-                user_id=user.id, conversation_id=project.id, typed_code=code
+                user_id=user.id, project_id=project.project_id, typed_code=code
             )
     finally:
         await storage.close()
@@ -202,10 +203,24 @@ class Pages:
         assert path.read_bytes().startswith(b"\x89PNG")
         self.shots.append(path)
 
-    def click(self, css: str) -> None:
+    def click(self, css: str = "", *, link: str = "", navigates: bool = True) -> None:
+        """Click an element; when it leads to a new page, wait until the old one is gone."""
         from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.wait import WebDriverWait
 
-        self.driver.find_element(By.CSS_SELECTOR, css).click()
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        found = (
+            self.driver.find_element(By.LINK_TEXT, link)
+            if link
+            else self.driver.find_element(By.CSS_SELECTOR, css)
+        )
+        found.click()
+        if navigates:
+            WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(old))
+            WebDriverWait(self.driver, WAIT).until(
+                lambda driver: driver.execute_script("return document.readyState") == "complete"
+            )
 
 
 def test_an_advisor_goes_through_the_web_view(served, browser, tmp_path):
@@ -236,7 +251,7 @@ def test_an_advisor_goes_through_the_web_view(served, browser, tmp_path):
 
     # One project.
     browser.get(served["base"] + "/projects")
-    browser.find_element(By.LINK_TEXT, "Dupont SA").click()
+    pages.click(link="Dupont SA")
     text = pages.text()
     assert "Dupont SA" in browser.find_element(By.ID, "project-title").text
     for heading in ("Diagnostic", "Prochaines étapes", "Réponses par étape", "Votre note"):
@@ -244,7 +259,7 @@ def test_an_advisor_goes_through_the_web_view(served, browser, tmp_path):
     pages.snap("project")
 
     # Its PDF, downloaded by the browser.
-    pages.click("#download-pdf")
+    pages.click("#download-pdf", navigates=False)
 
     def downloaded() -> Path | None:
         done = [p for p in (tmp_path / "downloads").iterdir() if p.suffix == ".pdf"]
@@ -271,7 +286,7 @@ def test_an_advisor_goes_through_the_web_view(served, browser, tmp_path):
     assert "Projets commencés" in text
     assert browser.find_element(By.CSS_SELECTOR, "svg.funnel").is_displayed()
     pages.snap("analytics")
-    browser.find_element(By.LINK_TEXT, "Tous les dirigeants").click()
+    pages.click('.tabs a[href="/analytics?scope=all"]')
     assert "n’est pas affiché" in pages.text()
     pages.snap("analytics-everyone")
 

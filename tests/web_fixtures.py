@@ -106,8 +106,9 @@ class Web:
         return advisor
 
     async def share(self, user: User, conversation: Conversation, advisor: Any) -> None:
+        assert conversation.project_id is not None
         result = await self.advisors.share(
-            user_id=user.id, conversation_id=conversation.id, typed_code=advisor.code
+            user_id=user.id, project_id=conversation.project_id, typed_code=advisor.code
         )
         assert result is not None
 

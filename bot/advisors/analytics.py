@@ -5,7 +5,8 @@ returns counts only; no name, no answer text. Every figure carries the number of
 managers behind it: with `threshold` set (the admin view, over every manager), a figure resting
 on fewer managers than that is hidden, so that no figure can point at one person.
 
-The funnel follows the walk's order: a project "reached" a question when the walk got to it
+Only the walks of the engine's own questionnaire count (a partner's walk follows another). The
+funnel follows the walk's order: a project "reached" a question when the walk got to it
 (its current question, or any later one; a finished project reached them all), and "stopped"
 at the question it waits on, unfinished.
 """
@@ -112,6 +113,8 @@ def analyse(
     languages: dict[str, _Count] = defaultdict(_Count)
     for fact in facts:
         conversation = fact.conversation
+        if conversation.dialogue_id != dialogue.id:
+            continue  # a walk of another questionnaire (an invited partner's)
         everyone.add(fact.user_id)
         languages[fact.lang].add(fact.user_id)
         state = State.load(conversation.state) if "at" in conversation.state else None

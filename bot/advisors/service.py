@@ -132,21 +132,25 @@ class Advisors:
     # Managers (/advisor)
 
     async def share(
-        self, *, user_id: int, conversation_id: int, typed_code: str
+        self, *, user_id: int, project_id: int, typed_code: str
     ) -> tuple[Advisor, bool] | None:
-        """Share a project with the advisor whose code was typed: (the advisor, True when
-        newly shared, False when it was shared with them already); None for an unknown code."""
+        """Share one of the manager's own projects with the advisor whose code was typed:
+        (the advisor, True when newly shared, False when it was shared with them already);
+        None for an unknown code.
+
+        Raises:
+            AdvisorError: the project is not the manager's own (a partner cannot share it).
+        """
         code = tokens.read_code(typed_code)
         advisor = await self.storage.advisor_with_code(code) if code else None
         if advisor is None:
             return None
-        _, created = await self.storage.share(
-            user_id=user_id,
-            conversation_id=conversation_id,
-            advisor_id=advisor.id,
-            now=self.clock(),
+        shared = await self.storage.share(
+            user_id=user_id, project_id=project_id, advisor_id=advisor.id, now=self.clock()
         )
-        return advisor, created
+        if shared is None:
+            raise AdvisorError("only a project's owner can share it")
+        return advisor, shared[1]
 
     async def shares(self, user_id: int) -> list[tuple[Share, Advisor]]:
         return await self.storage.user_shares(user_id)

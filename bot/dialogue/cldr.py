@@ -10,6 +10,7 @@ from functools import cache
 
 from babel import Locale
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 
 @cache
@@ -42,3 +43,8 @@ def month_first(lang: str) -> bool:
     """Whether `lang` writes numeric dates month first (English: 3/15/27), per the CLDR."""
     pattern = _locale(lang).date_formats["short"].pattern.lower()
     return pattern.find("m") < pattern.find("d")
+
+
+def decimal(value: float, lang: str) -> str:
+    """ "3,5" / "3.5"; a whole number without decimals ("4")."""
+    return format_decimal(value, "0.#", locale=_locale(lang))

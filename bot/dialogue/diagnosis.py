@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.dialogue import cldr
@@ -209,6 +209,41 @@ def diagnose(
         then,
         verdict,
         plan,
+    )
+
+
+def rejudge(
+    dialogue: Dialogue,
+    diagnosis: Diagnosis,
+    flags: Sequence[RedFlag],
+    steps: Sequence[NextStep],
+    texts: Texts,
+    today: dt.date,
+) -> Diagnosis:
+    """The diagnosis with findings from outside the manager's answers added (the gaps with the
+    partner, bot/dialogue/divergence.py): the red flags join the list by severity, the steps
+    are ranked with the others (a step due after the decision is moved before it), and the
+    verdict is judged again on every flag."""
+    decision_key = dialogue.verdicts.decision_step
+    decision = next((s.due for s in diagnosis.next_steps if s.key == decision_key), None)
+    plan = diagnosis.plan
+    if decision is None and plan is not None and plan.go_no_go >= today:
+        decision = plan.go_no_go
+    if decision is not None:
+        latest = max(today, decision - dt.timedelta(days=1))
+        steps = [step if step.due <= latest else replace(step, due=latest) for step in steps]
+    all_flags = sorted(
+        (*diagnosis.red_flags, *flags), key=lambda flag: SEVERITIES.index(flag.severity)
+    )
+    priorities, rest, then = _rank(dialogue, [*diagnosis.next_steps, *steps], texts)
+    verdict = _verdict(dialogue, all_flags, diagnosis.overall, priorities, decision, texts)
+    return replace(
+        diagnosis,
+        red_flags=tuple(all_flags),
+        next_steps=(*priorities, *rest),
+        priorities=priorities,
+        then=then,
+        verdict=verdict,
     )
 
 

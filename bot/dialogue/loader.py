@@ -59,7 +59,11 @@ _QUESTION_KEYS = (
     "when",
     "weight",
     "score",
+    "shared",
 )
+# A shared question is answered by both partners and their answers compared on one scale: text,
+# dates and numbers have no such scale.
+_SHARED_TYPES = ("scale", "yesno", "choice", "multi")
 # The keys that only make sense for some question types.
 _TYPED_KEYS = {
     "options": ("choice", "multi"),
@@ -105,7 +109,9 @@ _CONTENT_KEYS = (
     "next_steps",
     "verdicts",
     "followups",
+    "partner",
 )
+_PARTNER_PARTS = {"stages": ("title", "intro"), "questions": ("text", "help", "label")}
 _FOLLOWUP_TYPES = ("choice", "scale", "yesno")
 
 
@@ -165,6 +171,13 @@ def _load_followups(path: Path, labels: set[str]) -> dict[str, tuple[Question, .
             for index, item in enumerate(items)
         )
         for question, item in zip(questions, items, strict=True):
+            if question.shared:
+                raise DialogueError(
+                    f"follow-up '{fid}', question '{question.id}': 'shared' belongs to the "
+                    "checklist's questions, not to a reminder's",
+                    path=str(path),
+                    line=line_of(item, "shared"),
+                )
             if question.type not in _FOLLOWUP_TYPES or question.conditional:
                 raise DialogueError(
                     f"follow-up '{fid}', question '{question.id}': only "
@@ -642,6 +655,15 @@ class _Builder:
                 node,
                 "weight",
             )
+        shared = self.flag(node, "shared", where)
+        if shared and qtype not in _SHARED_TYPES:
+            raise self.fail(
+                f"{where}: 'shared: true' marks a question both partners answer so that their "
+                f"answers can be compared; a {qtype} question cannot be compared (use one of "
+                f"{', '.join(_SHARED_TYPES)}, or remove 'shared')",
+                node,
+                "shared",
+            )
         max_length = self.integer(node, "max_length", where, smallest=1)
         todo_days = self.integer(node, "todo_days", where, smallest=0)
         question = Question(
@@ -662,6 +684,7 @@ class _Builder:
             weight=float(weight),
             score=node.get("score"),
             when=always if when is None else when,
+            shared=shared,
         )
         self.check_score(question, node, where)
         self.known[qid] = question.choices if qtype in ("choice", "multi", "yesno") else None
@@ -983,6 +1006,7 @@ def _load_texts(folder: Path, dialogue: Dialogue) -> dict[str, Texts]:
             _Comparison(*paths).compare(files[first], files[lang], "", (None, None), None)
     for lang in LANGUAGES:
         _check_required(content[lang], ui[lang], dialogue, folder / f"{lang}.yaml")
+        _check_partner(content[lang], dialogue, folder / f"{lang}.yaml")
     return {lang: Texts(lang, {**content[lang], "ui": ui[lang]["ui"]}) for lang in LANGUAGES}
 
 
@@ -1203,4 +1227,61 @@ def _check_required(
                 f"{_describe(key)} is missing: add it, here and in the other language's file",
                 path=str(file),
                 line=_nearest_line(data, key),
+            )
+
+
+def _check_partner(content: Mapping[str, Any], dialogue: Dialogue, path: Path) -> None:
+    """The `partner:` block: the words of the invited partner's walk. It may reword the shared
+    questions (text, help, label) and the titles and introductions of the stages the partner
+    walks; each of those stages needs an introduction addressed to the partner."""
+    shared = {q.id: q for q in dialogue.questions.values() if q.shared}
+    stages = {q.stage for q in shared.values()}
+    block = content.get("partner", {})
+    if not isinstance(block, Mapping):
+        raise DialogueError(
+            f"'partner' must be a block with 'stages' and 'questions' ({_found(block)})",
+            path=str(path),
+            line=line_of(content, "partner"),
+        )
+    allowed = {"stages": stages, "questions": set(shared)}
+    for section, entries in block.items():
+        if section not in allowed:
+            raise DialogueError(
+                f"partner: unknown key '{section}'{_hint(section, allowed)}; the keys allowed "
+                "here are stages, questions",
+                path=str(path),
+                line=line_of(block, section),
+            )
+        if not isinstance(entries, Mapping):
+            raise DialogueError(
+                f"partner.{section} must be a block of ids ({_found(entries)})",
+                path=str(path),
+                line=line_of(block, section),
+            )
+        what = "a stage with shared questions" if section == "stages" else "a shared question"
+        for name, parts in entries.items():
+            if name not in allowed[section]:
+                raise DialogueError(
+                    f"partner.{section}.{name}: '{name}' is not {what} (marked 'shared: true' "
+                    f"in checklist.yaml){_hint(name, allowed[section])}",
+                    path=str(path),
+                    line=line_of(entries, name),
+                )
+            names = _PARTNER_PARTS[section]
+            for part in parts if isinstance(parts, Mapping) else ():
+                if part not in names:
+                    raise DialogueError(
+                        f"partner.{section}.{name}: unknown key '{part}'{_hint(part, names)}; "
+                        f"the keys allowed here are {', '.join(names)}",
+                        path=str(path),
+                        line=line_of(parts, part),
+                    )
+    for stage in sorted(stages, key=dialogue.stage_index):
+        if not Texts(path.stem, content).has(f"partner.stages.{stage}.intro"):
+            raise DialogueError(
+                f"the introduction of stage '{stage}' for the invited partner "
+                f"('partner.stages.{stage}.intro') is missing: the partner walks this stage's "
+                "shared questions; add it, here and in the other language's file",
+                path=str(path),
+                line=_nearest_line(content, f"partner.stages.{stage}.intro"),
             )

@@ -42,6 +42,7 @@ class Question:
     depends_on: frozenset[str] = frozenset()  # the question ids its `when` tests
     weight: float = 0.0
     score: Any = None  # the raw `score:` of the YAML, interpreted by diagnosis.score_answer
+    shared: bool = False  # asked of both partners and compared (bot/dialogue/divergence.py)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -143,6 +144,20 @@ class Texts:
             node = node[part]
         return isinstance(node, str) or _is_plural(node)
 
+    def block(self, path: str) -> Mapping[str, Any]:
+        """The block of texts at a dotted path (empty when there is none)."""
+        node: Any = self._data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return {}
+            node = node[part]
+        return node if isinstance(node, Mapping) else {}
+
+    def overlay(self, overrides: Mapping[str, Any]) -> Texts:
+        """These texts with some replaced: `overrides` is a tree of keys like this one's
+        (`{"questions": {"trust": {"help": "..."}}}`); a key it lacks keeps its text here."""
+        return Texts(self.lang, _merged(self._data, overrides))
+
     def ui(self, key: str, /, **params: Any) -> str:
         return self.get("ui." + key, **params)
 
@@ -165,6 +180,17 @@ class Texts:
         if question.type == "scale":
             return key
         return self.get(f"questions.{question.id}.options.{key}")
+
+
+def _merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping) and not _is_plural(value):
+            merged[key] = _merged(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _is_plural(node: Any) -> bool:

@@ -1,4 +1,5 @@
-"""PNG charts for the PDF report: readiness per stage, the five shares, the attractiveness grid.
+"""PNG charts for the PDF report: readiness per stage, the five shares, the attractiveness grid,
+and both partners' views on one radar.
 
 Each function takes plain data (labels already in the user's language, values) and returns PNG
 bytes, or None when the data it needs is missing. matplotlib is imported inside the functions so
@@ -147,6 +148,63 @@ def shares_chart(
     axes.tick_params(axis="x", pad=6)
     axes.grid(color="#d1d5db", linewidth=0.7)
     axes.spines["polar"].set_color("#d1d5db")
+    figure.suptitle(title, x=0.03, ha="left", fontsize=10, color=ACCENT, fontweight="bold")
+    return _png(figure)
+
+
+PARTNER = "#c98a1b"  # the second side on the divergence radar: amber against the dark blue
+
+
+@_styled
+def divergence_chart(
+    labels: Sequence[str],
+    first: Sequence[float],
+    second: Sequence[float],
+    *,
+    names: tuple[str, str],
+    title: str,
+    minimum: int = 1,
+    maximum: int = 5,
+) -> bytes | None:
+    """A radar with two polygons: each side's rating of the same dimensions, on one scale.
+
+    `names` label the two polygons in a legend (the reader's side first). Returns None with
+    fewer than three dimensions: a radar of two points says nothing.
+    """
+    if not len(labels) == len(first) == len(second):
+        raise ValueError("one value per label on each side")
+    if len(labels) < 3:
+        return None
+    count = len(labels)
+    angles = [2 * math.pi * i / count for i in range(count)]
+    closed = [*angles, angles[0]]
+    figure = _figure(5.2, 4.6)
+    from matplotlib.projections.polar import PolarAxes
+
+    axes = figure.add_axes((0.2, 0.14, 0.6, 0.66), projection="polar")
+    assert isinstance(axes, PolarAxes)
+    axes.set_theta_offset(math.pi / 2)
+    axes.set_theta_direction(-1)
+    for values, color, name, style in (
+        (first, ACCENT, names[0], "-"),
+        (second, PARTNER, names[1], "--"),
+    ):
+        points = [*values, values[0]]
+        axes.fill(closed, points, color=color, alpha=0.14, zorder=2)
+        axes.plot(closed, points, color=color, linewidth=2, linestyle=style, label=name, zorder=3)
+        axes.scatter(angles, list(values), s=22, color=color, zorder=4)
+    axes.set_ylim(0, maximum + 0.3)
+    axes.set_yticks(
+        list(range(minimum, maximum + 1)), [str(n) for n in range(minimum, maximum + 1)]
+    )
+    axes.tick_params(axis="y", labelsize=7, labelcolor=MUTED)
+    axes.set_rlabel_position(180 / count)
+    axes.set_xticks(angles)
+    axes.set_xticklabels([_wrap(label, 16) for label in labels], fontsize=7.5, color=ACCENT)
+    axes.tick_params(axis="x", pad=9)
+    axes.grid(color="#d1d5db", linewidth=0.7)
+    axes.spines["polar"].set_color("#d1d5db")
+    figure.legend(loc="lower center", ncol=2, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
     figure.suptitle(title, x=0.03, ha="left", fontsize=10, color=ACCENT, fontweight="bold")
     return _png(figure)
 

@@ -18,6 +18,7 @@ from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import Texts
 from bot.dialogue.plan import PreparationPlan
 from bot.dialogue.summary import Summary, format_date
+from bot.export.divergence import DivergenceContent
 
 # The five shares of a sound alliance, in the order the method lists them: question id -> the
 # ui key of its short chart label.
@@ -57,6 +58,9 @@ class ReportContent:
     reminders: tuple[Reminder, ...]  # sorted by due time
     tz: ZoneInfo
     uid_seed: str  # stable for one conversation, unique across users: calendar UIDs start here
+    # The comparison with the invited partner, as the manager sees it (view MANAGER), once the
+    # partner has answered: the PDF and Markdown reports add it as a section.
+    divergence: DivergenceContent | None = None
 
     @property
     def lang(self) -> str:
@@ -120,8 +124,10 @@ def build_content(
     today: dt.date,
     uid_seed: str,
     reminders: Iterable[tuple[dt.datetime, str]] = (),
+    divergence: DivergenceContent | None = None,
 ) -> ReportContent:
-    """Everything a report shows for one conversation, in the user's language.
+    """Everything a report shows for one conversation, in the user's language; `divergence`,
+    the comparison with the partner as the manager sees it, adds its section.
 
     Raises:
         ValueError: a reminder's due time is naive.
@@ -154,6 +160,7 @@ def build_content(
         reminders=tuple(pending),
         tz=ZoneInfo(tz),
         uid_seed=uid_seed,
+        divergence=divergence,
     )
 
 

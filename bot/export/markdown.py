@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.export.content import ReportContent
+from bot.export.divergence import divergence_section_markdown
 from bot.report import Markdown, flag_lines
 
 _md = Markdown()
@@ -90,6 +91,10 @@ def render_markdown(content: ReportContent) -> str:
         blocks.append(_bullets(flag_lines(d, content.texts)))
     else:
         blocks.append(e(ui("summary.no_red_flags")))
+
+    # Both sides' views, once the partner has answered --------------------------------------------
+    if content.divergence is not None:
+        blocks.append(divergence_section_markdown(content.divergence))
 
     # Preparation plan ---------------------------------------------------------------------------
     plan = content.plan

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,33 +175,29 @@ def _new_document(decor: _Decor, missed: set[str]) -> FPDF:
     return Document(orientation="P", unit="mm", format="A4")
 
 
-class _Report:
-    """Lays out one report; build() returns the PDF."""
+class _Layout:
+    """The report's building blocks on one fpdf2 document (headings, paragraphs, tables,
+    images), shared by the summary's report and the divergence report
+    (bot/export/divergence.py)."""
 
-    def __init__(self, content: ReportContent, now: dt.datetime | None, wanted: set[str]) -> None:
-        self.content = content
-        self.ui = content.texts.ui
+    def __init__(
+        self,
+        pdf: FPDF,
+        ui: Callable[..., str],
+        now: dt.datetime | None,
+        wanted: set[str],
+        missed: set[str],
+    ) -> None:
+        self.pdf = pdf
+        self.ui = ui
         self.now = now or dt.datetime.now(dt.UTC)
         self.wanted = wanted  # characters the report will show
-        self.missed: set[str] = set()  # characters met that no loaded font could draw
-        ui = self.ui
-        self.pdf = _new_document(
-            _Decor(
-                header_left=content.project,
-                header_right=ui(
-                    "summary.pair",
-                    label=ui("export.title"),
-                    value=content.date(content.summary.date),
-                ),
-                footer_left=ui("export.confidential"),
-                page_label=ui("export.page", page="{page}", pages="{pages}"),
-            ),
-            self.missed,
-        )
+        self.missed = missed  # characters met that no loaded font could draw (the document's)
 
     # Setup -----------------------------------------------------------------------------------
-    def build(self) -> bytes:
-        pdf, ui, content = self.pdf, self.ui, self.content
+    def setup(self, title: str, subject: str, author: str, lang: str) -> None:
+        """Fonts (with the fallback for what DejaVu cannot draw), margins and metadata."""
+        pdf = self.pdf
         pdf.add_font(FAMILY, "", str(font_path("regular")))
         pdf.add_font(FAMILY, "B", str(font_path("bold")))
         regular, bold = (pdf.fonts[key] for key in (FAMILY.lower(), FAMILY.lower() + "B"))
@@ -219,16 +215,215 @@ class _Report:
         pdf.set_margins(MARGIN, MARGIN + 2, MARGIN)
         pdf.set_auto_page_break(True, margin=20)
         pdf.set_creation_date(self.now)
-        title = ui("summary.pair", label=ui("export.title"), value=content.project)
         pdf.set_title(title)
-        pdf.set_subject(ui("summary.title"))
-        pdf.set_author(content.summary.company or "")
+        pdf.set_subject(subject)
+        pdf.set_author(author)
         pdf.set_creator("alliance-bot")
-        pdf.set_lang(content.lang)
+        pdf.set_lang(lang)
+
+    def titled_table(
+        self,
+        title: str,
+        headings: tuple[str, str],
+        rows: Sequence[tuple[str, str]],
+        widths: tuple[float, float],
+        *,
+        notes: Sequence[str] = (),
+        level: int = 1,
+        bold_last: bool = False,
+    ) -> None:
+        """A heading, paragraphs and a table, kept on one page when they fit on one."""
+        pdf = self.pdf
+        pdf.set_font(FAMILY, "", BODY)
+        height = _HEADING_HEIGHT[level] + self.table_height(headings, rows, widths)
+        for note in notes:
+            height += self.line_count(pdf.epw, note) * LINE + 1.5
+        # A long table may start low on a page and go on over the next; a short one moves
+        # whole, so that a stage's answers or the plan are read at one glance.
+        self.need(height if height <= _KEEP_TOGETHER else _HEADING_HEIGHT[level] + 25)
+        (self.heading1 if level == 1 else self.heading2)(title)
+        for note in notes:
+            self.paragraph(note)
+        self.table(headings, rows, widths, bold_last=bold_last)
+        pdf.ln(4 if level == 1 else 3)
+
+    # Building blocks -------------------------------------------------------------------------
+    def need(self, height: float) -> None:
+        """Start a new page unless `height` mm fit on this one."""
+        if self.pdf.get_y() + height > self.pdf.page_break_trigger:
+            self.pdf.add_page()
+
+    def heading1(self, text: str) -> None:
+        pdf = self.pdf
+        self.need(30)
+        pdf.ln(2)
+        pdf.set_font(FAMILY, "B", 15)
+        pdf.set_text_color(*ACCENT)
+        pdf.multi_cell(0, 8, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_draw_color(*ACCENT)
+        pdf.set_line_width(0.5)
+        pdf.line(pdf.l_margin, pdf.get_y() + 0.5, pdf.l_margin + pdf.epw, pdf.get_y() + 0.5)
+        pdf.ln(4)
+
+    def heading2(self, text: str) -> None:
+        pdf = self.pdf
+        self.need(18)
+        pdf.set_font(FAMILY, "B", 11.5)
+        pdf.set_text_color(*ACCENT)
+        pdf.multi_cell(0, 6.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+
+    def paragraph(self, text: str) -> None:
+        pdf = self.pdf
+        pdf.set_font(FAMILY, "", BODY)
+        pdf.set_text_color(*TEXT)
+        pdf.multi_cell(0, LINE, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1.5)
+
+    def notice(self, text: str) -> None:
+        """A highlighted one-paragraph notice (e.g. "interim summary")."""
+        pdf = self.pdf
+        pdf.set_font(FAMILY, "B", 9.5)
+        pdf.set_text_color(*ALERT)
+        pdf.set_fill_color(252, 238, 238)
+        pdf.multi_cell(
+            0, 6, text, fill=True, padding=(2, 3), align="L", new_x="LMARGIN", new_y="NEXT"
+        )
+
+    def bullets(self, items: Sequence[str], *, color: tuple[int, int, int] = ACCENT) -> None:
+        pdf = self.pdf
+        for item in items:
+            pdf.set_font(FAMILY, "", BODY)
+            self.need(LINE * 2)
+            top = pdf.get_y()
+            pdf.set_fill_color(*color)
+            pdf.ellipse(pdf.l_margin + 1.2, top + LINE / 2 - 0.9, 1.8, 1.8, style="F")
+            pdf.set_text_color(*TEXT)
+            pdf.set_x(pdf.l_margin + 6)
+            pdf.multi_cell(pdf.epw - 6, LINE, item, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+
+    def key_values(self, rows: Sequence[tuple[str, str]]) -> None:
+        pdf = self.pdf
+        for label, value in rows:
+            pdf.set_font(FAMILY, "", 9.5)
+            pdf.set_text_color(*MUTED)
+            pdf.cell(40, 6.5, label)
+            pdf.set_font(FAMILY, "B", 10.5)
+            pdf.set_text_color(*TEXT)
+            pdf.multi_cell(0, 6.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
+
+    def table(
+        self,
+        headings: tuple[str, str],
+        rows: Sequence[tuple[str, str]],
+        widths: tuple[float, float],
+        *,
+        bold_last: bool = False,
+    ) -> None:
+        """Two columns with a heading row repeated on every page; long cells wrap."""
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        pdf.set_font(FAMILY, "", 9.5)
+        height = self.table_height(headings, rows, widths)
+        self.need(height if height <= _KEEP_TOGETHER else 25)
+        pdf.set_text_color(*TEXT)
+        pdf.set_fill_color(255, 255, 255)  # rows take the current colours as their base
+        pdf.set_draw_color(*RULE)
+        pdf.set_line_width(0.2)
+        heading_style = FontFace(
+            family=FAMILY, emphasis="BOLD", size_pt=8.5, color=ACCENT, fill_color=SOFT
+        )
+        with pdf.table(
+            col_widths=widths,
+            width=pdf.epw,
+            text_align=("LEFT", "LEFT"),
+            v_align="TOP",
+            borders_layout="HORIZONTAL_LINES",
+            cell_fill_mode="EVEN_ROWS",
+            cell_fill_color=ZEBRA,
+            headings_style=heading_style,
+            line_height=_ROW_LINE,
+            padding=(_ROW_PAD, 2.2),
+        ) as table:
+            table.row([text.upper() for text in headings])
+            for index, (left, right) in enumerate(rows):
+                last = bold_last and index == len(rows) - 1
+                style = FontFace(family=FAMILY, emphasis="BOLD" if last else None)
+                table.row([left, right], style=style)
+
+    def table_height(
+        self,
+        headings: tuple[str, str],
+        rows: Sequence[tuple[str, str]],
+        widths: tuple[float, float],
+    ) -> float:
+        """The height `table` will take, in mm (word wrapping measured, not guessed)."""
+        pdf = self.pdf
+        total = 0.0
+        for row in [headings, *rows]:
+            lines = max(
+                self.line_count(pdf.epw * share - 4.4, text)  # 4.4: the cell's side padding
+                for share, text in zip(widths, row, strict=True)
+            )
+            total += lines * _ROW_LINE + 2 * _ROW_PAD
+        return total
+
+    def line_count(self, width: float, text: str) -> int:
+        """How many lines `text` takes in `width` mm with the current font."""
+        lines = self.pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES")
+        assert isinstance(lines, list)
+        return len(lines)
+
+    def image(self, png: bytes, *, width: float, alt: str) -> None:
+        pdf = self.pdf
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as picture:
+            ratio = picture.height / picture.width
+        height = width * ratio
+        self.need(height + 2)
+        x = pdf.l_margin + (pdf.epw - width) / 2
+        pdf.image(io.BytesIO(png), x=x, y=pdf.get_y(), w=width, alt_text=alt)
+        pdf.set_y(pdf.get_y() + height + 2)
+
+
+class _Report(_Layout):
+    """Lays out one report; build() returns the PDF."""
+
+    def __init__(self, content: ReportContent, now: dt.datetime | None, wanted: set[str]) -> None:
+        ui = content.texts.ui
+        missed: set[str] = set()
+        pdf = _new_document(
+            _Decor(
+                header_left=content.project,
+                header_right=ui(
+                    "summary.pair",
+                    label=ui("export.title"),
+                    value=content.date(content.summary.date),
+                ),
+                footer_left=ui("export.confidential"),
+                page_label=ui("export.page", page="{page}", pages="{pages}"),
+            ),
+            missed,
+        )
+        super().__init__(pdf, ui, now, wanted, missed)
+        self.content = content
+
+    # Setup -----------------------------------------------------------------------------------
+    def build(self) -> bytes:
+        pdf, ui, content = self.pdf, self.ui, self.content
+        title = ui("summary.pair", label=ui("export.title"), value=content.project)
+        self.setup(title, ui("summary.title"), content.summary.company or "", content.lang)
 
         self.title_page()
         pdf.add_page()
         self.diagnosis()
+        if content.divergence is not None:
+            from bot.export.divergence import add_divergence_section
+
+            add_divergence_section(self, content.divergence)
         self.next_steps()
         self.plan()
         self.reminders()
@@ -477,173 +672,6 @@ class _Report:
                 (0.34, 0.66),
                 level=2,
             )
-
-    def titled_table(
-        self,
-        title: str,
-        headings: tuple[str, str],
-        rows: Sequence[tuple[str, str]],
-        widths: tuple[float, float],
-        *,
-        notes: Sequence[str] = (),
-        level: int = 1,
-        bold_last: bool = False,
-    ) -> None:
-        """A heading, paragraphs and a table, kept on one page when they fit on one."""
-        pdf = self.pdf
-        pdf.set_font(FAMILY, "", BODY)
-        height = _HEADING_HEIGHT[level] + self.table_height(headings, rows, widths)
-        for note in notes:
-            height += self.line_count(pdf.epw, note) * LINE + 1.5
-        # A long table may start low on a page and go on over the next; a short one moves
-        # whole, so that a stage's answers or the plan are read at one glance.
-        self.need(height if height <= _KEEP_TOGETHER else _HEADING_HEIGHT[level] + 25)
-        (self.heading1 if level == 1 else self.heading2)(title)
-        for note in notes:
-            self.paragraph(note)
-        self.table(headings, rows, widths, bold_last=bold_last)
-        pdf.ln(4 if level == 1 else 3)
-
-    # Building blocks -------------------------------------------------------------------------
-    def need(self, height: float) -> None:
-        """Start a new page unless `height` mm fit on this one."""
-        if self.pdf.get_y() + height > self.pdf.page_break_trigger:
-            self.pdf.add_page()
-
-    def heading1(self, text: str) -> None:
-        pdf = self.pdf
-        self.need(30)
-        pdf.ln(2)
-        pdf.set_font(FAMILY, "B", 15)
-        pdf.set_text_color(*ACCENT)
-        pdf.multi_cell(0, 8, text, align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_draw_color(*ACCENT)
-        pdf.set_line_width(0.5)
-        pdf.line(pdf.l_margin, pdf.get_y() + 0.5, pdf.l_margin + pdf.epw, pdf.get_y() + 0.5)
-        pdf.ln(4)
-
-    def heading2(self, text: str) -> None:
-        pdf = self.pdf
-        self.need(18)
-        pdf.set_font(FAMILY, "B", 11.5)
-        pdf.set_text_color(*ACCENT)
-        pdf.multi_cell(0, 6.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
-
-    def paragraph(self, text: str) -> None:
-        pdf = self.pdf
-        pdf.set_font(FAMILY, "", BODY)
-        pdf.set_text_color(*TEXT)
-        pdf.multi_cell(0, LINE, text, align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1.5)
-
-    def notice(self, text: str) -> None:
-        """A highlighted one-paragraph notice (e.g. "interim summary")."""
-        pdf = self.pdf
-        pdf.set_font(FAMILY, "B", 9.5)
-        pdf.set_text_color(*ALERT)
-        pdf.set_fill_color(252, 238, 238)
-        pdf.multi_cell(
-            0, 6, text, fill=True, padding=(2, 3), align="L", new_x="LMARGIN", new_y="NEXT"
-        )
-
-    def bullets(self, items: Sequence[str], *, color: tuple[int, int, int] = ACCENT) -> None:
-        pdf = self.pdf
-        for item in items:
-            pdf.set_font(FAMILY, "", BODY)
-            self.need(LINE * 2)
-            top = pdf.get_y()
-            pdf.set_fill_color(*color)
-            pdf.ellipse(pdf.l_margin + 1.2, top + LINE / 2 - 0.9, 1.8, 1.8, style="F")
-            pdf.set_text_color(*TEXT)
-            pdf.set_x(pdf.l_margin + 6)
-            pdf.multi_cell(pdf.epw - 6, LINE, item, align="L", new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(1)
-
-    def key_values(self, rows: Sequence[tuple[str, str]]) -> None:
-        pdf = self.pdf
-        for label, value in rows:
-            pdf.set_font(FAMILY, "", 9.5)
-            pdf.set_text_color(*MUTED)
-            pdf.cell(40, 6.5, label)
-            pdf.set_font(FAMILY, "B", 10.5)
-            pdf.set_text_color(*TEXT)
-            pdf.multi_cell(0, 6.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
-
-    def table(
-        self,
-        headings: tuple[str, str],
-        rows: Sequence[tuple[str, str]],
-        widths: tuple[float, float],
-        *,
-        bold_last: bool = False,
-    ) -> None:
-        """Two columns with a heading row repeated on every page; long cells wrap."""
-        from fpdf.fonts import FontFace
-
-        pdf = self.pdf
-        pdf.set_font(FAMILY, "", 9.5)
-        height = self.table_height(headings, rows, widths)
-        self.need(height if height <= _KEEP_TOGETHER else 25)
-        pdf.set_text_color(*TEXT)
-        pdf.set_fill_color(255, 255, 255)  # rows take the current colours as their base
-        pdf.set_draw_color(*RULE)
-        pdf.set_line_width(0.2)
-        heading_style = FontFace(
-            family=FAMILY, emphasis="BOLD", size_pt=8.5, color=ACCENT, fill_color=SOFT
-        )
-        with pdf.table(
-            col_widths=widths,
-            width=pdf.epw,
-            text_align=("LEFT", "LEFT"),
-            v_align="TOP",
-            borders_layout="HORIZONTAL_LINES",
-            cell_fill_mode="EVEN_ROWS",
-            cell_fill_color=ZEBRA,
-            headings_style=heading_style,
-            line_height=_ROW_LINE,
-            padding=(_ROW_PAD, 2.2),
-        ) as table:
-            table.row([text.upper() for text in headings])
-            for index, (left, right) in enumerate(rows):
-                last = bold_last and index == len(rows) - 1
-                style = FontFace(family=FAMILY, emphasis="BOLD" if last else None)
-                table.row([left, right], style=style)
-
-    def table_height(
-        self,
-        headings: tuple[str, str],
-        rows: Sequence[tuple[str, str]],
-        widths: tuple[float, float],
-    ) -> float:
-        """The height `table` will take, in mm (word wrapping measured, not guessed)."""
-        pdf = self.pdf
-        total = 0.0
-        for row in [headings, *rows]:
-            lines = max(
-                self.line_count(pdf.epw * share - 4.4, text)  # 4.4: the cell's side padding
-                for share, text in zip(widths, row, strict=True)
-            )
-            total += lines * _ROW_LINE + 2 * _ROW_PAD
-        return total
-
-    def line_count(self, width: float, text: str) -> int:
-        """How many lines `text` takes in `width` mm with the current font."""
-        lines = self.pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES")
-        assert isinstance(lines, list)
-        return len(lines)
-
-    def image(self, png: bytes, *, width: float, alt: str) -> None:
-        pdf = self.pdf
-        from PIL import Image
-
-        with Image.open(io.BytesIO(png)) as picture:
-            ratio = picture.height / picture.width
-        height = width * ratio
-        self.need(height + 2)
-        x = pdf.l_margin + (pdf.epw - width) / 2
-        pdf.image(io.BytesIO(png), x=x, y=pdf.get_y(), w=width, alt_text=alt)
-        pdf.set_y(pdf.get_y() + height + 2)
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from bot.errors import AllianceBotError
 from bot.export.content import ReportContent
+from bot.export.divergence import DivergenceContent
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,20 @@ def draw_report(fmt: str, content: ReportContent, now: dt.datetime) -> bytes:
     from bot.export import render
 
     return render(fmt, content, now=now)
+
+
+def draw_divergence_chart(content: DivergenceContent) -> tuple[bytes, str] | None:
+    """The two-polygon radar of the divergence report, with its caption; in a worker process."""
+    from bot.export.divergence import divergence_picture
+
+    return divergence_picture(content)
+
+
+def draw_divergence_report(fmt: str, content: DivergenceContent, now: dt.datetime) -> bytes:
+    """The divergence report ("pdf" or "md"), the partner-safe export included; in a worker."""
+    from bot.export.divergence import render_divergence_file
+
+    return render_divergence_file(fmt, content, now=now)
 
 
 def lower_priority() -> None:
@@ -105,6 +120,26 @@ class RenderPool:
             RenderFailed: not drawn within the time-out, or the worker died twice.
         """
         return await self._run(draw_report, fmt, content, now)
+
+    async def divergence_chart(self, content: DivergenceContent) -> tuple[bytes, str] | None:
+        """The radar of both sides' views with its caption (None: fewer than three dimensions
+        both rated that the reader may see).
+
+        Raises:
+            RenderFailed: not drawn within the time-out, or the worker died twice.
+        """
+        return await self._run(draw_divergence_chart, content)
+
+    async def divergence_report(
+        self, fmt: str, content: DivergenceContent, *, now: dt.datetime
+    ) -> bytes:
+        """The divergence report as a file ("pdf" or "md"): the reader's copy, or the
+        partner-safe export when `content` holds `comparison.view(SHARED)`.
+
+        Raises:
+            RenderFailed: not drawn within the time-out, or the worker died twice.
+        """
+        return await self._run(draw_divergence_report, fmt, content, now)
 
     async def pids(self) -> set[int]:
         """The process ids of the running workers (starting the pool if needed)."""

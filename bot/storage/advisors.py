@@ -5,9 +5,12 @@ in ONE transaction in a worker thread, on SQLite and PostgreSQL alike. Secrets a
 a login link's token and a session cookie are kept as their SHA-256 (bot/advisors/tokens.py
 makes them), so a copy of the database opens no session. Times are passed in (`now`), aware.
 
-A share is a manager's consent to show one project (conversation) to one advisor; a withdrawn
-share keeps its row, with `withdrawn_at`, as the record of when consent ended. An advisor reads
-only through shares not withdrawn: no method here returns a project without one.
+A share is a manager's consent to show one of their projects (the ones they own) to one
+advisor; a withdrawn share keeps its row, with `withdrawn_at`, as the record of when consent
+ended. An advisor reads only through shares not withdrawn: no method here returns a project
+without one. What an advisor reads of a project is its owner's side: the owner's active walk in
+it and its answers (a partner's own answers are theirs; they reach the advisor only through
+what the manager's report shows).
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, and_, delete, select, true, update
 
 from bot.storage.base import (
     JSON,
     Advisor,
     AdvisorSession,
     Conversation,
+    Project,
     ProjectFacts,
     Share,
     SharedProject,
@@ -38,6 +42,7 @@ from bot.storage.schema import (
     advisors,
     answers,
     conversations,
+    projects,
     users,
 )
 
@@ -45,15 +50,25 @@ T = TypeVar("T")
 
 _ADVISOR_COLUMNS = len(advisors.c)
 _CURRENT_SHARE = advisor_shares.c.withdrawn_at.is_(None)
+# The projects shared and not withdrawn, with their owner, the owner's active walk in each, and
+# the advisor's note.
 _SHARED = (
-    select(advisor_shares, users, conversations, advisor_notes.c.text)
-    .join(users, users.c.id == advisor_shares.c.user_id)
-    .join(conversations, conversations.c.id == advisor_shares.c.conversation_id)
+    select(advisor_shares, projects, users, conversations, advisor_notes.c.text)
+    .join(projects, projects.c.id == advisor_shares.c.project_id)
+    .join(users, users.c.id == projects.c.owner_id)
+    .outerjoin(
+        conversations,
+        and_(
+            conversations.c.project_id == projects.c.id,
+            conversations.c.user_id == projects.c.owner_id,
+            conversations.c.active == true(),
+        ),
+    )
     .outerjoin(
         advisor_notes,
         and_(
             advisor_notes.c.advisor_id == advisor_shares.c.advisor_id,
-            advisor_notes.c.conversation_id == advisor_shares.c.conversation_id,
+            advisor_notes.c.project_id == advisor_shares.c.project_id,
         ),
     )
     .where(_CURRENT_SHARE)
@@ -216,17 +231,25 @@ class AdvisorStorage:
     # Shares: a manager's consent
 
     async def share(
-        self, *, user_id: int, conversation_id: int, advisor_id: int, now: datetime
-    ) -> tuple[Share, bool]:
-        """Share a project with an advisor: (the share, True) or, when it is shared with them
-        already, (that share, False)."""
+        self, *, user_id: int, project_id: int, advisor_id: int, now: datetime
+    ) -> tuple[Share, bool] | None:
+        """Share one of the user's own projects with an advisor: (the share, True) or, when it
+        is shared with them already, (that share, False); None (nothing written) when the
+        project is not the user's."""
         check_aware(now)
 
-        def work(conn: Connection) -> tuple[Share, bool]:
+        def work(conn: Connection) -> tuple[Share, bool] | None:
+            owned = conn.execute(
+                select(projects.c.id).where(
+                    projects.c.id == project_id, projects.c.owner_id == user_id
+                )
+            ).first()
+            if owned is None:
+                return None
             current = conn.execute(
                 select(advisor_shares).where(
                     advisor_shares.c.advisor_id == advisor_id,
-                    advisor_shares.c.conversation_id == conversation_id,
+                    advisor_shares.c.project_id == project_id,
                     _CURRENT_SHARE,
                 )
             ).first()
@@ -237,7 +260,7 @@ class AdvisorStorage:
                 .values(
                     advisor_id=advisor_id,
                     user_id=user_id,
-                    conversation_id=conversation_id,
+                    project_id=project_id,
                     consented_at=now,
                 )
                 .returning(*advisor_shares.c)
@@ -287,29 +310,29 @@ class AdvisorStorage:
 
         def work(conn: Connection) -> list[SharedProject]:
             rows = list(conn.execute(_SHARED.where(advisor_shares.c.advisor_id == advisor_id)))
-            found = _answers_of(conn, [row.conversation_id for row in rows])
-            return [_shared(row, found) for row in rows]
+            return _shared_projects(conn, rows)
 
         return await self._read(work)
 
-    async def shared_project(self, advisor_id: int, conversation_id: int) -> SharedProject | None:
+    async def shared_project(self, advisor_id: int, project_id: int) -> SharedProject | None:
         """One project, if it is shared with the advisor (and not withdrawn)."""
 
         def work(conn: Connection) -> SharedProject | None:
-            row = conn.execute(
-                _SHARED.where(
-                    advisor_shares.c.advisor_id == advisor_id,
-                    advisor_shares.c.conversation_id == conversation_id,
+            rows = list(
+                conn.execute(
+                    _SHARED.where(
+                        advisor_shares.c.advisor_id == advisor_id,
+                        advisor_shares.c.project_id == project_id,
+                    )
                 )
-            ).first()
-            if row is None:
-                return None
-            return _shared(row, _answers_of(conn, [conversation_id]))
+            )
+            found = _shared_projects(conn, rows)
+            return found[0] if found else None
 
         return await self._read(work)
 
     async def set_note(
-        self, advisor_id: int, conversation_id: int, text: str, *, now: datetime
+        self, advisor_id: int, project_id: int, text: str, *, now: datetime
     ) -> bool:
         """Keep the advisor's private note on a project shared with them; False (nothing
         written) when it is not shared with them."""
@@ -319,7 +342,7 @@ class AdvisorStorage:
             shared = conn.execute(
                 select(advisor_shares.c.id).where(
                     advisor_shares.c.advisor_id == advisor_id,
-                    advisor_shares.c.conversation_id == conversation_id,
+                    advisor_shares.c.project_id == project_id,
                     _CURRENT_SHARE,
                 )
             ).first()
@@ -327,7 +350,7 @@ class AdvisorStorage:
                 return False
             key = and_(
                 advisor_notes.c.advisor_id == advisor_id,
-                advisor_notes.c.conversation_id == conversation_id,
+                advisor_notes.c.project_id == project_id,
             )
             changed = conn.execute(
                 update(advisor_notes).where(key).values(text=text, updated_at=now)
@@ -336,7 +359,7 @@ class AdvisorStorage:
                 conn.execute(
                     advisor_notes.insert().values(
                         advisor_id=advisor_id,
-                        conversation_id=conversation_id,
+                        project_id=project_id,
                         text=text,
                         updated_at=now,
                     )
@@ -346,8 +369,9 @@ class AdvisorStorage:
         return await self._write(work)
 
     async def project_facts(self, advisor_id: int | None) -> list[ProjectFacts]:
-        """What the analytics count: the projects shared with the advisor (not withdrawn), or
-        with None every project of every manager, archived ones included."""
+        """What the analytics count: every walk the owners of the projects shared with the
+        advisor (not withdrawn) made in them, archived ones included; with None, every walk of
+        every user."""
 
         def work(conn: Connection) -> list[ProjectFacts]:
             query = select(users.c.id, users.c.lang, conversations).join(
@@ -357,7 +381,8 @@ class AdvisorStorage:
                 query = query.join(
                     advisor_shares,
                     and_(
-                        advisor_shares.c.conversation_id == conversations.c.id,
+                        advisor_shares.c.project_id == conversations.c.project_id,
+                        advisor_shares.c.user_id == conversations.c.user_id,
                         advisor_shares.c.advisor_id == advisor_id,
                         _CURRENT_SHARE,
                     ),
@@ -397,13 +422,27 @@ def _conversation(row: Sequence[Any]) -> Conversation:
     return Conversation(*values)
 
 
-def _shared(row: Any, found: dict[int, dict[str, JSON]]) -> SharedProject:
-    share = _share(row)
-    rest = row[len(advisor_shares.c) :]
-    user = User(*rest[: len(users.c)])
-    conversation = _conversation(rest[len(users.c) :])
-    note = rest[len(users.c) + len(conversations.c)]
-    return SharedProject(share, user, conversation, found.get(conversation.id, {}), note or "")
+def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProject]:
+    """Records of _SHARED's rows, the walks' answers read in one more query."""
+    widths = [len(advisor_shares.c), len(projects.c), len(users.c), len(conversations.c)]
+    starts = [sum(widths[:i]) for i in range(len(widths) + 1)]
+    parts = []
+    for row in rows:
+        share, project, user, walk = (row[starts[i] : starts[i + 1]] for i in range(4))
+        conversation = _conversation(walk) if walk[0] is not None else None
+        parts.append((_share(share), Project(*project), User(*user), conversation, row[-1]))
+    found = _answers_of(conn, [c.id for _, _, _, c, _ in parts if c is not None])
+    return [
+        SharedProject(
+            share=share,
+            project=project,
+            owner=owner,
+            conversation=conversation,
+            answers=found.get(conversation.id, {}) if conversation is not None else {},
+            note=note or "",
+        )
+        for share, project, owner, conversation, note in parts
+    ]
 
 
 def _answers_of(conn: Connection, conversation_ids: Sequence[int]) -> dict[int, dict[str, JSON]]:

@@ -13,6 +13,7 @@ Open the storage with bot.storage.factory.open_storage, await migrate(), and clo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,11 +31,13 @@ class User:
     tz: str  # IANA name, e.g. "Europe/Paris"
     created_at: datetime
     blocked_at: datetime | None = None  # set when Telegram says the user blocked the bot
+    current_project_id: int | None = None  # where the user's messages go (None: no project)
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """One alliance project of a user: where the walk stands."""
+    """One walk of a user through the questions of a project: where it stands. A project has
+    one active walk per member (the owner's, the partner's); /restart archives one."""
 
     id: int
     user_id: int
@@ -45,6 +48,7 @@ class Conversation:
     updated_at: datetime
     finished_at: datetime | None = None
     active: bool = True
+    project_id: int | None = None  # always set by the storage
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,124 @@ class AnswerWrite:
 
 
 @dataclass(frozen=True)
+class Project:
+    """One alliance project: a manager (its owner) and one prospective partner."""
+
+    id: int
+    owner_id: int
+    title: str | None  # the partner's name as the manager gave it; None: untitled
+    created_at: datetime
+    updated_at: datetime
+    partner_left_at: datetime | None = None  # the partner erased their data from it
+
+
+Role = Literal["owner", "partner"]
+ROLES: tuple[Role, ...] = ("owner", "partner")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user's part in a project."""
+
+    project_id: int
+    user_id: int
+    role: Role
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a project: the member, their user, their active walk and its answers."""
+
+    member: Member
+    user: User
+    conversation: Conversation | None
+    answers: dict[str, JSON]
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project as one of its members sees it in a list (Storage.user_projects)."""
+
+    project: Project
+    role: Role  # the user's role in it
+    conversation: Conversation | None  # the user's active walk in it
+    answers: dict[str, JSON]  # its current answers
+    current: bool  # the user's messages go to this project
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A link that lets one person join a project as its partner (only the token's hash is
+    stored: see hash_token)."""
+
+    id: int
+    project_id: int
+    token_hash: str
+    created_by: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None  # accepted or declined
+    used_by: int | None = None  # who used it (None once they erased their data)
+    declined_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_open(self, now: datetime) -> bool:
+        """Can still be used: not used, not revoked, not expired."""
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+
+# Why an invitation cannot be used (Storage.accept_invitation); "ok" when it was.
+InvitationStatus = Literal["ok", "unknown", "used", "expired", "revoked", "own", "taken"]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What Storage.accept_invitation did."""
+
+    status: InvitationStatus
+    invitation: Invitation | None = None  # None: no such token
+    project: Project | None = None  # set when status is "ok"
+    conversation: Conversation | None = None  # the partner's walk, when status is "ok"
+
+
+@dataclass(frozen=True)
+class GapComment:
+    """One side's short note on one gap of a project's divergence report."""
+
+    id: int
+    project_id: int
+    user_id: int
+    dimension: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 of an invitation token: what the storage keeps and looks up."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What one update needs to know, read in one transaction by Storage.load."""
 
     user: User | None
-    conversation: Conversation | None  # the user's active one
+    conversation: Conversation | None  # the user's active one in their current project
     answers: dict[str, JSON]  # the conversation's current answers (empty without one)
     processed: bool  # the update was processed before
+    project: Project | None = None  # the user's current project
+    # When the user is the project's partner: the owner's current answers, which decide the
+    # branch of the partner's walk (never shown to the partner).
+    owner_answers: dict[str, JSON] | None = None
+
+    @property
+    def role(self) -> Role | None:
+        """The user's role in their current project."""
+        if self.project is None or self.user is None:
+            return None
+        return "owner" if self.project.owner_id == self.user.id else "partner"
 
 
 @dataclass(frozen=True)
@@ -96,8 +211,8 @@ class ChangeReminder:
 
 @dataclass(frozen=True)
 class CancelReminders:
-    """With a step: cancel the user's pending reminders of these kinds, or all of them when
-    kinds is None (as Storage.cancel_reminders does)."""
+    """With a step: cancel the user's pending reminders of the step's project, of these kinds
+    or all of them when kinds is None (as Storage.cancel_reminders does)."""
 
     kinds: tuple[str, ...] | None = None
 
@@ -131,6 +246,7 @@ class Reminder:
     sent_at: datetime | None  # the last time it was sent
     created_at: datetime
     updated_at: datetime
+    project_id: int | None = None  # the project it is about
 
 
 def check_reminder_key(kind: str, ref: str) -> None:
@@ -202,24 +318,26 @@ class AdvisorSession:
 
 @dataclass(frozen=True)
 class Share:
-    """A manager's consent: one project (conversation) shown to one advisor."""
+    """A manager's consent: one of their projects shown to one advisor."""
 
     id: int
     advisor_id: int
-    user_id: int
-    conversation_id: int
+    user_id: int  # the manager who consented, the project's owner
+    project_id: int
     consented_at: datetime
     withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class SharedProject:
-    """A project as its advisor sees it: the consent, the manager, where the walk stands."""
+    """A project as its advisor sees it: the consent, the manager (its owner), the manager's
+    walk in it and its answers, the advisor's note."""
 
     share: Share
-    user: User
-    conversation: Conversation
-    answers: dict[str, JSON]  # the current answers
+    project: Project
+    owner: User
+    conversation: Conversation | None  # the owner's active walk in the project
+    answers: dict[str, JSON]  # its current answers
     note: str  # the advisor's private note ("" when none)
 
 

@@ -69,10 +69,18 @@ from bot.storage.base import (
     ChangeReminder,
     ClosingStatus,
     Conversation,
+    GapComment,
+    Invitation,
+    InvitationStatus,
+    Joined,
     JSONObject,
+    Member,
     NewReminder,
+    Project,
+    ProjectView,
     Reminder,
     ReminderChange,
+    Side,
     Snapshot,
     User,
     check_aware,
@@ -83,7 +91,18 @@ from bot.storage.base import (
     check_reminder_key,
 )
 from bot.storage.claims import whole_users
-from bot.storage.schema import answers, conversations, processed_updates, reminders, users
+from bot.storage.schema import (
+    REMINDER_PROJECT_KEY,
+    answers,
+    conversations,
+    gap_comments,
+    invitations,
+    processed_updates,
+    project_members,
+    projects,
+    reminders,
+    users,
+)
 
 T = TypeVar("T")
 Maker = Callable[[Any], T]  # a record from its row
@@ -101,18 +120,20 @@ _now: BindParameter[Any] = bindparam("now")
 _USER_BY_KEY = select(users).where(users.c.key == _key)
 _USER_BY_ID = select(users).where(users.c.id == _id)
 _WAS_PROCESSED = exists().where(processed_updates.c.update_id == bindparam("b_update"))
+# The user's active conversation in their current project.
+_IN_CURRENT = and_(
+    conversations.c.user_id == users.c.id,
+    conversations.c.project_id == users.c.current_project_id,
+    conversations.c.active == true(),
+)
 _LOAD = (
-    select(users, conversations, _WAS_PROCESSED.label("processed"))
-    .outerjoin(
-        conversations,
-        and_(conversations.c.user_id == users.c.id, conversations.c.active == true()),
-    )
+    select(users, projects, conversations, _WAS_PROCESSED.label("processed"))
+    .outerjoin(projects, projects.c.id == users.c.current_project_id)
+    .outerjoin(conversations, _IN_CURRENT)
     .where(users.c.key == _key)
 )
 _PROCESSED = select(_WAS_PROCESSED)
-_ACTIVE = select(conversations).where(
-    conversations.c.user_id == _uid, conversations.c.active == true()
-)
+_ACTIVE = select(conversations).join(users, _IN_CURRENT).where(users.c.id == _uid)
 _CONVERSATIONS = (
     select(conversations).where(conversations.c.user_id == _uid).order_by(conversations.c.id)
 )
@@ -132,15 +153,21 @@ _HISTORY = (
     .where(answers.c.conversation_id == _cid)
     .order_by(answers.c.id)
 )
+_pid: BindParameter[Any] = bindparam("pid")
 _ARCHIVE = (
     update(conversations)
-    .where(conversations.c.user_id == _uid, conversations.c.active == true())
+    .where(
+        conversations.c.user_id == _uid,
+        conversations.c.project_id == _pid,
+        conversations.c.active == true(),
+    )
     .values(active=False, version=conversations.c.version + 1, updated_at=_now)
 )
 _NEW_CONVERSATION = (
     conversations.insert()
     .values(
         user_id=_uid,
+        project_id=_pid,
         dialogue_id=bindparam("b_dialogue"),
         state=bindparam("b_state"),
         version=1,
@@ -154,7 +181,7 @@ _SAVE_STATE = (
     update(conversations)
     .where(conversations.c.id == _cid, conversations.c.version == bindparam("expected"))
     .values(state=bindparam("b_state"), version=conversations.c.version + 1, updated_at=_now)
-    .returning(conversations.c.user_id)
+    .returning(conversations.c.user_id, conversations.c.project_id)
 )
 _SAVE_STATE_FINISHED = _SAVE_STATE.values(
     finished_at=func.coalesce(conversations.c.finished_at, _now)
@@ -193,8 +220,12 @@ _USER_EXISTS = select(users.c.id).where(users.c.id == _uid)
 # Lock the user's row (PostgreSQL): two replicas starting a conversation for the same user take
 # turns instead of colliding on the one-active-conversation index. NO KEY UPDATE does not block
 # the key-share locks other tables' foreign keys take.
-_LOCK_USER = _USER_EXISTS.with_for_update(key_share=True)
-_CONVERSATION_OWNER = select(conversations.c.user_id).where(conversations.c.id == _cid)
+_LOCK_USER = select(users.c.id, users.c.current_project_id).where(users.c.id == _uid)
+_LOCK_USER = _LOCK_USER.with_for_update(key_share=True)
+_CONVERSATION_OWNER = select(conversations.c.user_id, conversations.c.project_id).where(
+    conversations.c.id == _cid
+)
+_CURRENT_PROJECT = select(users.c.current_project_id).where(users.c.id == _uid)
 _DELETE_USER = delete(users).where(users.c.id == _uid)
 
 _OWN_REMINDER = select(reminders).where(reminders.c.id == _id, reminders.c.user_id == _uid)
@@ -223,6 +254,7 @@ _CANCEL_TWIN = (
     update(reminders)
     .where(
         reminders.c.user_id == _uid,
+        func.coalesce(reminders.c.project_id, 0) == func.coalesce(_pid, 0),
         reminders.c.kind == bindparam("b_kind"),
         reminders.c.ref == bindparam("b_ref"),
         _PENDING,
@@ -247,6 +279,8 @@ _CANCEL_PENDING = (
     .values(status="cancelled", updated_at=_now, **_RELEASED)
 )
 _CANCEL_KINDS = _CANCEL_PENDING.where(reminders.c.kind.in_(bindparam("kinds", expanding=True)))
+_CANCEL_PENDING_OF_PROJECT = _CANCEL_PENDING.where(reminders.c.project_id == _pid)
+_CANCEL_KINDS_OF_PROJECT = _CANCEL_KINDS.where(reminders.c.project_id == _pid)
 
 # claim_due. Claimable: pending, due, and not under a live lease.
 _due_now: BindParameter[Any] = bindparam("due_now")
@@ -326,6 +360,150 @@ _MARK_FAILED = (
 )
 
 
+# Projects
+_IS_MEMBER = exists().where(
+    project_members.c.project_id == projects.c.id, project_members.c.user_id == _uid
+)
+_MEMBER_PROJECT = select(projects).where(projects.c.id == _pid, _IS_MEMBER)
+_OWNER_ANSWERS = (
+    select(answers.c.question_id, answers.c.value)
+    .join(conversations, conversations.c.id == answers.c.conversation_id)
+    .where(
+        conversations.c.project_id == _pid,
+        conversations.c.user_id == _uid,
+        conversations.c.active == true(),
+        answers.c.superseded_at.is_(None),
+    )
+    .order_by(answers.c.id)
+)
+_PROJECT_BY_ID = select(projects).where(projects.c.id == _pid)
+_OWN_PROJECT = select(projects.c.id).where(projects.c.id == _pid, projects.c.owner_id == _uid)
+_PROJECT_LOCKED = select(projects).where(projects.c.id == _pid).with_for_update(key_share=True)
+_USER_PROJECTS = (
+    select(
+        projects,
+        project_members.c.role,
+        (users.c.current_project_id == projects.c.id).label("current"),
+        conversations,
+    )
+    .join(project_members, project_members.c.project_id == projects.c.id)
+    .join(users, users.c.id == project_members.c.user_id)
+    .outerjoin(
+        conversations,
+        and_(
+            conversations.c.project_id == projects.c.id,
+            conversations.c.user_id == users.c.id,
+            conversations.c.active == true(),
+        ),
+    )
+    .where(users.c.id == _uid)
+    .order_by(projects.c.id)
+)
+_NEW_PROJECT = (
+    projects.insert()
+    .values(owner_id=_uid, title=bindparam("b_title"), created_at=_now, updated_at=_now)
+    .returning(*projects.c)
+)
+_NEW_MEMBER = project_members.insert().values(
+    project_id=_pid, user_id=_uid, role=bindparam("b_role"), joined_at=_now
+)
+_SET_CURRENT = update(users).where(users.c.id == _uid).values(current_project_id=_pid)
+_RENAME_PROJECT = (
+    update(projects)
+    .where(projects.c.id == _pid, projects.c.owner_id == _uid)
+    .values(title=bindparam("b_title"), updated_at=_now)
+)
+_DELETE_PROJECT = delete(projects).where(projects.c.id == _pid, projects.c.owner_id == _uid)
+_latest_other = (
+    select(func.max(project_members.c.project_id))
+    .where(project_members.c.user_id == _uid)
+    .scalar_subquery()
+)
+_CURRENT_TO_LATEST = (
+    update(users)
+    .where(users.c.id == _uid, users.c.current_project_id.is_(None))
+    .values(current_project_id=_latest_other)
+)
+_HAS_PARTNER = select(project_members.c.user_id).where(
+    project_members.c.project_id == _pid, project_members.c.role == "partner"
+)
+_LEAVE = delete(project_members).where(
+    project_members.c.project_id == _pid,
+    project_members.c.user_id == _uid,
+    project_members.c.role == "partner",
+)
+_LEAVE_DATA = (
+    delete(conversations).where(
+        conversations.c.project_id == _pid, conversations.c.user_id == _uid
+    ),
+    delete(gap_comments).where(gap_comments.c.project_id == _pid, gap_comments.c.user_id == _uid),
+    delete(reminders).where(reminders.c.project_id == _pid, reminders.c.user_id == _uid),
+    update(users)
+    .where(users.c.id == _uid, users.c.current_project_id == _pid)
+    .values(current_project_id=None),
+    update(projects).where(projects.c.id == _pid).values(partner_left_at=_now),
+)
+_partner_of = select(project_members.c.project_id).where(
+    project_members.c.user_id == _uid, project_members.c.role == "partner"
+)
+_PARTNER_LEFT = update(projects).where(projects.c.id.in_(_partner_of)).values(partner_left_at=_now)
+_PARTNER_BACK = update(projects).where(projects.c.id == _pid).values(partner_left_at=None)
+_SIDES = (
+    select(project_members, users, conversations)
+    .join(users, users.c.id == project_members.c.user_id)
+    .outerjoin(
+        conversations,
+        and_(
+            conversations.c.project_id == project_members.c.project_id,
+            conversations.c.user_id == users.c.id,
+            conversations.c.active == true(),
+        ),
+    )
+    .where(project_members.c.project_id == _pid)
+    .order_by(case((project_members.c.role == "owner", 0), else_=1))
+)
+
+# Invitations
+_INVITATION_BY_HASH = select(invitations).where(invitations.c.token_hash == bindparam("b_hash"))
+_INVITATION_LOCKED = _INVITATION_BY_HASH.with_for_update()
+_INVITATIONS = (
+    select(invitations)
+    .join(projects, projects.c.id == invitations.c.project_id)
+    .where(invitations.c.project_id == _pid, projects.c.owner_id == _uid)
+    .order_by(invitations.c.id)
+)
+_NEW_INVITATION = (
+    invitations.insert()
+    .values(
+        project_id=_pid,
+        token_hash=bindparam("b_hash"),
+        created_by=_uid,
+        created_at=_now,
+        expires_at=bindparam("expires"),
+    )
+    .returning(*invitations.c)
+)
+_REVOKE_OPEN = (
+    update(invitations)
+    .where(
+        invitations.c.project_id == _pid,
+        invitations.c.used_at.is_(None),
+        invitations.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=_now)
+)
+_USE_INVITATION = (
+    update(invitations)
+    .where(invitations.c.id == _id)
+    .values(used_at=_now, used_by=_uid)
+    .returning(*invitations.c)
+)
+_DECLINE_INVITATION = _USE_INVITATION.values(declined_at=_now)
+_GAP_COMMENTS = (
+    select(gap_comments).where(gap_comments.c.project_id == _pid).order_by(gap_comments.c.id)
+)
+
+
 def _upsert_reminder(insert: Any) -> Any:
     """Schedule a pending reminder, or move the pending one with the same user, kind and ref.
 
@@ -336,6 +514,7 @@ def _upsert_reminder(insert: Any) -> Any:
     statement = insert(reminders).values(
         user_id=_uid,
         conversation_id=_cid,
+        project_id=_pid,
         kind=bindparam("b_kind"),
         ref=bindparam("b_ref"),
         payload=bindparam("b_payload"),
@@ -348,7 +527,12 @@ def _upsert_reminder(insert: Any) -> Any:
     new = statement.excluded
     same_due = reminders.c.due_at == new.due_at
     return statement.on_conflict_do_update(
-        index_elements=[reminders.c.user_id, reminders.c.kind, reminders.c.ref],
+        index_elements=[
+            reminders.c.user_id,
+            REMINDER_PROJECT_KEY,
+            reminders.c.kind,
+            reminders.c.ref,
+        ],
         index_where=text("status = 'pending'"),
         set_={
             "conversation_id": new.conversation_id,
@@ -362,10 +546,30 @@ def _upsert_reminder(insert: Any) -> Any:
     ).returning(*reminders.c)
 
 
+def _upsert_comment(insert: Any) -> Any:
+    statement = insert(gap_comments).values(
+        project_id=_pid,
+        user_id=_uid,
+        dimension=bindparam("b_dimension"),
+        body=bindparam("b_body"),
+        created_at=_now,
+        updated_at=_now,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[
+            gap_comments.c.project_id,
+            gap_comments.c.user_id,
+            gap_comments.c.dimension,
+        ],
+        set_={"body": statement.excluded.body, "updated_at": statement.excluded.updated_at},
+    ).returning(*gap_comments.c)
+
+
 class _Dialect:
     """The statements whose form depends on the dialect (the module of their INSERT)."""
 
     def __init__(self, insert: Any) -> None:
+        self.upsert_comment = _upsert_comment(insert)
         self.upsert_reminder = _upsert_reminder(insert)
         self.record_update = _record_update(insert, _uid)
         self.record_step_update = _record_update(insert, _STEP_OWNER)
@@ -570,32 +774,41 @@ class Storage(AdvisorStorage):
                 return Snapshot(None, None, {}, processed)
             user = _user(row)
             width = len(users.c)
+            project = None if row[width] is None else _project(row[width:])
+            width += len(projects.c)
             if row[width] is None:
-                return Snapshot(user, None, {}, bool(row[-1]))
+                return Snapshot(user, None, {}, bool(row[-1]), project)
             conversation = _conversation(row[width:])
             current = _current_answers(conn, conversation.id)
-            return Snapshot(user, conversation, current, bool(row[-1]))
+            owner_answers = None
+            if project is not None and project.owner_id != user.id:
+                owner_answers = _owner_answers(conn, project)
+            return Snapshot(user, conversation, current, bool(row[-1]), project, owner_answers)
 
         return await self._read(work)
 
     async def open_user(
         self, key: str, *, lang: str, tz: str, dialogue_id: str, state: dict[str, JSON]
-    ) -> tuple[User, Conversation, bool]:
-        """The user with this key and their active conversation, in one transaction, creating
-        the user (with lang and tz) and a first conversation (with state) if missing.
+    ) -> tuple[User, Project, Conversation, bool]:
+        """The user with this key, their current project and their active conversation in it,
+        in one transaction, creating the user (with lang and tz), a first project and a first
+        conversation (with state) if missing.
 
         Returns:
-            (user, conversation, True if the conversation was created here).
+            (user, project, conversation, True if the conversation was created here).
         """
         encoded = _json(state)
 
-        def work(conn: Connection) -> tuple[User, Conversation, bool]:
+        def work(conn: Connection) -> tuple[User, Project, Conversation, bool]:
             user = self._user_or_new(conn, key, lang, tz)
             found = (conn.execute(_ACTIVE, {"uid": user.id})).first()
             if found is not None:
-                return user, _conversation(found), False
-            started = self._start(conn, user.id, dialogue_id, encoded)
-            return user, started, True
+                conversation, fresh = _conversation(found), False
+            else:
+                conversation, fresh = self._start(conn, user.id, dialogue_id, encoded), True
+            row = conn.execute(_PROJECT_BY_ID, {"pid": conversation.project_id}).one()
+            user = _user(conn.execute(_USER_BY_ID, {"b_id": user.id}).one())
+            return user, _project(row), conversation, fresh
 
         return await self._write(work)
 
@@ -679,18 +892,17 @@ class Storage(AdvisorStorage):
         """
 
         def work(conn: Connection) -> None:
-            # Conversations, answers, processed updates and reminders go with it (CASCADE).
+            # The projects they joined as a partner show that the partner left.
+            conn.execute(_PARTNER_LEFT, {"uid": user_id, "now": _utc_now()})
+            # Their projects, conversations, answers, memberships, comments, processed updates
+            # and reminders go with it (CASCADE); invitations they used forget who used them.
             conn.execute(_DELETE_USER, {"uid": user_id})
 
         await self._write(work)
-        if self._sqlite:
-            # Erased from the files too: secure_delete zeroes the freed space, and the
-            # write-ahead log, which still holds the rows' earlier pages, is copied back and
-            # emptied. Outside any transaction, or the checkpoint could not complete.
-            def checkpoint(conn: Connection) -> None:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-            await self._run_outside_transaction(checkpoint)
+        # Erased from the files too: secure_delete zeroes the freed space, and the write-ahead
+        # log, which still holds the rows' earlier pages, is copied back and emptied. Outside
+        # any transaction, or the checkpoint could not complete.
+        await self._checkpoint()
 
     async def _run_outside_transaction(self, work: Callable[[Connection], None]) -> None:
         def run() -> None:
@@ -732,14 +944,16 @@ class Storage(AdvisorStorage):
     def _start(
         self, conn: Connection, user_id: int, dialogue_id: str, encoded: str
     ) -> Conversation:
-        found = conn.execute(_LOCK_USER, {"uid": user_id})
-        if found.first() is None:
+        """A new active conversation in the user's current project (a new project, theirs,
+        if they have none), archiving the active one there."""
+        found = conn.execute(_LOCK_USER, {"uid": user_id}).first()
+        if found is None:
             raise StorageError(f"no user with id {user_id}")
         now = _utc_now()
-        conn.execute(_ARCHIVE, {"uid": user_id, "now": now})
-        params = {"uid": user_id, "b_dialogue": dialogue_id, "b_state": encoded, "now": now}
-        row = (conn.execute(_NEW_CONVERSATION, params)).one()
-        return _conversation(row)
+        project_id = found[1]
+        if project_id is None:
+            project_id = _new_project(conn, user_id, None, now).id
+        return _start_in(conn, user_id, project_id, dialogue_id, encoded, now)
 
     async def conversations(self, user_id: int) -> list[Conversation]:
         """All of the user's conversations, oldest first."""
@@ -815,9 +1029,10 @@ class Storage(AdvisorStorage):
                 "b_state": encoded_state,
                 "now": now,
             }
-            owner = (conn.execute(statement, params)).scalar()
-            if owner is None:
+            saved = (conn.execute(statement, params)).first()
+            if saved is None:
                 raise _stale(conn, conversation_id, expected_version)
+            owner, project_id = saved
             for question_id, value in writes:
                 params = {"cid": conversation_id, "b_question": question_id, "now": now}
                 conn.execute(_SUPERSEDE, params)
@@ -826,11 +1041,12 @@ class Storage(AdvisorStorage):
             for change in changes:
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
-                    conn.execute(self._sql.upsert_reminder, {**params, "now": now})
+                    params.update(pid=project_id, now=now)
+                    conn.execute(self._sql.upsert_reminder, params)
                 elif isinstance(change, ChangeReminder):
                     self._change(conn, owner, change)
                 else:
-                    _cancel(conn, owner, check_kinds(change.kinds))
+                    _cancel(conn, owner, check_kinds(change.kinds), project_id)
             return expected_version + 1
 
         return await self._write(work)
@@ -863,6 +1079,322 @@ class Storage(AdvisorStorage):
             return (conn.execute(_PRUNE, {"before": before})).rowcount
 
         return await self._write(work)
+
+    # Projects
+    #
+    # A user sees only the projects they are a member of: a project id from elsewhere reads
+    # as absent. Only a project's owner renames, deletes or invites into it.
+
+    async def project(self, project_id: int, *, user_id: int) -> Project | None:
+        """The project, if the user is one of its members."""
+        params = {"pid": project_id, "uid": user_id}
+        return await self._one(_MEMBER_PROJECT, params, _project)
+
+    async def user_projects(self, user_id: int) -> list[ProjectView]:
+        """Every project the user is a member of, oldest first, with their active walk in it
+        and its current answers: one transaction."""
+
+        def work(conn: Connection) -> list[ProjectView]:
+            width = len(projects.c)
+            views = []
+            for row in conn.execute(_USER_PROJECTS, {"uid": user_id}):
+                project = _project(row)
+                role = row[width]
+                current = bool(row[width + 1])
+                conversation = None
+                found = row[width + 2 :]
+                if found[0] is not None:
+                    conversation = _conversation(found)
+                answers = {} if conversation is None else _current_answers(conn, conversation.id)
+                views.append(ProjectView(project, role, conversation, answers, current))
+            return views
+
+        return await self._read(work)
+
+    async def new_project(
+        self,
+        user_id: int,
+        *,
+        title: str | None,
+        dialogue_id: str,
+        state: JSONObject,
+        update_id: int | None = None,
+    ) -> tuple[Project, Conversation]:
+        """Start a project of the user's (its owner) with a first walk (state), and make it
+        their current one; update_id, if given, is recorded as processed in the same
+        transaction.
+
+        Raises:
+            StorageError: no user has this id.
+            DuplicateUpdate: update_id was already processed (nothing is written).
+        """
+        encoded = _json(state)
+
+        def work(conn: Connection) -> tuple[Project, Conversation]:
+            if update_id is not None:
+                self._record(conn, update_id, user_id)
+            if conn.execute(_LOCK_USER, {"uid": user_id}).first() is None:
+                raise StorageError(f"no user with id {user_id}")
+            now = _utc_now()
+            project = _new_project(conn, user_id, _title(title), now)
+            started = _start_in(conn, user_id, project.id, dialogue_id, encoded, now)
+            return project, started
+
+        return await self._write(work)
+
+    async def switch_project(
+        self, user_id: int, project_id: int, *, update_id: int | None = None
+    ) -> Project | None:
+        """Make the project the user's current one; None (nothing changed) if they are not a
+        member of it. update_id, if given, is recorded as processed in the same transaction.
+
+        Raises:
+            DuplicateUpdate: update_id was already processed (nothing is written).
+        """
+
+        def work(conn: Connection) -> Project | None:
+            if update_id is not None:
+                self._record(conn, update_id, user_id)
+            params = {"pid": project_id, "uid": user_id}
+            row = conn.execute(_MEMBER_PROJECT, params).first()
+            if row is None:
+                return None
+            conn.execute(_SET_CURRENT, params)
+            return _project(row)
+
+        return await self._write(work)
+
+    async def rename_project(self, user_id: int, project_id: int, title: str | None) -> bool:
+        """Give the user's own project a title (None: untitled); False if it is not theirs."""
+        params = {"pid": project_id, "uid": user_id, "b_title": _title(title), "now": _utc_now()}
+
+        def work(conn: Connection) -> bool:
+            return conn.execute(_RENAME_PROJECT, params).rowcount == 1
+
+        return await self._write(work)
+
+    async def delete_project(self, user_id: int, project_id: int) -> bool:
+        """Erase the user's own project and everything in it (both sides' walks and answers,
+        invitations, comments, reminders); their current project becomes the latest of the
+        others (None if none is left). False, erasing nothing, if it is not theirs."""
+
+        def work(conn: Connection) -> bool:
+            params = {"pid": project_id, "uid": user_id}
+            if conn.execute(_DELETE_PROJECT, params).rowcount != 1:
+                return False
+            conn.execute(_CURRENT_TO_LATEST, params)
+            return True
+
+        deleted = await self._write(work)
+        if deleted:
+            await self._checkpoint()
+        return deleted
+
+    async def leave_project(self, user_id: int, project_id: int) -> bool:
+        """The partner erases their part of a project: their walks and answers, comments and
+        reminders in it, their membership; the project records that the partner left. False,
+        changing nothing, if the user is not the project's partner."""
+
+        def work(conn: Connection) -> bool:
+            params = {"pid": project_id, "uid": user_id, "now": _utc_now()}
+            if conn.execute(_LEAVE, params).rowcount != 1:
+                return False
+            for statement in _LEAVE_DATA:
+                conn.execute(statement, params)
+            return True
+
+        left = await self._write(work)
+        if left:
+            await self._checkpoint()
+        return left
+
+    async def project_sides(self, project_id: int) -> list[Side]:
+        """The project's members, owner first, each with their active walk and its current
+        answers: one transaction. For the bot's own use (the divergence report, telling the
+        other side): it checks no access."""
+
+        def work(conn: Connection) -> list[Side]:
+            sides = []
+            member_width, user_width = len(project_members.c), len(users.c)
+            for row in conn.execute(_SIDES, {"pid": project_id}):
+                member = Member(row[0], row[1], row[2], row[3])
+                user = _user(row[member_width:])
+                found = row[member_width + user_width :]
+                conversation = None if found[0] is None else _conversation(found)
+                answers = {} if conversation is None else _current_answers(conn, conversation.id)
+                sides.append(Side(member, user, conversation, answers))
+            return sides
+
+        return await self._read(work)
+
+    # Invitations
+
+    async def create_invitation(
+        self, project_id: int, *, user_id: int, token_hash: str, expires_at: datetime
+    ) -> Invitation | None:
+        """A new invitation into the user's own project, identified by the hash of its token
+        (see base.hash_token); the project's invitations still open are revoked (one link at a
+        time). None, writing nothing, if the project is not the user's.
+
+        Raises:
+            ValueError: expires_at is naive, or token_hash is empty.
+        """
+        check_aware(expires_at)
+        if not token_hash:
+            raise ValueError("an invitation needs its token's hash")
+
+        def work(conn: Connection) -> Invitation | None:
+            now = _utc_now()
+            params = {"pid": project_id, "uid": user_id, "now": now}
+            if conn.execute(_OWN_PROJECT, params).first() is None:
+                return None
+            conn.execute(_REVOKE_OPEN, params)
+            params.update(b_hash=token_hash, expires=expires_at)
+            return _invitation(conn.execute(_NEW_INVITATION, params).one())
+
+        return await self._write(work)
+
+    async def invitations(self, project_id: int, *, user_id: int) -> list[Invitation]:
+        """The invitations into the user's own project, oldest first (none if not theirs)."""
+        params = {"pid": project_id, "uid": user_id}
+        return await self._all(_INVITATIONS, params, _invitation)
+
+    async def revoke_invitations(self, project_id: int, *, user_id: int) -> int:
+        """Revoke the open invitations into the user's own project; return how many."""
+
+        def work(conn: Connection) -> int:
+            params = {"pid": project_id, "uid": user_id, "now": _utc_now()}
+            if conn.execute(_OWN_PROJECT, params).first() is None:
+                return 0
+            return conn.execute(_REVOKE_OPEN, params).rowcount
+
+        return await self._write(work)
+
+    async def find_invitation(self, token_hash: str) -> Invitation | None:
+        """The invitation with this token hash, whatever its state."""
+        return await self._one(_INVITATION_BY_HASH, {"b_hash": token_hash}, _invitation)
+
+    async def accept_invitation(
+        self,
+        token_hash: str,
+        *,
+        user_id: int,
+        now: datetime,
+        dialogue_id: str,
+        state: JSONObject,
+    ) -> Joined:
+        """The user joins the invitation's project as its partner, in one transaction: the
+        invitation is used, the user becomes a member, a walk of theirs starts in the project
+        (state) and it becomes their current project.
+
+        Nothing changes unless the invitation is open at `now` (not used, not revoked, not
+        expired), the user is not the project's owner and the project has no partner yet;
+        Joined.status says which ("unknown" for a hash no invitation has).
+
+        Raises:
+            ValueError: now is naive.
+            StorageError: no user has this id.
+        """
+        check_aware(now)
+        encoded = _json(state)
+
+        def work(conn: Connection) -> Joined:
+            found = self._usable(conn, token_hash, user_id, now)
+            if isinstance(found, Joined):
+                return found
+            invitation, project = found
+            written = _utc_now()
+            params = {"b_id": invitation.id, "uid": user_id, "now": written}
+            used = _invitation(conn.execute(_USE_INVITATION, params).one())
+            member = {"pid": project.id, "uid": user_id, "b_role": "partner", "now": written}
+            conn.execute(_NEW_MEMBER, member)
+            conn.execute(_PARTNER_BACK, member)
+            walk = _start_in(conn, user_id, project.id, dialogue_id, encoded, written)
+            conn.execute(_SET_CURRENT, member)
+            return Joined("ok", used, project, walk)
+
+        return await self._write(work)
+
+    async def decline_invitation(self, token_hash: str, *, user_id: int, now: datetime) -> Joined:
+        """The user declines the invitation: it is used (declined_at set) and can serve no
+        more. Same checks as accept_invitation; status "ok" when declined here."""
+        check_aware(now)
+
+        def work(conn: Connection) -> Joined:
+            found = self._usable(conn, token_hash, user_id, now)
+            if isinstance(found, Joined):
+                return found
+            invitation, project = found
+            params = {"b_id": invitation.id, "uid": user_id, "now": _utc_now()}
+            declined = _invitation(conn.execute(_DECLINE_INVITATION, params).one())
+            return Joined("ok", declined, project)
+
+        return await self._write(work)
+
+    def _usable(
+        self, conn: Connection, token_hash: str, user_id: int, now: datetime
+    ) -> tuple[Invitation, Project] | Joined:
+        """The invitation and its project, locked, if user_id may use it at now; otherwise
+        why not."""
+        if conn.execute(_LOCK_USER, {"uid": user_id}).first() is None:
+            raise StorageError(f"no user with id {user_id}")
+        row = conn.execute(_INVITATION_LOCKED, {"b_hash": token_hash}).first()
+        if row is None:
+            return Joined("unknown")
+        invitation = _invitation(row)
+        status: InvitationStatus = "ok"
+        if invitation.revoked_at is not None:
+            status = "revoked"
+        elif invitation.used_at is not None:
+            status = "used"
+        elif now >= invitation.expires_at:
+            status = "expired"
+        if status != "ok":
+            return Joined(status, invitation)
+        project_row = conn.execute(_PROJECT_LOCKED, {"pid": invitation.project_id}).one()
+        project = _project(project_row)
+        if project.owner_id == user_id:
+            return Joined("own", invitation)
+        if conn.execute(_HAS_PARTNER, {"pid": project.id}).first() is not None:
+            return Joined("taken", invitation)
+        return invitation, project
+
+    # Comments on the gaps
+
+    async def set_gap_comment(
+        self, project_id: int, *, user_id: int, dimension: str, body: str
+    ) -> GapComment | None:
+        """The user's comment on one gap of the project (replacing their earlier one on it);
+        None, writing nothing, if they are not a member of the project.
+
+        Raises:
+            ValueError: dimension or body is empty.
+        """
+        if not dimension or not body.strip():
+            raise ValueError("a comment needs a dimension and a text")
+
+        def work(conn: Connection) -> GapComment | None:
+            params: dict[str, Any] = {"pid": project_id, "uid": user_id}
+            if conn.execute(_MEMBER_PROJECT, params).first() is None:
+                return None
+            params.update(b_dimension=dimension, b_body=body.strip(), now=_utc_now())
+            return _gap_comment(conn.execute(self._sql.upsert_comment, params).one())
+
+        return await self._write(work)
+
+    async def gap_comments(self, project_id: int) -> list[GapComment]:
+        """The project's comments, in the order they were first written (for the bot's own
+        use: it checks no access)."""
+        return await self._all(_GAP_COMMENTS, {"pid": project_id}, _gap_comment)
+
+    async def _checkpoint(self) -> None:
+        """SQLite: erased rows leave the write-ahead log too (see delete_user)."""
+        if self._sqlite:
+
+            def checkpoint(conn: Connection) -> None:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+            await self._run_outside_transaction(checkpoint)
 
     # Reminders
     #
@@ -907,13 +1439,17 @@ class Storage(AdvisorStorage):
         plan = self._reminder_params(NewReminder(kind, ref, due_at, payload or {}))
 
         def work(conn: Connection) -> Reminder:
-            if (conn.execute(_USER_EXISTS, {"uid": user_id})).first() is None:
+            found = conn.execute(_CURRENT_PROJECT, {"uid": user_id}).first()
+            if found is None:
                 raise StorageError(f"no user with id {user_id}")
+            project_id = found[0]
             if conversation_id is not None:
                 owner = (conn.execute(_CONVERSATION_OWNER, {"cid": conversation_id})).first()
                 if owner is None or owner[0] != user_id:
                     raise StorageError(f"user {user_id} has no conversation {conversation_id}")
+                project_id = owner[1]
             params = {**plan, "uid": user_id, "cid": conversation_id, "now": _utc_now()}
+            params["pid"] = project_id
             return _reminder((conn.execute(self._sql.upsert_reminder, params)).one())
 
         return await self._write(work)
@@ -995,7 +1531,7 @@ class Storage(AdvisorStorage):
         if current.status != "pending":
             # It becomes pending again: it replaces a pending twin, as add_reminder would.
             params = {"uid": user_id, "b_kind": current.kind, "b_ref": current.ref, "now": now}
-            conn.execute(_CANCEL_TWIN, params)
+            conn.execute(_CANCEL_TWIN, {**params, "pid": current.project_id})
         params = {"b_id": current.id, "due": change.due_at, "now": now}
         return _reminder(conn.execute(_RESCHEDULE, params).one())
 
@@ -1004,13 +1540,15 @@ class Storage(AdvisorStorage):
         row = conn.execute(_OWN_REMINDER_LOCKED, params).first()
         return None if row is None else _reminder(row)
 
-    async def cancel_reminders(self, user_id: int, *, kinds: Sequence[str] | None = None) -> int:
-        """Cancel the user's pending reminders (only those of these kinds, if given), releasing
-        their claims; return how many were cancelled."""
+    async def cancel_reminders(
+        self, user_id: int, *, kinds: Sequence[str] | None = None, project_id: int | None = None
+    ) -> int:
+        """Cancel the user's pending reminders (only those of these kinds, if given; only those
+        of this project, if given), releasing their claims; return how many were cancelled."""
         chosen = check_kinds(kinds)
         if chosen == []:
             return 0
-        return await self._write(lambda conn: _cancel(conn, user_id, chosen))
+        return await self._write(lambda conn: _cancel(conn, user_id, chosen, project_id))
 
     async def claim_due(
         self, now: datetime, *, worker: str, lease: timedelta, limit: int
@@ -1211,9 +1749,48 @@ def _check_change(change: ChangeReminder) -> None:
         check_closing_status(str(change.status))
 
 
-def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
-    params = {"uid": user_id, "now": _utc_now(), "kinds": kinds}
-    return conn.execute(_CANCEL_PENDING if kinds is None else _CANCEL_KINDS, params).rowcount
+def _cancel(
+    conn: Connection, user_id: int, kinds: list[str] | None, project_id: int | None = None
+) -> int:
+    """Cancel the user's pending reminders (of these kinds; of this project)."""
+    params = {"uid": user_id, "now": _utc_now(), "kinds": kinds, "pid": project_id}
+    if project_id is None:
+        statement = _CANCEL_PENDING if kinds is None else _CANCEL_KINDS
+    else:
+        statement = _CANCEL_PENDING_OF_PROJECT if kinds is None else _CANCEL_KINDS_OF_PROJECT
+    return conn.execute(statement, params).rowcount
+
+
+def _title(title: str | None) -> str | None:
+    """A project title as stored: trimmed, None when empty."""
+    if title is None:
+        return None
+    return title.strip() or None
+
+
+def _new_project(conn: Connection, user_id: int, title: str | None, now: datetime) -> Project:
+    """A project owned by the user, who becomes its owner member and has it as current."""
+    params = {"uid": user_id, "b_title": title, "now": now}
+    project = _project(conn.execute(_NEW_PROJECT, params).one())
+    member = {"pid": project.id, "uid": user_id, "b_role": "owner", "now": now}
+    conn.execute(_NEW_MEMBER, member)
+    conn.execute(_SET_CURRENT, member)
+    return project
+
+
+def _start_in(
+    conn: Connection, user_id: int, project_id: int, dialogue_id: str, encoded: str, now: datetime
+) -> Conversation:
+    """A new active walk of the user in the project, archiving their active one there."""
+    conn.execute(_ARCHIVE, {"uid": user_id, "pid": project_id, "now": now})
+    params = {
+        "uid": user_id,
+        "pid": project_id,
+        "b_dialogue": dialogue_id,
+        "b_state": encoded,
+        "now": now,
+    }
+    return _conversation(conn.execute(_NEW_CONVERSATION, params).one())
 
 
 # Rows to records
@@ -1221,6 +1798,13 @@ def _cancel(conn: Connection, user_id: int, kinds: list[str] | None) -> int:
 
 def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:
     rows = conn.execute(_CURRENT_ANSWERS, {"cid": conversation_id})
+    return {question_id: json.loads(value) for question_id, value in rows}
+
+
+def _owner_answers(conn: Connection, project: Project) -> dict[str, JSON]:
+    """The current answers of the owner's active walk in the project."""
+    params = {"pid": project.id, "uid": project.owner_id}
+    rows = conn.execute(_OWNER_ANSWERS, params)
     return {question_id: json.loads(value) for question_id, value in rows}
 
 
@@ -1242,7 +1826,11 @@ def _json(value: JSON) -> str:
 
 
 def _user(row: Any) -> User:
-    return User(row[0], row[1], row[2], row[3], row[4], row[5])
+    return User(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _project(row: Any) -> Project:
+    return Project(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def _from_row(make: Callable[..., T], width: int, json_column: int, row: Any) -> T:
@@ -1253,11 +1841,19 @@ def _from_row(make: Callable[..., T], width: int, json_column: int, row: Any) ->
 
 
 def _conversation(row: Any) -> Conversation:
-    return _from_row(Conversation, 9, 3, row)
+    return _from_row(Conversation, 10, 3, row)
 
 
 def _reminder(row: Any) -> Reminder:
-    return _from_row(Reminder, 14, 5, row)
+    return _from_row(Reminder, 15, 5, row)
+
+
+def _invitation(row: Any) -> Invitation:
+    return Invitation(*row[:10])
+
+
+def _gap_comment(row: Any) -> GapComment:
+    return GapComment(*row[:7])
 
 
 def _answer(row: Any) -> Answer:

@@ -26,6 +26,8 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
@@ -34,6 +36,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 # BIGINT identity on PostgreSQL; INTEGER on SQLite, where only that is the rowid.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 REMINDER_STATUSES = ("pending", "sent", "done", "cancelled", "failed")
+MEMBER_ROLES = ("owner", "partner")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -88,6 +91,78 @@ users = Table(
     Column("tz", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("blocked_at", UtcDateTime),
+    # The project the user's messages go to (None: none yet, or the last one was deleted).
+    Column("current_project_id", Id, ForeignKey("projects.id", ondelete="SET NULL")),
+    sqlite_autoincrement=True,
+)
+
+# One alliance project: a manager (its owner) and one prospective partner.
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("owner_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", Text),  # the partner's name as the manager gave it; None: untitled
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # The invited partner erased their data from the project (their /delete).
+    Column("partner_left_at", UtcDateTime),
+    # A user's projects in order, and the cascade when a user is erased.
+    Index("projects_by_owner", "owner_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Who takes part in a project: its owner, and the partner once they accepted an invitation.
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", Text, nullable=False),
+    Column("joined_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN (" + ", ".join(f"'{role}'" for role in MEMBER_ROLES) + ")"),
+    # A user's projects, whatever their role; the cascade when a user is erased.
+    Index("project_members_by_user", "user_id"),
+    # One owner and at most one partner per project.
+    Index("project_members_one_per_role", "project_id", "role", unique=True),
+)
+
+# A link that lets one person join a project as its partner. Only the SHA-256 of the token is
+# kept: the database alone cannot be used to join.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),  # hex SHA-256 of the token
+    Column("created_by", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),  # opened and answered (accepted or declined)
+    Column("used_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("declined_at", UtcDateTime),  # used, and the invitation was declined
+    Column("revoked_at", UtcDateTime),
+    # A project's invitations, and the cascade when a project is erased.
+    Index("invitations_by_project", "project_id", "id"),
+    Index("invitations_by_user", "used_by"),
+    Index("invitations_by_creator", "created_by"),
+    sqlite_autoincrement=True,
+)
+
+# A short note of one side of a project on one gap of the divergence report.
+gap_comments = Table(
+    "gap_comments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("dimension", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # One comment per side and gap (writing again replaces it); a project's comments in order.
+    Index("gap_comments_key", "project_id", "user_id", "dimension", unique=True),
+    Index("gap_comments_by_user", "user_id"),
     sqlite_autoincrement=True,
 )
 
@@ -103,10 +178,21 @@ conversations = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Column("active", Boolean, nullable=False),
+    # The project this walk belongs to (the owner's, or the partner's own walk in it). Always
+    # set; on SQLite the column added by migration 0003 cannot carry NOT NULL.
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     # Listing a user's conversations, and the cascade when a user is erased.
     Index("conversations_by_user", "user_id", "id"),
-    # At most one active conversation per user; also the per-update lookup.
-    _unique_where("conversations_active", "user_id", where="active = 1", postgres_where="active"),
+    # A project's conversations, and the cascade when a project is erased.
+    Index("conversations_by_project", "project_id", "id"),
+    # At most one active conversation per user and project; also the per-update lookup.
+    _unique_where(
+        "conversations_active",
+        "user_id",
+        "project_id",
+        where="active = 1",
+        postgres_where="active",
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -158,6 +244,8 @@ reminders = Table(
     Column("sent_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The project it is about (None: a reminder of a user who has none).
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE")),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{status}'" for status in REMINDER_STATUSES) + ")"
     ),
@@ -167,11 +255,23 @@ reminders = Table(
     Index("reminders_due", "status", "due_at", "id"),
     # A user's pending reminders in due order, and the cascade when a user is erased.
     Index("reminders_by_user", "user_id", "status", "due_at", "id"),
-    # The cascade when a conversation is erased.
+    # The cascade when a conversation or a project is erased.
     Index("reminders_by_conversation", "conversation_id"),
-    # Idempotent scheduling: one pending reminder per user, kind and ref.
-    _unique_where("reminders_pending_key", "user_id", "kind", "ref", where="status = 'pending'"),
+    Index("reminders_by_project", "project_id"),
     sqlite_autoincrement=True,
+)
+# Idempotent scheduling: one pending reminder per user, project, kind and ref (a reminder of no
+# project counts as project 0).
+REMINDER_PROJECT_KEY = func.coalesce(reminders.c.project_id, literal_column("0"))
+Index(
+    "reminders_pending_key",
+    reminders.c.user_id,
+    REMINDER_PROJECT_KEY,
+    reminders.c.kind,
+    reminders.c.ref,
+    unique=True,
+    sqlite_where=text("status = 'pending'"),
+    postgresql_where=text("status = 'pending'"),
 )
 
 # Advisors: the people who coach many managers, through the web view (bot/web/).
@@ -220,20 +320,19 @@ advisor_shares = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    # The manager who consented: the project's owner.
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column(
-        "conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("consented_at", UtcDateTime, nullable=False),
     Column("withdrawn_at", UtcDateTime),  # set when the manager withdrew it: kept as a record
     # An advisor's projects, and the cascade when an advisor is removed.
     Index("advisor_shares_by_advisor", "advisor_id", "withdrawn_at"),
     # A manager's shares (/advisor), and the cascade when a user is erased.
     Index("advisor_shares_by_user", "user_id"),
-    Index("advisor_shares_by_conversation", "conversation_id"),
+    Index("advisor_shares_by_project", "project_id"),
     # A project is shared at most once at a time with one advisor.
     _unique_where(
-        "advisor_shares_current", "advisor_id", "conversation_id", where="withdrawn_at IS NULL"
+        "advisor_shares_current", "advisor_id", "project_id", where="withdrawn_at IS NULL"
     ),
     sqlite_autoincrement=True,
 )
@@ -249,13 +348,13 @@ advisor_notes = Table(
         autoincrement=False,
     ),
     Column(
-        "conversation_id",
+        "project_id",
         Id,
-        ForeignKey("conversations.id", ondelete="CASCADE"),
+        ForeignKey("projects.id", ondelete="CASCADE"),
         primary_key=True,
         autoincrement=False,
     ),
     Column("text", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("advisor_notes_by_conversation", "conversation_id"),
+    Index("advisor_notes_by_project", "project_id"),
 )

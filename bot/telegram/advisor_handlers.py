@@ -2,7 +2,8 @@
 
 `/advisor CODE` shares the current project with the advisor whose code it is (the code is on the
 advisor's web page); `/advisor` alone lists the shares, one withdraw button each (callback data
-v|<share id>). Consent is the manager's act alone: nothing is shared any other way.
+v|<share id>). Consent is the manager's act alone: nothing is shared any other way, and only a
+project's owner shares it (a partner invited into it cannot).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.dialogue.model import Texts
 from bot.dialogue.summary import format_date
+from bot.storage.database import Storage
 from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.services import BotContext
 
@@ -32,12 +34,15 @@ async def advisor(update: Update, context: BotContext) -> None:
     if not context.args:
         await _list(update, context)
         return
-    if not session.answers:
+    if session.role != "owner":
+        await context.bot.send_message(chat.id, texts.ui("advisor.partner_cannot_share"))
+        return
+    if not session.answers or session.conversation.project_id is None:
         await context.bot.send_message(chat.id, texts.ui("advisor.nothing_to_share"))
         return
     typed = " ".join(context.args)
     shared = await services.advisors.share(
-        user_id=session.user.id, conversation_id=session.conversation.id, typed_code=typed
+        user_id=session.user.id, project_id=session.conversation.project_id, typed_code=typed
     )
     if shared is None:
         await context.bot.send_message(chat.id, texts.ui("advisor.unknown_code", code=typed[:20]))
@@ -65,7 +70,7 @@ async def _list(update: Update, context: BotContext) -> None:
     lines = [texts.ui("advisor.list")]
     buttons = []
     for share, adviser in shares:
-        answers = await storage.current_answers(share.conversation_id)
+        answers = await _owner_answers(storage, share.project_id, session.user.id)
         day = share.consented_at.astimezone(ZoneInfo(session.user.tz)).date()
         lines.append(
             texts.ui(
@@ -100,13 +105,21 @@ async def withdraw(update: Update, context: BotContext, share_id: str) -> None:
         await context.bot.send_message(chat.id, texts.ui("advisor.withdrawn_already"))
         return
     share, adviser = ended
-    answers = await services.conversations.storage.current_answers(share.conversation_id)
+    answers = await _owner_answers(services.conversations.storage, share.project_id, share.user_id)
     project = _project_name(answers, texts)
     await context.bot.send_message(
         chat.id,
         texts.ui("advisor.withdrawn", advisor=adviser.name, project=project),
         parse_mode=None,
     )
+
+
+async def _owner_answers(storage: Storage, project_id: int, user_id: int) -> Mapping[str, Any]:
+    """The manager's current answers in one of their projects (empty if it has no walk)."""
+    for side in await storage.project_sides(project_id):
+        if side.user.id == user_id:
+            return side.answers
+    return {}
 
 
 def _project_name(answers: Mapping[str, Any], texts: Texts) -> str:

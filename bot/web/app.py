@@ -293,7 +293,7 @@ async def project_page(
     project = await _shared(request, context, session)
     if project is None:
         return _not_found(context, session)
-    reminders = await context.storage.pending_reminders(project.user.id)
+    reminders = await context.storage.pending_reminders(project.owner.id)
     shown = views.page(project, context.engine, reminders, lang=lang, now=context.now())
     return render_page(
         context,
@@ -341,7 +341,7 @@ async def download(
     project = await _shared(request, context, session)
     if project is None:
         return _not_found(context, session)
-    reminders = await context.storage.pending_reminders(project.user.id)
+    reminders = await context.storage.pending_reminders(project.owner.id)
     now = context.now()
     content = views.page(project, context.engine, reminders, lang=lang, now=now).content
     try:
@@ -356,7 +356,7 @@ async def download(
     name = filename(
         company if isinstance(company, str) else None,
         context.engine.texts(lang).ui("export.filename_fallback"),
-        views.today_for(project.user.tz, now),
+        views.today_for(project.owner.tz, now),
         fmt,
     )
     content_type, _, charset = MIME_TYPES[fmt].partition("; charset=")

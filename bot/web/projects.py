@@ -23,7 +23,7 @@ SORT_KEYS = ("company", "partner", "stage", "verdict", "flags", "activity", "due
 
 @dataclass(frozen=True)
 class ProjectRow:
-    id: int  # the project's (conversation's) id
+    id: int  # the project's id
     company: str
     partner: str
     stage_number: int  # 1..stages; stages + 1 once finished
@@ -43,7 +43,10 @@ def today_for(tz: str, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(tz)).date()
 
 
-def project_state(project: SharedProject) -> State:
+def project_state(project: SharedProject, engine: Engine) -> State:
+    """Where the manager's walk stands (a project without one reads as not started)."""
+    if project.conversation is None:
+        return engine.new_state()
     state = project.conversation.state
     return State.load(state) if "at" in state else State(at=DONE)
 
@@ -51,10 +54,11 @@ def project_state(project: SharedProject) -> State:
 def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) -> ProjectRow:
     """One line of the list of shared projects."""
     texts = engine.texts(lang)
-    state = project_state(project)
-    summary = engine.summary(state, project.answers, lang, today_for(project.user.tz, now))
+    state = project_state(project, engine)
+    summary = engine.summary(state, project.answers, lang, today_for(project.owner.tz, now))
     stages = engine.dialogue.stages
-    finished = project.conversation.finished_at is not None or state.at == DONE
+    walk = project.conversation
+    finished = walk is not None and (walk.finished_at is not None or state.at == DONE)
     if finished:
         number, stage_text = len(stages) + 1, texts.ui("web.list.finished")
     else:
@@ -66,9 +70,9 @@ def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) 
     verdict = summary.diagnosis.verdict
     steps = sorted(summary.diagnosis.next_steps, key=lambda step: step.due)
     first = steps[0] if steps else None
-    activity = project.conversation.updated_at
+    activity = walk.updated_at if walk is not None else project.project.updated_at
     return ProjectRow(
-        id=project.conversation.id,
+        id=project.project.id,
         company=summary.company or texts.ui("web.list.unnamed"),
         partner=summary.partner or "",
         stage_number=number,
@@ -79,7 +83,7 @@ def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) 
         verdict_title=verdict.title if verdict is not None else texts.ui("web.list.no_verdict"),
         red_flags=len(summary.diagnosis.red_flags),
         last_activity=activity,
-        last_activity_text=moment(activity, project.user.tz, texts_lang=lang, engine=engine),
+        last_activity_text=moment(activity, project.owner.tz, texts_lang=lang, engine=engine),
         next_due=first.due if first is not None else None,
         next_step=(
             texts.ui("web.list.next_step", date=format_date(first.due, texts), step=first.text)
@@ -152,20 +156,25 @@ def page(
     this project's pending reminders) in the advisor's language."""
     texts = engine.texts(lang)
     dialogue = engine.dialogue
-    conversation = project.conversation
+    walk = project.conversation
     pending = [
         (r.due_at, reminder_texts.short(r, dialogue, texts, project.answers))
         for r in reminders
-        if r.conversation_id == conversation.id
+        if r.project_id == project.project.id
     ]
+    seed = (
+        uid_seed(project.owner.key, walk.id, walk.created_at)
+        if walk is not None
+        else uid_seed(project.owner.key, 0, project.project.created_at)
+    )
     content = build_content(
         engine,
-        project_state(project),
+        project_state(project, engine),
         project.answers,
         lang=lang,
-        tz=project.user.tz,
-        today=today_for(project.user.tz, now),
-        uid_seed=uid_seed(project.user.key, conversation.id, conversation.created_at),
+        tz=project.owner.tz,
+        today=today_for(project.owner.tz, now),
+        uid_seed=seed,
         reminders=pending,
     )
     return ProjectPage(project, row(project, engine, lang=lang, now=now), content)

@@ -38,8 +38,9 @@ def head() -> str:
     return found
 
 
-def upgrade(connection: Connection) -> None:
-    """Apply the missing migrations on connection, inside its transaction.
+def upgrade(connection: Connection, target: str = "head") -> None:
+    """Apply the missing migrations on connection, up to target (a revision id; the latest by
+    default), inside its transaction.
 
     Raises:
         StorageError: the database was migrated by a newer release (a revision this code does
@@ -48,7 +49,7 @@ def upgrade(connection: Connection) -> None:
     config = _config()
     config.attributes["connection"] = connection
     try:
-        command.upgrade(config, "head")
+        command.upgrade(config, target)
     except CommandError as exc:
         raise StorageError(
             f"the database is at a schema revision this release does not know ({exc}): "

@@ -1,5 +1,5 @@
-"""Advisors and what managers share with them: login links and sessions (hashed), shares with
-their consent and withdrawal times, the advisors' private notes."""
+"""Advisors and what managers share with them: login links and sessions (hashed), shares of
+projects with their consent and withdrawal times, the advisors' private notes on projects."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from alembic import op
 
 from bot.storage.schema import Id, UtcDateTime
 
-revision = "0004"
-down_revision = "0002"
+revision = "0004_advisors"
+down_revision = "0003_projects"
 branch_labels = None
 depends_on = None
 
@@ -63,17 +63,17 @@ def upgrade() -> None:
         "advisor_shares",
         _owner("advisors"),
         _owner("users"),
-        _owner("conversations"),
+        _owner("projects"),
         sa.Column("consented_at", UtcDateTime, nullable=False),
         sa.Column("withdrawn_at", UtcDateTime),
     )
     op.create_index("advisor_shares_by_advisor", "advisor_shares", ["advisor_id", "withdrawn_at"])
     op.create_index("advisor_shares_by_user", "advisor_shares", ["user_id"])
-    op.create_index("advisor_shares_by_conversation", "advisor_shares", ["conversation_id"])
+    op.create_index("advisor_shares_by_project", "advisor_shares", ["project_id"])
     op.create_index(
         "advisor_shares_current",
         "advisor_shares",
-        ["advisor_id", "conversation_id"],
+        ["advisor_id", "project_id"],
         unique=True,
         sqlite_where=sa.text("withdrawn_at IS NULL"),
         postgresql_where=sa.text("withdrawn_at IS NULL"),
@@ -81,11 +81,11 @@ def upgrade() -> None:
     op.create_table(
         "advisor_notes",
         _owner("advisors", primary=True),
-        _owner("conversations", primary=True),
+        _owner("projects", primary=True),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("updated_at", UtcDateTime, nullable=False),
     )
-    op.create_index("advisor_notes_by_conversation", "advisor_notes", ["conversation_id"])
+    op.create_index("advisor_notes_by_project", "advisor_notes", ["project_id"])
 
 
 def downgrade() -> None:
