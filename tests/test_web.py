@@ -13,6 +13,7 @@ import icalendar
 import pypdf
 
 from bot.dialogue.engine import State
+from bot.storage.base import AnswerWrite
 from bot.web.security import COOKIE
 from tests.web_fixtures import ENGINE, NOW, manager, visible_text
 
@@ -415,3 +416,41 @@ def test_the_log_redactor_hides_a_login_links_token():
 
     line = "GET http://127.0.0.1:8090/login/vDJxnZ9TN6KGBvQNcjNWAg4KuUWUofP6axHqyRrRLaU HTTP/1.1"
     assert redact(line, []) == "GET http://127.0.0.1:8090/login/<redacted> HTTP/1.1"
+
+
+async def test_the_partners_side_shows_as_the_partner_safe_comparison(web):
+    from tests.web_fixtures import walk
+
+    claire = await web.sign_in("Claire")
+    ana, project = await manager(web.storage, "tg:1", company="Dupont SA")
+    await web.share(ana, project, claire)
+    path = f"/projects/{project.project_id}"
+    assert "Regards croisés" not in await web.page(path)  # no partner invited
+
+    later = NOW + dt.timedelta(days=30)
+    await web.storage.create_invitation(
+        project.project_id, user_id=ana.id, token_hash="h-1", expires_at=later
+    )
+    bob = await web.storage.get_or_create_user("tg:2", lang="fr", tz="Europe/Paris")
+    joined = await web.storage.accept_invitation(
+        "h-1", user_id=bob.id, now=NOW, dialogue_id=ENGINE.dialogue.id, state={"at": "company"}
+    )
+    assert joined.status == "ok"
+    text = visible_text(await web.page(path))
+    assert "Regards croisés" in text
+    assert "pas encore répondu" in text
+
+    # The partner answers: on the project's vision, far from the manager.
+    state, answers = walk({"company": "Martin & Fils", "shares_vision": "1"})
+    await web.storage.save_step(
+        joined.conversation.id,
+        expected_version=joined.conversation.version,
+        state=state,
+        answers=[AnswerWrite(q, v) for q, v in answers.items()],
+    )
+    page = await web.page(path)
+    text = visible_text(page)
+    assert "À partager : version sans jugements privés" in text
+    assert "Écarts à discuter" in text
+    assert re.search(r"<tr class=\"flagged\"><td>Vision du projet</td>", page)
+    assert "privé" in text  # trust and values: no side's own rating shown

@@ -7,13 +7,17 @@ diagnosis and report content as the bot's /summary and exports, nothing computed
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.dialogue.diagnosis import NextStep
+from bot.dialogue.divergence import SHARED, Gap, divergence
 from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE
 from bot.dialogue.summary import Summary, format_date
+from bot.divergence_report import Row, rows, sides, status_text
 from bot.export.content import ReportContent, build_content, uid_seed
 from bot.reminders import texts as reminder_texts
 from bot.storage.base import Reminder, SharedProject
@@ -178,3 +182,44 @@ def page(
         reminders=pending,
     )
     return ProjectPage(project, row(project, engine, lang=lang, now=now), content)
+
+
+@dataclass(frozen=True)
+class PartnerComparison:
+    """The divergence report between the manager and their invited partner, in its partner-safe
+    view (no side's private rating): what either side may hand to an advisor."""
+
+    columns: tuple[str, str]
+    rows: tuple[Row, ...]
+    status: str | None  # instead of the report while there is nothing to compare
+    flagged: tuple[Gap, ...]
+    next_steps: tuple[NextStep, ...]
+    masked: bool  # some ratings are private and not shown
+
+
+def partner_comparison(
+    project: SharedProject,
+    partner_answers: Mapping[str, Any] | None,
+    engine: Engine,
+    *,
+    lang: str,
+    now: dt.datetime,
+) -> PartnerComparison:
+    """The comparison with the partner (`partner_answers` None: not answered yet)."""
+    texts = engine.texts(lang)
+    view = divergence(
+        engine.dialogue,
+        project.answers,
+        partner_answers,
+        lang,
+        today_for(project.owner.tz, now),
+        withdrawn=project.project.partner_left_at is not None,
+    ).view(SHARED)
+    return PartnerComparison(
+        columns=sides(view, texts),
+        rows=tuple(rows(view, texts)),
+        status=status_text(view, texts),
+        flagged=view.flagged,
+        next_steps=view.next_steps,
+        masked=any(gap.masked for gap in view.gaps),
+    )
