@@ -78,7 +78,7 @@ def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) 
     return ProjectRow(
         id=project.project.id,
         company=summary.company or texts.ui("web.list.unnamed"),
-        partner=summary.partner or "",
+        partner=summary.partner or project.project.title or "",
         stage_number=number,
         stage_text=stage_text,
         finished=finished,
