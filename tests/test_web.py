@@ -56,6 +56,16 @@ async def test_a_login_link_works_once_and_sets_a_guarded_cookie(web):
     assert "Ce lien de connexion a déjà servi" in await again.text()
 
 
+async def test_a_new_sign_in_ends_the_browsers_earlier_session(web):
+    from bot.advisors import tokens
+
+    await web.sign_in("Claire")
+    first = web.client.session.cookie_jar.filter_cookies(web.client.make_url("/"))[COOKIE].value
+    await web.sign_in("Marc")
+    assert "Marc" in await web.page("/projects")
+    assert await web.storage.session(tokens.digest(first), now=NOW) is None
+
+
 async def test_a_head_request_does_not_spend_a_link(web):
     _, token = await web.advisor("Claire")
     assert (await web.client.head(f"/login/{token}")).status == 405

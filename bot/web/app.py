@@ -203,6 +203,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         logger.info("web: a login link that is not valid (used, expired or unknown)")
         return message(context, "link_invalid", status=403)
     logger.info("web: advisor %s signed in", signed.session.advisor.id)
+    earlier = session_cookie(request)
+    if earlier:  # this browser's earlier session (perhaps another advisor's) ends here
+        await context.advisors.sign_out(earlier)
     response = web.HTTPSeeOther("/projects")
     max_age = int((signed.session.expires_at - context.now()).total_seconds())
     set_session_cookie(response, request, signed.cookie, max_age)
