@@ -48,16 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     advisor = commands.add_parser("advisor", help="advisors of the web view: add, link, remove")
     actions = advisor.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="create an advisor and print their login link")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database", help="database URL (default: DATABASE_URL)")
+    add = actions.add_parser(
+        "add", parents=[database], help="create an advisor and print their login link"
+    )
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="also sees analytics over everyone")
     add.add_argument("--lang", choices=("fr", "en"), help="their pages' language")
-    link = actions.add_parser("link", help="print a new one-time login link for an advisor")
+    link = actions.add_parser(
+        "link", parents=[database], help="print a new one-time login link for an advisor"
+    )
     link.add_argument("name")
-    remove = actions.add_parser("remove", help="remove an advisor, their shares and notes")
+    remove = actions.add_parser(
+        "remove", parents=[database], help="remove an advisor, their shares and notes"
+    )
     remove.add_argument("name")
-    actions.add_parser("list", help="the advisors, their codes and roles")
-    advisor.add_argument("--database", help="database URL (default: DATABASE_URL)")
+    actions.add_parser("list", parents=[database], help="the advisors, their codes and roles")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database", help="database URL (default: DATABASE_URL)")
