@@ -388,7 +388,8 @@ class AdvisorStorage:
                     ),
                 )
             rows = list(conn.execute(query.order_by(conversations.c.id)))
-            found = _answers_of(conn, [row[2] for row in rows])
+            ids = [row[2] for row in rows]
+            found = _answers_of(conn, ids, every=advisor_id is None)
             return [
                 ProjectFacts(row[0], row[1], _conversation(row[2:]), found.get(row[2], {}))
                 for row in rows
@@ -445,19 +446,20 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
     ]
 
 
-def _answers_of(conn: Connection, conversation_ids: Sequence[int]) -> dict[int, dict[str, JSON]]:
-    """conversation id -> its current answers, for many conversations in one query."""
+def _answers_of(
+    conn: Connection, conversation_ids: Sequence[int], *, every: bool = False
+) -> dict[int, dict[str, JSON]]:
+    """conversation id -> its current answers, for many conversations in one query; `every`:
+    the ids are every conversation's, so read all current answers (no list of ids to send)."""
     found: dict[int, dict[str, JSON]] = {cid: {} for cid in conversation_ids}
     if not conversation_ids:
         return found
-    rows = conn.execute(
-        select(answers.c.conversation_id, answers.c.question_id, answers.c.value)
-        .where(
-            answers.c.conversation_id.in_(sorted(set(conversation_ids))),
-            answers.c.superseded_at.is_(None),
-        )
-        .order_by(answers.c.id)
+    query = select(answers.c.conversation_id, answers.c.question_id, answers.c.value).where(
+        answers.c.superseded_at.is_(None)
     )
-    for conversation_id, question_id, value in rows:
-        found[conversation_id][question_id] = json.loads(value)
+    if not every:
+        query = query.where(answers.c.conversation_id.in_(sorted(set(conversation_ids))))
+    for conversation_id, question_id, value in conn.execute(query.order_by(answers.c.id)):
+        if conversation_id in found:  # a conversation begun since the list was read
+            found[conversation_id][question_id] = json.loads(value)
     return found
