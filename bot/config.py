@@ -41,6 +41,7 @@ ENV_VARS: tuple[str, ...] = (
     "REMINDER_HOUR",
     "REMINDER_INTERVAL_SECONDS",
     "REMINDER_LEASE_SECONDS",
+    "INVITATION_DAYS",
     "LOG_LEVEL",
     "DIALOGUES_DIR",
     "WEBHOOK_ENABLED",
@@ -64,6 +65,7 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_REMINDER_HOUR = 9
 DEFAULT_REMINDER_INTERVAL_SECONDS = 5  # how often due reminders are looked for
 DEFAULT_REMINDER_LEASE_SECONDS = 120  # how long a replica holds the reminders it claimed
+DEFAULT_INVITATION_DAYS = 14  # how long a partner's invitation link can be used
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_WEBHOOK_LISTEN = "0.0.0.0"  # inside a container the proxy reaches us from outside
 DEFAULT_WEBHOOK_PORT = 8443
@@ -119,6 +121,7 @@ class Settings:
     reminder_hour: int = DEFAULT_REMINDER_HOUR
     reminder_interval_seconds: int = DEFAULT_REMINDER_INTERVAL_SECONDS
     reminder_lease_seconds: int = DEFAULT_REMINDER_LEASE_SECONDS
+    invitation_days: int = DEFAULT_INVITATION_DAYS
     log_level: str = DEFAULT_LOG_LEVEL
     dialogues_dir: Path = field(default_factory=default_dialogues_dir)
     webhook_enabled: bool = False
@@ -267,6 +270,7 @@ def load_settings(
         reminder_lease_seconds=get(
             "REMINDER_LEASE_SECONDS", DEFAULT_REMINDER_LEASE_SECONDS, _int_parser(4, 86400)
         ),
+        invitation_days=get("INVITATION_DAYS", DEFAULT_INVITATION_DAYS, _int_parser(1, 90)),
         log_level=get("LOG_LEVEL", DEFAULT_LOG_LEVEL, _parse_log_level),
         dialogues_dir=get("DIALOGUES_DIR", default_dialogues_dir(), _parse_directory),
         webhook_enabled=webhook_enabled,

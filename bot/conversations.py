@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Engine, Input, State
+from bot.dialogue.partner import PartnerWalks
 from bot.dialogue.views import View
 from bot.errors import StaleConversation
 from bot.reminders.flow import AWAITING_KEY, Awaiting
@@ -62,8 +63,16 @@ class Conversations:
     ) -> None:
         self.storage = storage
         self.engine = engine
+        self.partner_walks = PartnerWalks(engine.dialogue)
         self.default_lang = default_lang
         self.default_tz = default_tz
+
+    def engine_for(self, session: Session) -> Engine:
+        """The engine that walks this session: the checklist for a project's owner; for its
+        invited partner, the shared questions the owner's answers open."""
+        if session.role == "partner":
+            return self.partner_walks.engine(session.owner_answers)
+        return self.engine
 
     async def find(self, key: str) -> Session | None:
         """The user's session if they exist and have a conversation, without creating anything."""
@@ -132,6 +141,7 @@ class Conversations:
                 fresh.answers,
                 fresh.awaiting,
             )
+            session.project, session.owner_answers = fresh.project, fresh.owner_answers
             return await self._handle(session, event, update_id, extra)
 
     async def _handle(
@@ -139,13 +149,14 @@ class Conversations:
     ) -> tuple[View, ...]:
         """The checklist's turn. Whatever the reminders awaited is over: the user moved on."""
         today = self.today(session.user)
-        step = self.engine.handle(session.state, session.answers, event, session.user.lang, today)
+        engine = self.engine_for(session)
+        step = engine.handle(session.state, session.answers, event, session.user.lang, today)
         session.scheduled = False
         waited = session.awaiting is not None
         session.awaiting = None
         if step.restart:
             session.conversation = await self.storage.start_conversation(
-                session.user.id, self.engine.dialogue.id, step.state.dump(), update_id=update_id
+                session.user.id, engine.dialogue.id, step.state.dump(), update_id=update_id
             )
             session.answers = {}
             session.recorded = update_id

@@ -36,6 +36,9 @@ _URL_TOKEN_RE = re.compile(r"(/bot)[0-9]+(?::|%3[Aa])[A-Za-z0-9_-]+")
 _LOGIN_LINK_RE = re.compile(r"(/login/)[A-Za-z0-9_-]{16,}")
 # A bare token-shaped string anywhere (say, another bot's token pasted into a message).
 _BARE_TOKEN_RE = re.compile(r"\b[0-9]{5,}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
+# A partner's invitation token: in its link (?start=...), in the /start message that opens it,
+# in the consent buttons' callback data (k|yes|..., bot/telegram/callbacks.py).
+_INVITATION_RE = re.compile(r"(start=|/start |\bk\|(?:yes|no)\|)[A-Za-z0-9_-]{16,}")
 
 
 class _UTCFormatter(logging.Formatter):
@@ -56,7 +59,8 @@ def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with each secret, and any bot token in a Bot API URL, replaced by `<redacted>`.
+    """`text` with each secret, any bot token in a Bot API URL and any invitation token in its
+    link, /start message or consent button, replaced by `<redacted>`.
 
     Secrets are also matched percent-encoded (as they appear in a URL). Token-shaped strings and
     the token of a web login link (/login/<token>) are redacted even if they are not among
@@ -66,6 +70,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _URL_TOKEN_RE.sub(r"\1" + REDACTED, text)
+    text = _INVITATION_RE.sub(r"\1" + REDACTED, text)
     text = _LOGIN_LINK_RE.sub(r"\1" + REDACTED, text)
     return _BARE_TOKEN_RE.sub(REDACTED, text)
 

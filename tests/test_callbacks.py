@@ -44,6 +44,11 @@ def test_wire_values_never_change():
         "REMINDER": "r",
         "FOLLOWUP": "f",
         "TIMEZONE": "z",
+        "PROJECT": "j",
+        "INVITE": "i",
+        "CONSENT": "k",
+        "COMMENT": "g",
+        "SESSIONS": "t",
         "ADVISOR": "v",
     }
     assert reminder_data(flow.ReminderAction(7, "d1")) == "r|7|d1"

@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.dialogue.divergence import (
     COMMENT_MAX,
@@ -36,7 +38,7 @@ from bot.dialogue.divergence import (
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.dialogue.parsing import ParseError
-from bot.dialogue.partner import partner_questions
+from bot.dialogue.partner import partner_questions, shared_questions
 from bot.dialogue.summary import build_summary
 from tests.test_advice import HALF_PREPARED_DISTRIBUTOR, TODAY, WELL_PREPARED_SUPPLIER, day
 
@@ -265,3 +267,49 @@ def test_a_comment_goes_under_a_flagged_gap_only():
     with pytest.raises(ParseError) as empty:
         new_comment(comparison, "trust", MANAGER, " \n ")
     assert empty.value.reason == "empty"
+
+
+# --- whatever the answers ----------------------------------------------------------------------
+
+
+def _value(question):
+    """Any answer a side may give to a shared question, "not yet" included."""
+    if question.type == "scale":
+        return st.one_of(st.integers(1, 5), st.just("notyet"))
+    if question.type == "yesno":
+        return st.sampled_from(["yes", "no", "notyet"])
+    if question.type == "choice":
+        return st.sampled_from([*question.options, "notyet"])
+    plain = [o for o in question.options if o not in question.exclusive]
+    return st.one_of(
+        st.lists(st.sampled_from(plain), min_size=1, max_size=len(plain), unique=True),
+        st.sampled_from([[o] for o in question.exclusive]),
+    )
+
+
+SIDE = st.fixed_dictionaries(
+    {},
+    optional={qid: _value(DIALOGUE.questions[qid]) for qid in shared_questions(DIALOGUE)},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(mine=SIDE, theirs=SIDE)
+def test_gaps_are_symmetric_bounded_and_private_ratings_stay_private(mine, theirs):
+    there = divergence(DIALOGUE, mine, theirs, "fr", TODAY)
+    back = divergence(DIALOGUE, theirs, mine, "fr", TODAY)
+    assert [(g.gap, g.flagged) for g in there.gaps] == [(g.gap, g.flagged) for g in back.gaps]
+    for gap in there.gaps:
+        for value in (gap.manager, gap.partner):
+            assert value is None or 1.0 <= value <= 5.0
+        assert gap.compared == (gap.manager is not None and gap.partner is not None)
+        if gap.gap is not None:
+            assert 0.0 <= gap.gap <= 4.0
+            assert gap.flagged == (gap.gap >= THRESHOLD)
+    assert len(there.next_steps) == len(there.flagged)
+    for viewer, hidden in ((MANAGER, "partner"), (PARTNER, "manager"), (SHARED, "both")):
+        for gap in there.view(viewer).gaps:
+            if gap.private:
+                sides = ("manager", "partner") if hidden == "both" else (hidden,)
+                assert all(getattr(gap, side) is None for side in sides)
+                assert gap.gap is None

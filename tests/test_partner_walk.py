@@ -125,6 +125,7 @@ def test_a_valid_marker_loads_and_validates(mini, capsys):
     assert shared_questions(dialogue) == ("level",)
     walk = partner_dialogue(dialogue)
     assert list(walk.questions) == ["level"]
+    assert walk.id == "mini_partner"
     assert walk.texts["fr"].get("stages.two.intro") == "Intro partenaire fr"
     assert main(["validate", str(mini)]) == 0
 

@@ -14,6 +14,7 @@ sides. This module builds the partner's walk as a `Dialogue` of its own, so the 
 * texts from the `partner:` block of fr.yaml / en.yaml replace the checklist's where a stage
   introduction or a help text speaks to the manager, and `ui.partner.walk` replaces the
   engine's welcome and end-of-walk messages;
+* its own id (`alliance_partner`), so a stored conversation says whose walk it is;
 * no diagnosis rules: the partner's summary is their own answers; the verdict stays the
   manager's, and the comparison is the divergence report.
 
@@ -39,6 +40,11 @@ WALK_TEXTS = ("welcome", "welcome_back", "done", "done_already")
 def shared_questions(dialogue: Dialogue) -> tuple[str, ...]:
     """The ids of the questions both partners answer (`shared: true`), in walk order."""
     return tuple(q.id for q in dialogue.questions.values() if q.shared)
+
+
+def partner_dialogue_id(dialogue: Dialogue) -> str:
+    """The id a partner's walk is stored under ("alliance_partner"), apart from the manager's."""
+    return f"{dialogue.id}_partner"
 
 
 def partner_questions(
@@ -112,7 +118,7 @@ def _build(dialogue: Dialogue, asked: tuple[str, ...]) -> Dialogue:
         if questions:
             stages.append(Stage(stage.id, stage.seed, questions))
     return Dialogue(
-        id=dialogue.id,
+        id=partner_dialogue_id(dialogue),
         stages=tuple(stages),
         alliance_type=AllianceType(dialogue.alliance_type.threshold, ()),
         red_flags=(),

@@ -86,7 +86,8 @@ async def export(
         from bot.export.jsondata import to_json, user_data
 
         name = await export_name(fmt, storage=storage, engine=engine, user=user, today=today)
-        return name, to_json(await user_data(storage, user, now=moment))
+        data = await user_data(storage, user, now=moment, dialogue=engine.dialogue)
+        return name, to_json(data)
     name, content = await report_parts(
         fmt, storage=storage, engine=engine, user=user, today=today, reminders=reminders
     )

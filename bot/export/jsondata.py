@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.storage.base import Answer, Conversation, Reminder, User
+from bot.dialogue.divergence import SHARED, divergence
+from bot.dialogue.model import Dialogue
+from bot.storage.base import Answer, Conversation, GapComment, ProjectView, Reminder, User
 from bot.storage.database import Storage
 
 FORMAT = "alliance-bot/user-data"
@@ -21,11 +23,18 @@ SCHEMA_PATH = Path(__file__).with_name("userdata.schema.json")
 
 
 async def user_data(
-    storage: Storage, user: User, *, now: dt.datetime | None = None
+    storage: Storage,
+    user: User,
+    *,
+    now: dt.datetime | None = None,
+    dialogue: Dialogue | None = None,
 ) -> dict[str, Any]:
     """Everything stored about `user`: their record, every conversation (the archived ones too)
-    with its state, current answers and full answer history, and every reminder (pending, sent,
-    done, cancelled or failed).
+    with its state, current answers and full answer history, every reminder (pending, sent,
+    done, cancelled or failed), and the alliance projects they take part in (as owner or
+    invited partner) with their own comments on the gaps and, given the dialogue, the shared
+    report on the gaps (the partner-safe view: no side's private rating, no answer of the other
+    side).
 
     Left out on purpose: the conversations' version counters, the reminders' delivery
     bookkeeping (attempts, the dispatcher's claim) and the ids of the Telegram updates already
@@ -55,6 +64,10 @@ async def user_data(
             await _conversation(storage, c) for c in await storage.conversations(user.id)
         ],
         "reminders": [_reminder(r) for r in await storage.user_reminders(user.id)],
+        "projects": [
+            await _project(storage, user, view, dialogue, moment)
+            for view in await storage.user_projects(user.id)
+        ],
     }
 
 
@@ -63,9 +76,69 @@ def to_json(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
 
 
+async def _project(
+    storage: Storage,
+    user: User,
+    view: ProjectView,
+    dialogue: Dialogue | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    project = view.project
+    comments = [c for c in await storage.gap_comments(project.id) if c.user_id == user.id]
+    return {
+        "id": project.id,
+        "title": project.title,
+        "role": view.role,
+        "current": view.current,
+        "created_at": _time(project.created_at),
+        "partner_left_at": _time(project.partner_left_at),
+        "comments": [_comment(c) for c in comments],
+        "shared_report": await _shared_report(storage, project.id, dialogue, user.lang, now),
+    }
+
+
+async def _shared_report(
+    storage: Storage, project_id: int, dialogue: Dialogue | None, lang: str, now: dt.datetime
+) -> dict[str, Any] | None:
+    """Both sides' ratings as the partner-safe export shows them; None before the partner
+    answered (or without the dialogue to compare with)."""
+    if dialogue is None:
+        return None
+    sides = await storage.project_sides(project_id)
+    owner = next((s for s in sides if s.member.role == "owner"), None)
+    partner = next((s for s in sides if s.member.role == "partner"), None)
+    if owner is None or partner is None:
+        return None
+    compared = divergence(dialogue, owner.answers, partner.answers, lang, now.date())
+    shared = compared.view(SHARED)
+    return {
+        "status": shared.status,
+        "gaps": [
+            {
+                "dimension": gap.dimension,
+                "manager": gap.manager,
+                "partner": gap.partner,
+                "gap": gap.gap,
+                "flagged": gap.flagged,
+            }
+            for gap in shared.gaps
+        ],
+    }
+
+
+def _comment(comment: GapComment) -> dict[str, Any]:
+    return {
+        "dimension": comment.dimension,
+        "body": comment.body,
+        "created_at": _time(comment.created_at),
+        "updated_at": _time(comment.updated_at),
+    }
+
+
 async def _conversation(storage: Storage, conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.id,
+        "project_id": conversation.project_id,
         "dialogue_id": conversation.dialogue_id,
         "active": conversation.active,
         "created_at": _time(conversation.created_at),
@@ -90,6 +163,7 @@ def _reminder(reminder: Reminder) -> dict[str, Any]:
     return {
         "id": reminder.id,
         "conversation_id": reminder.conversation_id,
+        "project_id": reminder.project_id,
         "kind": reminder.kind,
         "ref": reminder.ref,
         "payload": reminder.payload,

@@ -26,10 +26,19 @@ from bot.config import Settings
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
 from bot.export.pool import RenderPool
+from bot.projects import Projects
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.database import Storage
-from bot.telegram import advisor_handlers, export_handlers, handlers, once, reminder_handlers
+from bot.telegram import (
+    advisor_handlers,
+    export_handlers,
+    handlers,
+    once,
+    partner_handlers,
+    project_handlers,
+    reminder_handlers,
+)
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
@@ -50,6 +59,9 @@ MENU_COMMANDS = (
     "reminders",
     "timezone",
     "export",
+    "projects",
+    "new",
+    "invite",
     "mydata",
     "delete",
 )
@@ -118,6 +130,12 @@ def build_application(
         reminders=reminders,
         dispatcher=dispatcher,
         renders=renders or RenderPool(),
+        projects=Projects(
+            conversations,
+            conversations.partner_walks.engine,
+            invitation_days=settings.invitation_days,
+            clock=clock,
+        ),
         advisors=Advisors(storage, clock=clock),
     )
     # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
@@ -146,6 +164,9 @@ def build_application(
     app.add_handler(CommandHandler("reminders", reminder_handlers.list_reminders, filters=private))
     app.add_handler(CommandHandler("timezone", reminder_handlers.timezone, filters=private))
     app.add_handler(CommandHandler("export", export_handlers.export_menu, filters=private))
+    app.add_handler(CommandHandler("projects", project_handlers.projects, filters=private))
+    app.add_handler(CommandHandler("new", project_handlers.new, filters=private))
+    app.add_handler(CommandHandler("invite", partner_handlers.invite, filters=private))
     app.add_handler(CommandHandler("advisor", advisor_handlers.advisor, filters=private))
     app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
     # Edited messages change nothing recorded.

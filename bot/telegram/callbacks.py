@@ -15,6 +15,11 @@ Format: the kind's short wire value (`CallbackKind`), then fields separated by "
     r|<id>|<action>              REMINDER: done, stop, cancel, d1, w1, m1, move, date
     f|<id>|<question>|<answer>   FOLLOWUP: a follow-up question sent with a reminder
     z|<time zone>                TIMEZONE: a /timezone shortcut
+    j|<action>|<project>         PROJECT: go (switch to it), del (ask), rm (delete), keep, new
+    i|<action>|<project>         INVITE: revoke, renew (bot/telegram/project_handlers.py)
+    k|yes|no|<token>             CONSENT: the invited partner accepts or declines
+    g|<project>|<dimension>      COMMENT: comment on one gap of the divergence report
+    t|yes|no|<project>           SESSIONS: the partner takes the project's session reminders
     v|<share id>                 ADVISOR: withdraw a share (bot/telegram/advisor_handlers.py)
 The wire values never change: buttons sent long ago (a reminder's) must still mean the same.
 Anything else is "forged": the handler answers politely and records nothing.
@@ -47,6 +52,11 @@ class CallbackKind(StrEnum):
     REMINDER = "r"
     FOLLOWUP = "f"
     TIMEZONE = "z"
+    PROJECT = "j"
+    INVITE = "i"
+    CONSENT = "k"
+    COMMENT = "g"
+    SESSIONS = "t"
     ADVISOR = "v"
 
 
@@ -65,8 +75,22 @@ _ARITY = {
     CallbackKind.REMINDER: 2,
     CallbackKind.FOLLOWUP: 3,
     CallbackKind.TIMEZONE: 1,
+    CallbackKind.PROJECT: 2,
+    CallbackKind.INVITE: 2,
+    CallbackKind.CONSENT: 2,
+    CallbackKind.COMMENT: 2,
+    CallbackKind.SESSIONS: 2,
     CallbackKind.ADVISOR: 1,
 }
+PROJECT_KINDS = frozenset(
+    {
+        CallbackKind.PROJECT,
+        CallbackKind.INVITE,
+        CallbackKind.CONSENT,
+        CallbackKind.COMMENT,
+        CallbackKind.SESSIONS,
+    }
+)
 REMINDER_KINDS = frozenset(
     {
         CallbackKind.OFFER,

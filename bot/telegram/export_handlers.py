@@ -8,6 +8,7 @@ formats (Markdown, JSON, calendar) are written in a thread.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -16,8 +17,9 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.conversations import Session
-from bot.export import FORMATS, ExportError, export, report_content, report_parts
+from bot.export import FORMATS, ExportError, export, render, report_content, report_parts
 from bot.export.pool import RenderFailed
+from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.limiter import not_replying
 from bot.telegram.render import choice_keyboard
@@ -31,15 +33,22 @@ async def export_menu(update: Update, context: BotContext) -> None:
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
-    keyboard = choice_keyboard(
-        [
-            (texts.ui(f"export.chat.buttons.{fmt}"), encode(CallbackKind.EXPORT, fmt))
-            for fmt in FORMATS
-        ]
+    # The partner's side has the report on the gaps and their data; the manager's, also their
+    # private report and calendar, and the partner-safe report to forward.
+    formats = ("json",) if session.role == "partner" else FORMATS
+    buttons = [
+        (texts.ui(f"export.chat.buttons.{fmt}"), encode(CallbackKind.EXPORT, fmt))
+        for fmt in formats
+    ]
+    buttons += await partner_handlers.export_buttons(context, session, texts)
+    choose = texts.ui(
+        "invitations.partner_export" if session.role == "partner" else "export.chat.choose"
     )
+    line = project_handlers.header(context, session)
+    text = choose if line is None else f"{line}\n{choose}"
     assert update.effective_chat is not None
     await context.bot.send_message(
-        update.effective_chat.id, texts.ui("export.chat.choose"), reply_markup=keyboard
+        update.effective_chat.id, text, reply_markup=choice_keyboard(buttons)
     )
 
 
@@ -50,7 +59,10 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     texts = services.texts(session.user.lang)
     chat = update.effective_chat
     assert chat is not None
-    if fmt not in FORMATS:
+    if fmt in partner_handlers.GAP_FORMATS:
+        await partner_handlers.send_file(update, context, session, fmt)
+        return
+    if fmt not in FORMATS or (session.role == "partner" and fmt != "json"):
         await context.bot.send_message(chat.id, texts.ui("errors.stale"))
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
@@ -75,9 +87,14 @@ async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
         "reminders": await reminders.for_export(session),
     }
     try:
-        if fmt == "pdf":  # drawn in a worker process
+        if fmt in ("pdf", "md"):  # with the gaps with the partner, once they answered
             name, content = await report_parts(fmt, **arguments)
-            data = await services.renders.report(fmt, content, now=dt.datetime.now(dt.UTC))
+            content = await partner_handlers.with_report(context, session, content)
+            now = dt.datetime.now(dt.UTC)
+            if fmt == "pdf":  # drawn in a worker process
+                data = await services.renders.report(fmt, content, now=now)
+            else:
+                data = await asyncio.to_thread(render, fmt, content, now=now)
         else:
             name, data = await export(fmt, **arguments)
     except ExportError:

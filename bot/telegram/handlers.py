@@ -18,11 +18,26 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.conversations import Session
 from bot.dialogue.engine import EDIT, RESTART, Command, Input, Pick, Text
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
+from bot.divergence_report import render_own_answers
 from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
 from bot.report import Html, render_summary
-from bot.telegram import advisor_handlers, export_handlers, reminder_handlers, render
-from bot.telegram.callbacks import REMINDER_KINDS, CallbackKind, decode, encode, reminder_event
+from bot.telegram import (
+    advisor_handlers,
+    export_handlers,
+    partner_handlers,
+    project_handlers,
+    reminder_handlers,
+    render,
+)
+from bot.telegram.callbacks import (
+    PROJECT_KINDS,
+    REMINDER_KINDS,
+    CallbackKind,
+    decode,
+    encode,
+    reminder_event,
+)
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -34,7 +49,12 @@ NUDGED = "nudged"  # chat_data key: the day the nudges were last moved
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """/start: welcome (or welcome back) and the question where the user stands."""
+    """/start: welcome (or welcome back) and the question where the user stands; /start with
+    an invitation token: the invitation (bot/telegram/partner_handlers.py)."""
+    token = context.args[0] if context.args else ""
+    if token and token != "group":
+        await partner_handlers.open_link(update, context, token)
+        return
     services = context.services
     session = await services.session(update)
     if session.user.blocked_at is not None:  # they came back: reminders may reach them again
@@ -43,7 +63,7 @@ async def start(update: Update, context: BotContext) -> None:
         )
     await services.reminders.stop_waiting(session)
     fresh = session.fresh or not session.answers
-    views = services.conversations.engine.resume(
+    views = services.conversations.engine_for(session).resume(
         session.state, session.answers, session.user.lang, _today(context, session), fresh=fresh
     )
     await show(update, context, session, views)
@@ -55,6 +75,11 @@ async def command(update: Update, context: BotContext) -> None:
     assert update.message.text is not None
     name, _, arg = update.message.text[1:].partition(" ")
     name = name.split("@")[0].lower()
+    if name in ("summary", "edit", "restart"):  # say which project they act on
+        session = await context.services.session(update)
+        line = project_handlers.header(context, session)
+        if line is not None:
+            await project_handlers.send(update, context, render.escape(line))
     await apply(update, context, Command(name, arg.strip()))  # /pourquoi: the core knows it
 
 
@@ -63,6 +88,12 @@ async def text(update: Update, context: BotContext) -> None:
     assert update.message is not None
     assert update.message.text is not None
     session = await context.services.session(update)
+    if session.awaiting is not None and session.awaiting.what == "project":
+        await project_handlers.typed(update, context, session, update.message.text)
+        return
+    if session.awaiting is not None and session.awaiting.what == "comment":
+        await partner_handlers.typed_comment(update, context, session, update.message.text)
+        return
     if session.awaiting is not None:
         await reminder_handlers.answer(update, context, session, flow.Typed(update.message.text))
         return
@@ -75,7 +106,7 @@ async def not_text(update: Update, context: BotContext) -> None:
     session = await services.session(update)
     texts = services.texts(session.user.lang)
     views: tuple[View, ...] = (Say(texts.ui("telegram.media"), kind="error"),)
-    views += services.conversations.engine.current(
+    views += services.conversations.engine_for(session).current(
         session.state, session.answers, session.user.lang, _today(context, session)
     )
     await show(update, context, session, views)
@@ -130,11 +161,13 @@ async def callback(update: Update, context: BotContext) -> None:
         reminder = reminder_event(data)
         assert reminder is not None  # forged ones went to the core above
         await reminder_handlers.on_event(update, context, reminder)
+    elif kind in PROJECT_KINDS:
+        await _on_project_button(update, context, kind, fields)
     elif kind == CallbackKind.WHY:
         session = await services.session(update)
-        texts = services.texts(session.user.lang)
+        texts = services.conversations.engine_for(session).texts(session.user.lang)
         qid = fields[0]
-        known = qid in services.conversations.engine.dialogue.questions
+        known = qid in services.conversations.engine_for(session).dialogue.questions
         help_text = texts.question(qid, "help") if known else texts.ui("help")
         await show(update, context, session, (Say(help_text, kind="help"),), keep_source=True)
     elif kind == CallbackKind.LANGUAGE:
@@ -145,6 +178,23 @@ async def callback(update: Update, context: BotContext) -> None:
         await advisor_handlers.withdraw(update, context, fields[0])
     else:  # CallbackKind.EXPORT
         await export_handlers.on_export(update, context, fields[0])
+
+
+async def _on_project_button(
+    update: Update, context: BotContext, kind: CallbackKind, fields: tuple[str, ...]
+) -> None:
+    """A button of the projects (bot/telegram/project_handlers.py, partner_handlers.py)."""
+    first, second = fields
+    if kind == CallbackKind.PROJECT:
+        await project_handlers.on_project(update, context, first, second)
+    elif kind == CallbackKind.INVITE:
+        await partner_handlers.on_invite(update, context, first, second)
+    elif kind == CallbackKind.CONSENT:
+        await partner_handlers.on_consent(update, context, first, second)
+    elif kind == CallbackKind.COMMENT:
+        await partner_handlers.on_comment(update, context, first, second)
+    else:  # CallbackKind.SESSIONS
+        await partner_handlers.on_sessions(update, context, first, second)
 
 
 async def _answer(query: CallbackQuery, notice: str | None = None) -> None:
@@ -167,7 +217,8 @@ async def apply(
     # The "unfinished checklist" nudges move later, at most once a day per user, in the same
     # transaction as the answer.
     today = _today(context, session)
-    nudge = _chat_data(context).get(NUDGED) != today
+    # The partner gets no nudges: only the session reminders they accept.
+    nudge = _chat_data(context).get(NUDGED) != today and session.role == "owner"
     extra = services.reminders.nudges if nudge else None
     try:
         views = await services.conversations.handle(
@@ -190,6 +241,11 @@ async def apply(
         if stale is not None:  # the question in chat is still the one to answer
             await _strip_source_keyboard(update)
             return
+    if session.role == "partner":  # their walk has no next steps of its own to remind
+        await show(update, context, session, views)
+        if session.just_finished:
+            await partner_handlers.after_walk(update, context, session)
+        return
     try:
         await show(update, context, session, views)
     except Exception:
@@ -198,6 +254,8 @@ async def apply(
         raise
     for then in flow.after_checklist(session.last_writes, session.state.at, session.just_finished):
         await reminder_handlers.answer(update, context, session, then)
+    if session.just_finished:
+        await partner_handlers.after_walk(update, context, session)
 
 
 # /language, /mydata, /delete ---------------------------------------------------------------------
@@ -225,7 +283,7 @@ async def set_language(update: Update, context: BotContext, lang: str) -> None:
     texts = services.texts(lang)
     await _strip_source_keyboard(update)
     views: tuple[View, ...] = (Say(texts.ui("telegram.language.set")),)
-    views += services.conversations.engine.current(
+    views += services.conversations.engine_for(session).current(
         session.state, session.answers, lang, _today(context, session)
     )
     await show(update, context, session, views)
@@ -240,12 +298,16 @@ async def mydata(update: Update, context: BotContext) -> None:
     texts = services.texts(session.user.lang)
     assert update.effective_chat is not None
     await context.bot.send_chat_action(update.effective_chat.id, ChatAction.UPLOAD_DOCUMENT)
-    payload = to_json(await user_data(services.conversations.storage, session.user))
+    dialogue = services.conversations.engine.dialogue
+    storage = services.conversations.storage
+    payload = to_json(await user_data(storage, session.user, dialogue=dialogue))
+    caption = texts.ui("telegram.mydata")
+    line = project_handlers.header(context, session)
     await context.bot.send_document(
         update.effective_chat.id,
         payload,
         filename="alliance-bot-mydata.json",
-        caption=texts.ui("telegram.mydata"),
+        caption=caption if line is None else f"{caption}\n{line}",
     )
 
 
@@ -275,8 +337,10 @@ async def confirm_delete(update: Update, context: BotContext, confirmed: bool) -
     if not confirmed:
         await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.kept"))
         return
+    notices = await services.projects.before_erasing(session.user)
     await services.conversations.delete(session)
     services.forget(update)  # the update is then recorded without its erased sender
+    await project_handlers.notify(context, notices)
     _chat_data(context).clear()
     await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.done"))
 
@@ -321,14 +385,25 @@ async def show(
             await context.bot.send_message(
                 chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
             )
+        elif isinstance(view, ShowSummary) and session.role == "partner":
+            # The partner's walk has no verdict: their own answers, then the gaps.
+            own = render_own_answers(view.summary, texts, Html())
+            for part in render.split(own):
+                await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
+            if not session.just_finished:  # at the end, after_walk sends it to both sides
+                await partner_handlers.report_for(update, context, session)
         elif isinstance(view, ShowSummary):
             # No "typing..." first: the summary is written in a few milliseconds, the action
-            # would be one more call the user never sees.
-            for part in render.split(render_summary(view.summary, texts, Html())):
+            # would be one more call the user never sees. The gaps with the partner, once
+            # they answered, weigh in the verdict and the priorities.
+            summary = await partner_handlers.with_gaps(context, session, view.summary)
+            for part in render.split(render_summary(summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
             # Drawn in a worker process (no GIL held here); awaited, so that the review and
             # the reminder offers (apply) come after them.
             await export_handlers.send_charts(update, context, session)
+            if not session.just_finished:  # at the end, after_walk sends it to both sides
+                await partner_handlers.report_for(update, context, session)
     if source is not None and not source_done:
         await _strip_source_keyboard(update)
 
@@ -399,7 +474,7 @@ async def on_error(update: object, context: BotContext) -> None:
         session = await services.session(update)
         texts = services.texts(session.user.lang)
         views: tuple[View, ...] = (Say(texts.ui("telegram.error"), kind="error"),)
-        views += services.conversations.engine.current(
+        views += services.conversations.engine_for(session).current(
             session.state, session.answers, session.user.lang, _today(context, session)
         )
         # Telegram failing again must not leave the user without a question (retry.py).

@@ -36,8 +36,15 @@ async def answer(update: Update, context: BotContext, session: Session, event: f
 
 
 async def list_reminders(update: Update, context: BotContext) -> None:
-    """/reminders: what is pending, in the user's time zone, each with move and cancel."""
-    await on_event(update, context, flow.ListReminders())
+    """/reminders: which project this is, then what is pending, in the user's time zone, each
+    with move and cancel."""
+    from bot.telegram import project_handlers  # it renders with the checklist's handlers
+
+    session = await context.services.session(update)
+    line = project_handlers.header(context, session)
+    if line is not None:
+        await project_handlers.send(update, context, escape(line))
+    await answer(update, context, session, flow.ListReminders())
 
 
 async def timezone(update: Update, context: BotContext) -> None:

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
 from bot.export.pool import RenderPool
+from bot.projects import Projects
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Reminders
 
@@ -39,6 +40,7 @@ class Services:
     reminders: Reminders
     dispatcher: Dispatcher
     renders: RenderPool  # charts and PDFs, drawn in worker processes
+    projects: Projects
     advisors: Advisors  # what managers share with advisors (/advisor)
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
@@ -84,6 +86,22 @@ class Services:
         if loaded is not None:
             loaded.session, loaded.user_id = session, session.user.id
         return session
+
+    def replace_session(self, update: Update, session: Session) -> None:
+        """The handlers now work on another session (another project, a new walk): the rest
+        of the update, and its record (once.record_handled), use it."""
+        loaded = self._loaded.get(update.update_id)
+        if loaded is None:
+            loaded = Loaded(session.user.id, session, False)
+            self._loaded[update.update_id] = loaded
+        loaded.session, loaded.user_id = session, session.user.id
+
+    def forget_session(self, update: Update) -> None:
+        """The user has no session left (their last project deleted); the update is still
+        recorded with them."""
+        loaded = self._loaded.get(update.update_id)
+        if loaded is not None:
+            loaded.session = None
 
     def texts(self, lang: str) -> Texts:
         return self.conversations.engine.texts(lang)

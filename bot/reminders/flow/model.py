@@ -18,6 +18,8 @@ from bot.reminders import planner
 from bot.storage.base import ClosingStatus, Reminder
 
 AWAITING_KEY = "awaiting"  # where Awaiting is kept in the conversation's stored state
+PROJECT_AWAITED = ("project", "comment")  # what the projects await (bot/projects.py)
+AWAITED = ("step", "todo", "move", "timezone", *PROJECT_AWAITED)
 SNOOZES = ("d1", "w1", "m1")  # +1 day, +1 week, +1 month
 STEP_CHOICES = ("sug", *SNOOZES)  # a next step: on its suggested date, or in a day/week/month
 
@@ -28,8 +30,9 @@ class Awaiting:
     """What the next typed line answers.
 
     what: "step" (a date for next step `ref`, then the following step is offered), "todo" (a
-    date for the step a "not yet" created), "move" (a new date for reminder id `ref`), or
-    "timezone".
+    date for the step a "not yet" created), "move" (a new date for reminder id `ref`),
+    "timezone"; or, for the projects (bot/projects.py, not this flow), "project" (the name of
+    a new project) and "comment" (a comment on the gap `ref` of the divergence report).
     """
 
     what: str
@@ -44,13 +47,18 @@ class Awaiting:
         if not isinstance(data, Mapping):
             return None
         what, ref = data.get("what"), data.get("ref", "")
-        if what not in ("step", "todo", "move", "timezone") or not isinstance(ref, str):
+        if what not in AWAITED or not isinstance(ref, str):
             return None
         return cls(what, ref)
 
     @property
     def date(self) -> bool:
-        return self.what != "timezone"
+        return self.what in ("step", "todo", "move")
+
+    @property
+    def for_projects(self) -> bool:
+        """A line the projects await (bot/projects.py), not the reminder flow."""
+        return self.what in PROJECT_AWAITED
 
 
 # Inputs ------------------------------------------------------------------------------------------
