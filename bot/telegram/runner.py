@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from telegram import Update
 
@@ -16,7 +17,9 @@ from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
 from bot.telegram.services import Services
 from bot.telegram.web import WebServer
-from bot.web.server import WebView
+
+if TYPE_CHECKING:
+    from bot.web.server import WebView
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             view: WebView | None = None
             try:
                 if settings.web_enabled:  # the advisors' web view, on the bot's services
+                    from bot.web.server import WebView  # Jinja2 and the pages: only if served
+
                     services: Services = app.bot_data["services"]
                     view = WebView.for_services(settings, storage, engine, services.renders)
                     await view.start()
