@@ -71,6 +71,12 @@ class Comparison:
         return None
 
 
+def _owner_answers(sides: list[Side]) -> Mapping[str, Any]:
+    """The owner's answers among a project's sides (a project's name may come from them)."""
+    owner = next((side for side in sides if side.member.role == "owner"), None)
+    return owner.answers if owner is not None else {}
+
+
 def _done(side: Side) -> bool:
     return side.conversation is not None and State.load(side.conversation.state).at == DONE
 
@@ -124,11 +130,12 @@ class Projects:
             partner_side = view.role == "partner"
             answers = view.answers
             engine = self.engine
+            named_by: Mapping[str, Any] = answers
             if partner_side:
-                sides = await self.storage.project_sides(view.project.id)
-                owner = next((s for s in sides if s.member.role == "owner"), None)
-                engine = self.partner_engine(owner.answers if owner is not None else None)
-            name = self.name(view.project, {} if partner_side else answers, session.user.lang)
+                # The owner's answers decide the partner's branch and may name the project.
+                named_by = _owner_answers(await self.storage.project_sides(view.project.id))
+                engine = self.partner_engine(named_by)
+            name = self.name(view.project, named_by, session.user.lang)
             lines.append(
                 project_line(
                     project_id=view.project.id,
@@ -189,8 +196,13 @@ class Projects:
         sides = await self.storage.project_sides(project_id)
         if not await self.storage.delete_project(session.user.id, project_id):
             return None
+        owner_answers = _owner_answers(sides)
         return [
-            Notice(side.user, "projects.delete.notice", {"name": project.title or ""})
+            Notice(
+                side.user,
+                "projects.delete.notice",
+                {"name": self.name(project, owner_answers, side.user.lang)},
+            )
             for side in sides
             if side.member.role == "partner"
         ]
@@ -205,12 +217,11 @@ class Projects:
             for side in sides:
                 if side.user.id == user.id:
                     continue
+                params = {"name": self.name(view.project, _owner_answers(sides), side.user.lang)}
                 if view.role == "owner":
-                    params = {"name": view.project.title or ""}
                     notices.append(Notice(side.user, "projects.delete.notice", params))
                 else:
-                    name = self.name(view.project, side.answers, side.user.lang)
-                    notices.append(Notice(side.user, "projects.partner_withdrew", {"name": name}))
+                    notices.append(Notice(side.user, "projects.partner_withdrew", params))
         return notices
 
     # What is awaited ---------------------------------------------------------------------------

@@ -8,12 +8,15 @@ process makes the update that needs to write wait, not another user's /help.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from bot.dialogue.loader import DEFAULT_DIR
+from bot.storage.base import hash_token
 from bot.storage.database import sqlite_storage
 from tests.reliability_support import (
     answers_of,
@@ -22,6 +25,7 @@ from tests.reliability_support import (
     message_update,
     webhook_bot,
 )
+from tests.reminder_fixtures import nearly_done
 from tests.support.emulator import TgUser
 
 
@@ -71,6 +75,35 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
     assert tapped == [["SELECT", "SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
     replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
     assert any("Kind?" in text for text in replies)
+
+
+async def test_the_partners_answer_costs_one_read_and_one_write_too(emulator, database_url):
+    await nearly_done(database_url, 7600, "fr")
+    bob = TgUser(id=7601, first_name="Bob", language_code="en")
+    token = "t" * 32
+    async with webhook_bot(emulator, database_url, DEFAULT_DIR) as bot:
+        ana = await bot.storage.get_user("tg:7600")
+        await bot.storage.create_invitation(
+            ana.current_project_id,
+            user_id=ana.id,
+            token_hash=hash_token(token),
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
+        assert await bot.post(message_update(emulator, bob, f"/start {token}")) == 200
+        consent = keyboard_message(emulator, bob.id, f"k|yes|{token}")
+        assert await bot.post(callback_update(emulator, bob, consent, f"k|yes|{token}")) == 200
+        question = emulator.messages(bob.id, from_bot=True)[-1]
+        data = next(
+            b["callback_data"]
+            for b in question.button_objects()
+            if b.get("callback_data", "").startswith("a|")
+        )
+        with counting_transactions(bot.storage) as tapped:
+            assert await bot.post(callback_update(emulator, bob, question.message_id, data)) == 200
+        assert not bot.app.errors, [e.error for e in bot.app.errors]
+    # The read (user, current project, walk and processed update; the answers; the manager's
+    # answers, which decide the partner's branch), then the write: no nudges for a partner.
+    assert tapped == [["SELECT", "SELECT", "SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
 
 
 class WriteLock:

@@ -256,9 +256,21 @@ async def test_the_token_never_reaches_a_log_line(bot, caplog):
     assert hash_token(token) not in logged
 
 
+async def tap_on(user, label):
+    """Tap a button of an earlier message (the latest one that has it)."""
+    for message in reversed(user.messages()):
+        for button in message.button_objects():
+            if button.get("text") == label:
+                return await user.tap_data(button["callback_data"], message.message_id)
+    raise AssertionError(f"no message has a button {label!r}")
+
+
 async def test_revocation_expiry_and_a_declined_invitation(bot, database_url):
     ana = await finished_manager(bot)
-    first = await invitation_link(ana)
+    # Under the summary, the offer to invite the partner gives the link too.
+    assert any("Et votre partenaire" in m.readable for m in ana.messages())
+    await tap_on(ana, "🤝 Inviter le partenaire")
+    [first] = LINK.findall(" ".join(ana.texts_since_last_send()))
     # /invite again shows the open invitation and revokes it.
     await ana.send("/invite")
     assert "en cours depuis" in ana.last_text()
@@ -319,8 +331,33 @@ async def test_the_manager_deletes_everything_and_the_partner_is_told(bot, datab
     await bob.tap("I accept")
     await ana.send("/delete")
     await ana.tap("Oui, tout effacer")
-    assert "was deleted by the manager" in bob.last_text()
+    assert bob.last_text() == (
+        "The project “Martin & Fils” you took part in was deleted by the manager who ran it;"
+        " your answers went with it."
+    )
     assert await stored(database_url, f"tg:{ANA}") is None
     user, projects = await stored(database_url, f"tg:{BOB}")
     assert projects == []  # the project and Bob's answers in it are gone
     assert user.current_project_id is None
+
+
+async def test_the_partner_takes_the_session_reminders_and_stays_in_their_lane(bot):
+    ana = await finished_manager(bot)
+    token = await invitation_link(ana)
+    bob = bot.user(id=BOB, language_code="en")
+    await bob.send(f"/start {token}")
+    await bob.tap("I accept")
+    # Inviting and deleting the project are the manager's.
+    assert await bob.send("/invite") == ["Only the manager who created this project can do that."]
+    await bob.send("/projects")
+    assert "you are the invited partner" in bob.last_text()
+    assert "Martin & Fils" in bob.last_text()
+    assert "🗑 Delete…" not in bob.buttons()
+    await bob.send("/start")  # back to his question
+    await walk_as_partner(bob)
+    await tap_on(bob, "Yes, remind me")
+    # Ana's plan: four sessions from 11 January 2027; Bob is reminded the eve of each.
+    assert bob.last_text() == "⏰ Done: 4 session reminder(s). /reminders shows them."
+    replies = await bob.send("/reminders")
+    assert replies[0].startswith("📁 Project: Martin & Fils")
+    assert "January 10, 2027" in " ".join(replies)

@@ -402,8 +402,11 @@ async def show(
             # Drawn in a worker process (no GIL held here); awaited, so that the review and
             # the reminder offers (apply) come after them.
             await export_handlers.send_charts(update, context, session)
-            if not session.just_finished:  # at the end, after_walk sends it to both sides
-                await partner_handlers.report_for(update, context, session)
+            # The gaps, or the offer to invite the partner; at the end of a walk, after_walk
+            # sends the report to both sides.
+            await partner_handlers.report_for(
+                update, context, session, report=not session.just_finished
+            )
     if source is not None and not source_done:
         await _strip_source_keyboard(update)
 

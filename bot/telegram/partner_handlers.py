@@ -55,8 +55,13 @@ GAP_FORMATS = ("gaps", "safe")  # /export: the reader's divergence report, the p
 # /invite -----------------------------------------------------------------------------------------
 async def invite(update: Update, context: BotContext) -> None:
     """/invite: a link for the partner of the current project; again, the open one to revoke."""
+    session = await context.services.session(update)
+    await _invite_for(update, context, session)
+
+
+async def _invite_for(update: Update, context: BotContext, session: Session) -> None:
+    """A new link for the partner of the session's project, or the open one to revoke."""
     services = context.services
-    session = await services.session(update)
     texts = services.texts(session.user.lang)
     if session.project is None or session.role != "owner":
         await _say(update, context, texts.ui("projects.owner_only"))
@@ -91,7 +96,8 @@ async def invite(update: Update, context: BotContext) -> None:
 
 
 async def on_invite(update: Update, context: BotContext, action: str, ref: str) -> None:
-    """An /invite button: revoke the open invitation, or replace it with a new link."""
+    """An invitation button: "new" (under the summary: as /invite), "revoke" the open
+    invitation, or "renew" it (a new link replaces it)."""
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
@@ -99,6 +105,9 @@ async def on_invite(update: Update, context: BotContext, action: str, ref: str) 
     project_id = int(ref) if ref.isdigit() else 0
     if session.project is None or session.project.id != project_id or session.role != "owner":
         await _say(update, context, texts.ui("errors.stale"))
+        return
+    if action == "new":
+        await _invite_for(update, context, session)
         return
     if action == "revoke":
         if await services.projects.revoke(session, project_id):
@@ -198,7 +207,8 @@ async def on_consent(update: Update, context: BotContext, choice: str, token: st
             return
         await _say(update, context, texts.ui("partner.declined"))
         name = services.projects.name(project, owner.answers, owner.user.lang)
-        partner = project.title or texts.ui("invitations.someone")
+        owner_texts = services.texts(owner.user.lang)
+        partner = _named(owner.answers, "partner") or owner_texts.ui("invitations.someone")
         await notify(
             context,
             [Notice(owner.user, "partner.declined_notice", {"partner": partner, "project": name})],
@@ -318,18 +328,29 @@ async def send_report(
         logger.info("could not send a divergence report: %s", exc)
 
 
-async def report_for(update: Update, context: BotContext, session: Session) -> None:
-    """The current project's divergence report for this side, when its partner has answered
-    (after the manager's summary; the partner's /summary)."""
+async def report_for(
+    update: Update, context: BotContext, session: Session, *, report: bool = True
+) -> None:
+    """After a summary: this side's divergence report, once there is a partner (or was: the
+    report then says they withdrew), unless `report` is False (at the end of a walk,
+    after_walk sends it to both); to a manager without a partner yet, the offer to invite one."""
     services = context.services
     if session.project is None:
         return
     today = services.conversations.today(session.user)
     compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None or (compared.partner is None and compared.project.partner_left_at is None):
+    if compared is None:
         return
-    viewer = MANAGER if session.role == "owner" else PARTNER
-    await send_report(context, session.user, compared, viewer)
+    if compared.partner is None and compared.project.partner_left_at is None:
+        if session.role == "owner":
+            texts = services.texts(session.user.lang)
+            data = encode(CallbackKind.INVITE, "new", str(session.project.id))
+            keyboard = choice_keyboard([(texts.ui("projects.buttons.invite"), data)])
+            await _say(update, context, texts.ui("invitations.offer"), keyboard)
+        return
+    if report:
+        viewer = MANAGER if session.role == "owner" else PARTNER
+        await send_report(context, session.user, compared, viewer)
 
 
 async def with_gaps(context: BotContext, session: Session, summary: Summary) -> Summary:
@@ -536,7 +557,12 @@ async def send_file(update: Update, context: BotContext, session: Session, fmt: 
 # Helpers -----------------------------------------------------------------------------------------
 def _company(answers: Mapping[str, Any]) -> str | None:
     """The manager's company as they named it in their answers, if they did."""
-    value = answers.get("company")
+    return _named(answers, "company")
+
+
+def _named(answers: Mapping[str, Any], qid: str) -> str | None:
+    """A company's name as the manager typed it (their own or their partner's), if they did."""
+    value = answers.get(qid)
     if not isinstance(value, str) or value == NOT_YET or not value.strip():
         return None
     return value.strip()
