@@ -464,3 +464,14 @@ async def test_the_partners_side_shows_as_the_partner_safe_comparison(web):
     assert "Écarts à discuter" in text
     assert re.search(r"<tr class=\"flagged\"><td>Vision du projet</td>", page)
     assert "privé" in text  # trust and values: no side's own rating shown
+    # The gap weighs in the manager's diagnosis, as the manager reads it: a red flag here and
+    # one more in the list's count.
+    assert "Écart important avec votre partenaire sur « Vision du projet »" in text
+    row = _row(await web.page("/projects"), "Dupont SA")
+    answers = await web.storage.current_answers(project.id)
+    alone = ENGINE.summary(State.load(project.state), answers, "fr", NOW.date()).diagnosis
+    assert f">{len(alone.red_flags) + 1}</td>" in row
+    # The report files carry the partner-safe comparison too.
+    markdown = await (await web.client.get(f"{path}/report.md")).text()
+    assert "Regards croisés" in markdown
+    assert "À partager : version sans jugements privés" in markdown

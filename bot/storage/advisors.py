@@ -42,6 +42,7 @@ from bot.storage.schema import (
     advisors,
     answers,
     conversations,
+    project_members,
     projects,
     users,
 )
@@ -432,7 +433,33 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
         share, project, user, walk = (row[starts[i] : starts[i + 1]] for i in range(4))
         conversation = _conversation(walk) if walk[0] is not None else None
         parts.append((_share(share), Project(*project), User(*user), conversation, row[-1]))
-    found = _answers_of(conn, [c.id for _, _, _, c, _ in parts if c is not None])
+    partners = {
+        project_id: conversation_id
+        for project_id, conversation_id in conn.execute(
+            select(project_members.c.project_id, conversations.c.id)
+            .outerjoin(
+                conversations,
+                and_(
+                    conversations.c.project_id == project_members.c.project_id,
+                    conversations.c.user_id == project_members.c.user_id,
+                    conversations.c.active == true(),
+                ),
+            )
+            .where(
+                project_members.c.role == "partner",
+                project_members.c.project_id.in_(sorted({p.id for _, p, _, _, _ in parts})),
+            )
+        )
+    }
+    walks = [c.id for _, _, _, c, _ in parts if c is not None]
+    found = _answers_of(conn, walks + [c for c in partners.values() if c is not None])
+
+    def partner_answers(project_id: int) -> dict[str, JSON] | None:
+        if project_id not in partners:
+            return None
+        walk = partners[project_id]
+        return found.get(walk, {}) if walk is not None else {}
+
     return [
         SharedProject(
             share=share,
@@ -441,6 +468,7 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
             conversation=conversation,
             answers=found.get(conversation.id, {}) if conversation is not None else {},
             note=note or "",
+            partner_answers=partner_answers(project.id),
         )
         for share, project, owner, conversation, note in parts
     ]

@@ -339,6 +339,9 @@ class SharedProject:
     conversation: Conversation | None  # the owner's active walk in the project
     answers: dict[str, JSON]  # its current answers
     note: str  # the advisor's private note ("" when none)
+    # The invited partner's current answers in the project ({} before their first one); None
+    # when no partner has joined (or the partner left it).
+    partner_answers: dict[str, JSON] | None = None
 
 
 @dataclass(frozen=True)

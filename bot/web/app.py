@@ -299,15 +299,6 @@ async def project_page(
     reminders = await context.storage.pending_reminders(project.owner.id)
     now = context.now()
     shown = views.page(project, context.engine, reminders, lang=lang, now=now)
-    comparison = None
-    partner = [
-        s
-        for s in await context.storage.project_sides(project.project.id)
-        if s.member.role == "partner"
-    ]
-    if partner or project.project.partner_left_at is not None:
-        answers = partner[0].answers if partner and partner[0].answers else None
-        comparison = views.partner_comparison(project, answers, context.engine, lang=lang, now=now)
     return render_page(
         context,
         "project.html",
@@ -321,7 +312,7 @@ async def project_page(
             project.share.consented_at.astimezone(shown.content.tz).date(), texts
         ),
         formats=REPORT_FORMATS,
-        comparison=comparison,
+        comparison=shown.comparison,
         note_saved=request.query.get("saved") == "1",
         note_error=note_error,
         note_max=NOTE_MAX,

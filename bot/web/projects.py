@@ -7,18 +7,25 @@ diagnosis and report content as the bot's /summary and exports, nothing computed
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.diagnosis import NextStep
-from bot.dialogue.divergence import SHARED, Gap, divergence
+from bot.dialogue.divergence import (
+    READY,
+    SHARED,
+    Divergence,
+    Gap,
+    divergence,
+    with_divergence,
+)
 from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE
 from bot.dialogue.summary import Summary, format_date
 from bot.divergence_report import Row, rows, sides, status_text
 from bot.export.content import ReportContent, build_content, uid_seed
+from bot.export.divergence import divergence_content
 from bot.reminders import texts as reminder_texts
 from bot.storage.base import Reminder, SharedProject
 
@@ -59,7 +66,7 @@ def row(project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime) 
     """One line of the list of shared projects."""
     texts = engine.texts(lang)
     state = project_state(project, engine)
-    summary = engine.summary(state, project.answers, lang, today_for(project.owner.tz, now))
+    summary = manager_summary(project, engine, lang=lang, now=now)
     stages = engine.dialogue.stages
     walk = project.conversation
     finished = walk is not None and (walk.finished_at is not None or state.at == DONE)
@@ -141,7 +148,8 @@ def moment(when: dt.datetime, tz: str, *, texts_lang: str, engine: Engine) -> st
 class ProjectPage:
     project: SharedProject
     row: ProjectRow
-    content: ReportContent
+    content: ReportContent  # the manager's report, with the partner-safe comparison section
+    comparison: PartnerComparison | None  # None: no partner was ever invited in
 
     @property
     def summary(self) -> Summary:
@@ -181,7 +189,14 @@ def page(
         uid_seed=seed,
         reminders=pending,
     )
-    return ProjectPage(project, row(project, engine, lang=lang, now=now), content)
+    comparison = partner_comparison(project, engine, lang=lang, now=now)
+    section = None
+    if comparison is not None and comparison.status is None:
+        section = divergence_content(comparison.view, texts)
+    content = replace(
+        content, summary=manager_summary(project, engine, lang=lang, now=now), divergence=section
+    )
+    return ProjectPage(project, row(project, engine, lang=lang, now=now), content, comparison)
 
 
 @dataclass(frozen=True)
@@ -195,26 +210,53 @@ class PartnerComparison:
     flagged: tuple[Gap, ...]
     next_steps: tuple[NextStep, ...]
     masked: bool  # some ratings are private and not shown
+    view: Divergence  # the partner-safe view itself, for the reports' section
+
+
+def compared(
+    project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime
+) -> Divergence | None:
+    """The full comparison with the invited partner, for computing only (show its views);
+    None when no partner was ever in the project."""
+    left = project.project.partner_left_at is not None
+    if project.partner_answers is None and not left:
+        return None
+    return divergence(
+        engine.dialogue,
+        project.answers,
+        project.partner_answers or None,
+        lang,
+        today_for(project.owner.tz, now),
+        withdrawn=project.partner_answers is None and left,
+    )
+
+
+def manager_summary(
+    project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime
+) -> Summary:
+    """The manager's summary as the manager reads it: once the partner has answered, the gaps
+    between them weigh in the verdict, the red flags and the priorities."""
+    today = today_for(project.owner.tz, now)
+    summary = engine.summary(project_state(project, engine), project.answers, lang, today)
+    comparison = compared(project, engine, lang=lang, now=now)
+    if comparison is None or comparison.status != READY:
+        return summary
+    diagnosis = with_divergence(
+        engine.dialogue, summary.diagnosis, comparison, engine.texts(lang), today
+    )
+    return replace(summary, diagnosis=diagnosis)
 
 
 def partner_comparison(
-    project: SharedProject,
-    partner_answers: Mapping[str, Any] | None,
-    engine: Engine,
-    *,
-    lang: str,
-    now: dt.datetime,
-) -> PartnerComparison:
-    """The comparison with the partner (`partner_answers` None: not answered yet)."""
+    project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime
+) -> PartnerComparison | None:
+    """What the advisor sees of the comparison: its partner-safe view; None without a
+    partner."""
+    comparison = compared(project, engine, lang=lang, now=now)
+    if comparison is None:
+        return None
     texts = engine.texts(lang)
-    view = divergence(
-        engine.dialogue,
-        project.answers,
-        partner_answers,
-        lang,
-        today_for(project.owner.tz, now),
-        withdrawn=project.project.partner_left_at is not None,
-    ).view(SHARED)
+    view = comparison.view(SHARED)
     return PartnerComparison(
         columns=sides(view, texts),
         rows=tuple(rows(view, texts)),
@@ -222,4 +264,5 @@ def partner_comparison(
         flagged=view.flagged,
         next_steps=view.next_steps,
         masked=any(gap.masked for gap in view.gaps),
+        view=view,
     )
