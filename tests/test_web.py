@@ -297,6 +297,16 @@ async def test_the_note_is_private_kept_escaped_and_needs_the_form_token(web):
     assert "Note enregistrée." in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Appeler &amp; relancer" in page
+    longest = "🤝" * 5000  # the longest note, in 4-byte characters, percent-encoded
+    response = await web.client.post(
+        f"{path}/note", data={"csrf": token, "note": longest}, allow_redirects=False
+    )
+    assert response.status == 303
+    assert (await web.storage.shared_project(claire.id, project.project_id)).note == longest
+    response = await web.client.post(
+        f"{path}/note", data={"csrf": token, "note": note}, allow_redirects=False
+    )
+    assert response.status == 303
     too_long = await web.client.post(f"{path}/note", data={"csrf": token, "note": "x" * 5001})
     assert too_long.status == 400
     assert "La note dépasse 5000 caractères" in await too_long.text()

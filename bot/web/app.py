@@ -107,7 +107,8 @@ def create_app(
         limiter=limiter or LoginLimiter(),
         stylesheet=(HERE / "static" / "style.css").read_bytes(),
     )
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    # A note of NOTE_MAX characters, percent-encoded, fits with room to spare.
+    app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
     app[CONTEXT] = context
     app.router.add_get("/", home)
     # GET only: a HEAD (a link preview, a mail scanner) must not spend the link.
