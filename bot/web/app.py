@@ -232,7 +232,11 @@ async def project_list(
     texts = context.engine.texts(lang)
     now = context.now()
     shared = await context.storage.shared_projects(session.advisor.id)
-    rows = [views.row(project, context.engine, lang=lang, now=now) for project in shared]
+    # About half a millisecond of CPU a project: in a thread, so that beside the bot a long
+    # list does not hold the event loop (the engine is safe across threads).
+    rows = await asyncio.to_thread(
+        lambda: [views.row(project, context.engine, lang=lang, now=now) for project in shared]
+    )
     query = request.query
     sort = query.get("sort", "activity")
     sort = sort if sort in views.SORT_KEYS else "activity"
@@ -387,7 +391,8 @@ async def analytics(
         return message(context, "admin_only", status=403, session=session, lang=lang)
     facts = await context.storage.project_facts(None if everyone else session.advisor.id)
     now = context.now()
-    figures = analyse(
+    figures = await asyncio.to_thread(
+        analyse,
         facts,
         context.engine,
         lang=lang,
