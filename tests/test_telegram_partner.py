@@ -237,6 +237,9 @@ async def test_a_link_is_single_use_and_a_third_user_learns_nothing(bot, databas
             "This invitation link is not valid: it may have expired, been used already or "
             "been revoked. Ask the person who sent it to you for a new one."
         ]
+    # Nor a consent button forged with the used token.
+    await eve.tap_data(f"k|yes|{token}", message_id=eve.last_message().message_id)
+    assert "not valid" in eve.last_text()
     assert await stored(database_url, f"tg:{EVE}") is None  # nothing written for her
     # Bob using his link again gets no second membership either.
     assert "not valid" in (await bob.send(f"/start {token}"))[0]

@@ -3,9 +3,12 @@ and every command saying which project it acts on."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from bot.storage.factory import open_storage
+from tests.telegram_fixtures import running_bot
+from tests.test_reminders_delivery import Clock, tick
 
 
 async def projects_of(database_url, telegram_id):
@@ -95,3 +98,40 @@ async def test_a_button_deletes_one_project_and_delete_erases_them_all(bot, data
     await ana.send("/delete")
     await ana.tap("Yes, erase everything")
     assert await projects_of(database_url, ana.id) is None
+
+
+async def test_a_due_reminder_says_which_project_when_there_are_several(
+    emulator, database_url, mini_dialogues
+):
+    clock = Clock(dt.datetime(2026, 11, 26, 14, 0, tzinfo=dt.UTC))
+    async with running_bot(emulator, database_url, mini_dialogues, clock=clock) as bot:
+        ana = bot.user(language_code="en")
+        await ana.send("/start")
+        await ana.send("Acme")
+        storage = open_storage(database_url)
+        try:
+            user = await storage.get_user(f"tg:{ana.id}")
+            [first] = await storage.user_projects(user.id)
+            due = clock.now - dt.timedelta(minutes=1)
+            await storage.add_reminder(
+                user.id,
+                kind="nudge",
+                ref="nudge-test",
+                due_at=due,
+                conversation_id=first.conversation.id,
+            )
+            await tick(bot, clock, database_url, mini_dialogues)
+            assert not ana.last_text().startswith("📁")  # one project: nothing to tell apart
+            await ana.send("/new Gamma Ltd")
+            await storage.add_reminder(
+                user.id,
+                kind="nudge",
+                ref="nudge-test-2",
+                due_at=due,
+                conversation_id=first.conversation.id,
+            )
+        finally:
+            await storage.close()
+        await tick(bot, clock, database_url, mini_dialogues)
+        assert ana.last_text().startswith("📁 Project: Project of ")
+        assert "checklist isn't finished" in ana.last_text()

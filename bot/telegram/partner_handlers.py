@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -49,6 +50,7 @@ from bot.telegram.render import choice_keyboard, escape, split
 from bot.telegram.services import BotContext
 
 logger = logging.getLogger(__name__)
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 GAP_FORMATS = ("gaps", "safe")  # /export: the reader's divergence report, the partner-safe one
 
 
@@ -156,11 +158,7 @@ async def open_link(update: Update, context: BotContext, token: str) -> None:
     texts = services.texts(lang)
     found = await services.projects.look_up(token, key) if _token_shape(token) else "unknown"
     if isinstance(found, str):
-        await _say(
-            update,
-            context,
-            texts.ui("invitations.own" if found == "own" else "invitations.invalid"),
-        )
+        await _refuse(update, context, texts, found)
         return
     _, project, owner = found
     dialogue = services.conversations.engine.dialogue
@@ -184,22 +182,20 @@ async def on_consent(update: Update, context: BotContext, choice: str, token: st
     await project_handlers.strip_keyboard(update)
     storage = services.conversations.storage
     key = f"tg:{update.effective_user.id}"
-    user = await storage.get_or_create_user(
+    known = await storage.get_user(key)
+    found = await services.projects.look_up(token, key) if _token_shape(token) else "unknown"
+    if isinstance(found, str):  # nothing written for a link that cannot be used
+        lang = known.lang if known is not None else services.lang_for(update)
+        await _refuse(update, context, services.texts(lang), found)
+        return
+    _, project, owner = found
+    user = known or await storage.get_or_create_user(
         key, lang=services.lang_for(update), tz=services.settings.default_timezone
     )
     loaded = services.loaded(update)
     if loaded is not None:
         loaded.user_id = user.id
     texts = services.texts(user.lang)
-    found = await services.projects.look_up(token, key)
-    if isinstance(found, str):
-        await _say(
-            update,
-            context,
-            texts.ui("invitations.own" if found == "own" else "invitations.invalid"),
-        )
-        return
-    _, project, owner = found
     if choice != "yes":
         declined = await services.projects.decline(token, user)
         if declined.status != "ok":
@@ -242,7 +238,7 @@ async def _refuse(update: Update, context: BotContext, texts: Texts, why: str) -
 def _token_shape(token: str) -> bool:
     """Could be one of our tokens (URL-safe base64 of TOKEN_BYTES): anything else is refused
     before the database is asked."""
-    return 20 <= len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token)
+    return _TOKEN_SHAPE.fullmatch(token) is not None
 
 
 # When a walk ends --------------------------------------------------------------------------------

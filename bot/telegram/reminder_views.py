@@ -10,7 +10,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.dialogue.model import DONE, Dialogue
+from bot.dialogue.model import DONE, Dialogue, Texts
+from bot.dialogue.projects import project_name
 from bot.reminders import Kind
 from bot.reminders.dispatcher import Outgoing, RenderFn
 from bot.reminders.flow import Offer, reminder_view
@@ -57,6 +58,29 @@ def make_renderer(storage: Storage, dialogue: Dialogue) -> RenderFn:
         if offer is None:
             return None
         text, keyboard = offer_message(offer)
+        line = await _project_line(storage, reminder, user, texts)
+        if line is not None:
+            text = f"{escape(line)}\n{text}"
         return Outgoing(chat_id=int(user.key[3:]), text=text, reply_markup=keyboard)
 
     return render
+
+
+async def _project_line(
+    storage: Storage, reminder: Reminder, user: User, texts: Texts
+) -> str | None:
+    """ "Project: <name>" above a reminder of a user who runs several projects; None with one."""
+    if reminder.project_id is None:
+        return None
+    views = await storage.user_projects(user.id)
+    view = next((v for v in views if v.project.id == reminder.project_id), None)
+    if view is None or len(views) < 2:
+        return None
+    if view.role == "owner":
+        named_by: Mapping[str, Any] = view.answers
+    else:  # the partner: the project as the manager named it
+        sides = await storage.project_sides(view.project.id)
+        named_by = next((s.answers for s in sides if s.member.role == "owner"), {})
+    project = view.project
+    name = project_name(project.title, named_by, project.created_at.date(), texts)
+    return texts.ui("projects.current", name=name)
