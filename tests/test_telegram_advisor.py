@@ -110,3 +110,26 @@ async def test_an_invited_partner_cannot_share_the_managers_project(bot, advisor
     await eve.send(f"/advisor {claire.code}")
     assert eve.last_text().startswith("Seul le dirigeant qui a créé ce projet peut le partager")
     assert await storage.shared_projects(claire.id) == []
+
+
+async def test_mydata_lists_the_shares_given_and_withdrawn(bot, advisors):
+    import json
+
+    import jsonschema
+
+    from bot.export.jsondata import SCHEMA_PATH
+
+    claire, _ = await advisors.add("Claire Martin")
+    ana = bot.user(id=508, language_code="fr")
+    await ana.send("/start")
+    await ana.send("Dupont")
+    await ana.send(f"/advisor {claire.code}")
+    await ana.send("/advisor")
+    await ana.tap("Retirer : Claire Martin")
+    await ana.send("/mydata")
+    data = json.loads(ana.last_document().data)
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
+    [share] = data["advisor_shares"]
+    assert share["advisor"] == "Claire Martin"
+    assert share["project_id"] == data["projects"][0]["id"]
+    assert share["consented_at"] <= share["withdrawn_at"]

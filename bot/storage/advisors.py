@@ -285,6 +285,22 @@ class AdvisorStorage:
 
         return await self._read(work)
 
+    async def share_history(self, user_id: int) -> list[tuple[Share, Advisor]]:
+        """Every share the user ever gave, withdrawn ones included, oldest first, with their
+        advisors (the data export)."""
+
+        def work(conn: Connection) -> list[tuple[Share, Advisor]]:
+            rows = conn.execute(
+                select(advisor_shares, advisors)
+                .join(advisors, advisors.c.id == advisor_shares.c.advisor_id)
+                .where(advisor_shares.c.user_id == user_id)
+                .order_by(advisor_shares.c.id)
+            )
+            width = len(advisor_shares.c)
+            return [(_share(row), _advisor(row[width:])) for row in rows]
+
+        return await self._read(work)
+
     async def withdraw_share(self, share_id: int, *, user_id: int, now: datetime) -> Share | None:
         """End the consent of one of the user's shares; None if it is not theirs or is over."""
         check_aware(now)
