@@ -175,3 +175,15 @@ async def test_project_facts_cover_the_advisors_projects_or_everyone(storage):
     assert [(f.user_id, f.answers) for f in mine] == [(ana.id, {"company": "Acme"})]
     everyone = await storage.project_facts(None)
     assert sorted(f.answers["company"] for f in everyone) == ["Acme", "Bolt"]
+
+
+async def test_a_deleted_project_leaves_every_advisor(storage):
+    advisors = Advisors(storage, clock=Clock())
+    claire, _ = await advisors.add("Claire")
+    ana, project = await _manager(storage, "tg:1", {"company": "Acme"})
+    await advisors.share(user_id=ana.id, project_id=project.project_id, typed_code=claire.code)
+    await storage.set_note(claire.id, project.project_id, "note", now=T0)
+    assert await storage.delete_project(ana.id, project.project_id)
+    assert await storage.shared_projects(claire.id) == []
+    assert await storage.share_history(ana.id) == []
+    assert await storage.project_facts(claire.id) == []
