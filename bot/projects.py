@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.conversations import Conversations, Session, stored_state
-from bot.dialogue.divergence import MANAGER, PARTNER, Comment, Divergence, divergence
+from bot.dialogue.divergence import (
+    MANAGER,
+    PARTNER,
+    READY,
+    Comment,
+    Divergence,
+    divergence,
+)
 from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE
 from bot.dialogue.projects import ProjectLine, project_line, project_name
@@ -61,6 +68,11 @@ class Comparison:
     def both_done(self) -> bool:
         """Both sides walked all their questions."""
         return self.partner is not None and all(_done(side) for side in (self.owner, self.partner))
+
+    @property
+    def ready(self) -> bool:
+        """Both sides are done and have dimensions to compare: the report is out."""
+        return self.both_done and self.divergence.status == READY
 
     def side_of(self, user_id: int) -> str | None:
         """MANAGER or PARTNER for a member of the project; None for anyone else."""
@@ -131,10 +143,16 @@ class Projects:
             answers = view.answers
             engine = self.engine
             named_by: Mapping[str, Any] = answers
+            partner_answers = None
+            sides = await self.storage.project_sides(view.project.id)
             if partner_side:
                 # The owner's answers decide the partner's branch and may name the project.
-                named_by = _owner_answers(await self.storage.project_sides(view.project.id))
+                named_by = _owner_answers(sides)
                 engine = self.partner_engine(named_by)
+            else:  # the partner's answers, once in, weigh in the verdict
+                partner = next((s for s in sides if s.member.role == "partner"), None)
+                if partner is not None and _done(partner):
+                    partner_answers = partner.answers
             name = self.name(view.project, named_by, session.user.lang)
             lines.append(
                 project_line(
@@ -147,6 +165,7 @@ class Projects:
                     answers=answers,
                     texts=texts,
                     today=today,
+                    partner_answers=partner_answers,
                 )
             )
         return lines

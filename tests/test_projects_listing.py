@@ -17,6 +17,9 @@ from bot.dialogue.projects import (
     project_name,
 )
 from tests.telegram_chat import real_dialogue
+from tests.test_advice import TODAY as ADVICE_TODAY
+from tests.test_advice import WELL_PREPARED_SUPPLIER
+from tests.test_divergence import SAWMILL_CONVERGING, SAWMILL_WARY
 
 TODAY = dt.date(2026, 12, 7)
 
@@ -95,3 +98,28 @@ def test_the_partners_line_has_no_verdict_and_says_so(engine):
     )
     assert line.verdict is None
     assert describe(line, texts).endswith("vous y êtes le partenaire invité")
+
+
+def test_the_verdict_listed_weighs_the_gaps_with_the_partner(engine):
+    texts = engine.texts("fr")
+
+    def line(partner_answers):
+        return project_line(
+            project_id=4,
+            name="Scierie",
+            partner_side=False,
+            current=True,
+            engine=engine,
+            state=State(at=DONE).dump(),
+            answers=WELL_PREPARED_SUPPLIER,
+            texts=texts,
+            today=ADVICE_TODAY,
+            partner_answers=partner_answers,
+        )
+
+    alone = line(None).verdict
+    converging = line(SAWMILL_CONVERGING).verdict
+    wary = line(SAWMILL_WARY).verdict  # a trust gap of 3 points: critical
+    assert alone == converging
+    assert wary != alone
+    assert wary == texts.get("verdicts.settle_first.title")

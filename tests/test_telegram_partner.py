@@ -184,6 +184,12 @@ async def test_the_partner_is_invited_consents_walks_and_both_get_the_report(bot
     assert "📁 Projet : Martin & Fils" in summary
     assert "Regards croisés" in summary
     assert "We need a first small project" in summary
+    # /projects shows the same verdict as the summary, the gaps weighed in.
+    await ana.send("/projects")
+    line = next(x for x in ana.last_text().split("\n") if "Martin & Fils" in x)
+    verdict = line.split(" · ")[-1]
+    assert line.startswith("▶ Martin & Fils · questionnaire terminé · ")
+    assert verdict in summary
 
     # The partner-safe export: marked as such, both companies named, no private rating.
     await ana.send("/export")
@@ -356,6 +362,11 @@ async def test_the_partner_takes_the_session_reminders_and_stays_in_their_lane(b
     assert "you are the invited partner" in bob.last_text()
     assert "Martin & Fils" in bob.last_text()
     assert "🗑 Delete…" not in bob.buttons()
+    # Until Bob is done, Ana's summary says the report will follow; no gaps file yet.
+    await ana.send("/summary")
+    assert "Votre partenaire n’a pas encore répondu" in " ".join(ana.texts_since_last_send())
+    await ana.send("/export")
+    assert "⚖️ Rapport des écarts" not in ana.buttons()
     await bob.send("/start")  # back to his question
     await walk_as_partner(bob)
     await tap_on(bob, "Yes, remind me")

@@ -135,3 +135,25 @@ async def test_a_due_reminder_says_which_project_when_there_are_several(
         await tick(bot, clock, database_url, mini_dialogues)
         assert ana.last_text().startswith("📁 Project: Project of ")
         assert "checklist isn't finished" in ana.last_text()
+
+
+async def test_forged_buttons_reach_no_one_elses_project(bot, database_url):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    await ana.send("Acme")
+    eve = bot.user(language_code="en")
+    await eve.send("/start")
+    storage = open_storage(database_url)
+    try:
+        owner = await storage.get_user(f"tg:{ana.id}")
+        theirs = owner.current_project_id
+    finally:
+        await storage.close()
+    for data in (f"j|go|{theirs}", f"j|ask|{theirs}", f"j|rm|{theirs}"):
+        await eve.tap_data(data, message_id=eve.last_message().message_id)
+        assert eve.last_text() == "This project no longer exists."
+    await eve.tap_data(f"g|{theirs}|trust", message_id=eve.last_message().message_id)
+    assert eve.last_text() == "This gap is no longer flagged: nothing was saved."
+    await eve.tap_data(f"i|renew|{theirs}", message_id=eve.last_message().message_id)
+    assert "Please answer the latest question" in eve.last_text()
+    assert await projects_of(database_url, ana.id) == [(None, {"company": "Acme"}, True)]

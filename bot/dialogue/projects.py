@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.dialogue import cldr
 from bot.dialogue.conditions import NOT_YET
+from bot.dialogue.divergence import divergence, with_divergence
 from bot.dialogue.engine import Engine, State
 from bot.dialogue.model import DONE, Texts
 
@@ -64,9 +65,11 @@ def project_line(
     answers: Mapping[str, Any],
     texts: Texts,
     today: dt.date,
+    partner_answers: Mapping[str, Any] | None = None,
 ) -> ProjectLine:
     """The line of one project: progress on its walk's path, and the verdict once the owner's
-    checklist is complete (the partner's walk has none)."""
+    checklist is complete (the partner's walk has none), the gaps with the partner weighed in
+    once they answered (`partner_answers`), as /summary weighs them."""
     walk = State.load(state or {})
     path = engine.walker.path(answers)
     answered = sum(1 for qid in path if qid in answers)
@@ -74,6 +77,9 @@ def project_line(
     verdict = None
     if complete and not partner_side:
         diagnosis = engine.summary(walk, answers, texts.lang, today).diagnosis
+        if partner_answers:
+            compared = divergence(engine.dialogue, answers, partner_answers, texts.lang, today)
+            diagnosis = with_divergence(engine.dialogue, diagnosis, compared, texts, today)
         verdict = diagnosis.verdict.title if diagnosis.verdict is not None else None
     return ProjectLine(
         project_id, name, partner_side, current, answered, len(path), complete, verdict

@@ -344,9 +344,14 @@ async def report_for(
             keyboard = choice_keyboard([(texts.ui("projects.buttons.invite"), data)])
             await _say(update, context, texts.ui("invitations.offer"), keyboard)
         return
-    if report:
-        viewer = MANAGER if session.role == "owner" else PARTNER
-        await send_report(context, session.user, compared, viewer)
+    if not report:
+        return
+    if compared.partner is not None and not compared.both_done:
+        # The report comes out when both are done, to both at once.
+        await _say(update, context, services.texts(session.user.lang).ui("divergence.waiting"))
+        return
+    viewer = MANAGER if session.role == "owner" else PARTNER
+    await send_report(context, session.user, compared, viewer)
 
 
 async def with_gaps(context: BotContext, session: Session, summary: Summary) -> Summary:
@@ -357,7 +362,7 @@ async def with_gaps(context: BotContext, session: Session, summary: Summary) -> 
         return summary
     today = services.conversations.today(session.user)
     compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None or compared.partner is None or compared.divergence.status != READY:
+    if compared is None or not compared.ready:
         return summary
     engine = services.conversations.engine
     texts = services.texts(session.user.lang)
@@ -508,7 +513,7 @@ async def export_buttons(
         return []
     today = services.conversations.today(session.user)
     compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None or compared.divergence.status != READY:
+    if compared is None or not compared.ready:
         return []
     buttons = [(texts.ui("invitations.export_gaps"), encode(CallbackKind.EXPORT, "gaps"))]
     if session.role == "owner":
@@ -527,7 +532,7 @@ async def send_file(update: Update, context: BotContext, session: Session, fmt: 
     if session.project is not None:
         today = services.conversations.today(session.user)
         compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None or compared.divergence.status != READY:
+    if compared is None or not compared.ready:
         await _say(update, context, texts.ui("invitations.not_ready"))
         return
     viewer = SHARED if fmt == "safe" else (MANAGER if session.role == "owner" else PARTNER)
