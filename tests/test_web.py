@@ -460,14 +460,23 @@ async def test_the_partners_side_shows_as_the_partner_safe_comparison(web):
     assert "Regards croisés" in text
     assert "pas encore répondu" in text
 
-    # The partner answers: on the project's vision, far from the manager.
-    state, answers = walk({"company": "Martin & Fils", "shares_vision": "1"})
-    await web.storage.save_step(
-        joined.conversation.id,
-        expected_version=joined.conversation.version,
-        state=state,
-        answers=[AnswerWrite(q, v) for q, v in answers.items()],
-    )
+    # The partner answers: on the project's vision, far from the manager. Halfway through,
+    # nothing of the gaps yet: the report comes out when both sides are done.
+    theirs = {"company": "Martin & Fils", "shares_vision": "1"}
+    version = joined.conversation.version
+    for stop_at in (30, None):
+        state, answers = walk(theirs, stop_at=stop_at)
+        version = await web.storage.save_step(
+            joined.conversation.id,
+            expected_version=version,
+            state=state,
+            answers=[AnswerWrite(q, v) for q, v in answers.items()],
+        )
+        if stop_at is not None:
+            text = visible_text(await web.page(path))
+            assert "pas encore répondu" in text
+            assert "Écarts à discuter" not in text
+            assert "Écart important avec votre partenaire" not in text
     page = await web.page(path)
     text = visible_text(page)
     assert "À partager : version sans jugements privés" in text

@@ -449,10 +449,10 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
         share, project, user, walk = (row[starts[i] : starts[i + 1]] for i in range(4))
         conversation = _conversation(walk) if walk[0] is not None else None
         parts.append((_share(share), Project(*project), User(*user), conversation, row[-1]))
-    partners = {
-        project_id: conversation_id
-        for project_id, conversation_id in conn.execute(
-            select(project_members.c.project_id, conversations.c.id)
+    partners: dict[int, tuple[int | None, dict[str, JSON] | None]] = {
+        project_id: (walk, json.loads(state) if state is not None else None)
+        for project_id, walk, state in conn.execute(
+            select(project_members.c.project_id, conversations.c.id, conversations.c.state)
             .outerjoin(
                 conversations,
                 and_(
@@ -468,12 +468,13 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
         )
     }
     walks = [c.id for _, _, _, c, _ in parts if c is not None]
-    found = _answers_of(conn, walks + [c for c in partners.values() if c is not None])
+    theirs = [walk for walk, _ in partners.values() if walk is not None]
+    found = _answers_of(conn, walks + theirs)
 
     def partner_answers(project_id: int) -> dict[str, JSON] | None:
         if project_id not in partners:
             return None
-        walk = partners[project_id]
+        walk = partners[project_id][0]
         return found.get(walk, {}) if walk is not None else {}
 
     return [
@@ -485,6 +486,7 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
             answers=found.get(conversation.id, {}) if conversation is not None else {},
             note=note or "",
             partner_answers=partner_answers(project.id),
+            partner_state=partners.get(project.id, (None, None))[1],
         )
         for share, project, owner, conversation, note in parts
     ]

@@ -342,6 +342,7 @@ class SharedProject:
     # The invited partner's current answers in the project ({} before their first one); None
     # when no partner has joined (or the partner left it).
     partner_answers: dict[str, JSON] | None = None
+    partner_state: dict[str, JSON] | None = None  # where the partner's walk stands
 
 
 @dataclass(frozen=True)

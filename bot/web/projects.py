@@ -209,7 +209,7 @@ class PartnerComparison:
     status: str | None  # instead of the report while there is nothing to compare
     flagged: tuple[Gap, ...]
     next_steps: tuple[NextStep, ...]
-    masked: bool  # some ratings are private and not shown
+    masked: bool  # some ratings are private and not shown (with `status`: nothing is shown)
     view: Divergence  # the partner-safe view itself, for the reports' section
 
 
@@ -231,6 +231,19 @@ def compared(
     )
 
 
+def both_done(project: SharedProject) -> bool:
+    """The manager and the invited partner both walked all their questions: the report on
+    their gaps is out (before, neither side sees it, nor does the advisor)."""
+    mine = project.conversation.state if project.conversation is not None else None
+    return (
+        project.partner_answers is not None
+        and mine is not None
+        and mine.get("at") == DONE
+        and project.partner_state is not None
+        and project.partner_state.get("at") == DONE
+    )
+
+
 def manager_summary(
     project: SharedProject, engine: Engine, *, lang: str, now: dt.datetime
 ) -> Summary:
@@ -239,7 +252,7 @@ def manager_summary(
     today = today_for(project.owner.tz, now)
     summary = engine.summary(project_state(project, engine), project.answers, lang, today)
     comparison = compared(project, engine, lang=lang, now=now)
-    if comparison is None or comparison.status != READY:
+    if comparison is None or comparison.status != READY or not both_done(project):
         return summary
     diagnosis = with_divergence(
         engine.dialogue, summary.diagnosis, comparison, engine.texts(lang), today
@@ -257,10 +270,11 @@ def partner_comparison(
         return None
     texts = engine.texts(lang)
     view = comparison.view(SHARED)
+    waiting = project.partner_answers is not None and not both_done(project)
     return PartnerComparison(
         columns=sides(view, texts),
         rows=tuple(rows(view, texts)),
-        status=status_text(view, texts),
+        status=texts.ui("divergence.waiting") if waiting else status_text(view, texts),
         flagged=view.flagged,
         next_steps=view.next_steps,
         masked=any(gap.masked for gap in view.gaps),
