@@ -62,6 +62,7 @@ MENU_COMMANDS = (
     "projects",
     "new",
     "invite",
+    "advisor",
     "mydata",
     "delete",
 )
