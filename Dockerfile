@@ -29,8 +29,9 @@ RUN pip install --no-cache-dir . \
 VOLUME ["/data"]
 USER 10001:10001
 
-# 8080: health endpoint (HEALTH_PORT); 8443: webhook listener (WEBHOOK_PORT), behind an https proxy.
-EXPOSE 8080 8443
+# 8080: health endpoint (HEALTH_PORT); 8443: webhook listener (WEBHOOK_PORT), behind an https proxy;
+# 8090: the advisors' web view (WEB_PORT, with WEB_ENABLED=1 and WEB_LISTEN=0.0.0.0), behind a proxy too.
+EXPOSE 8080 8443 8090
 
 # python:3.11-slim has no curl; urllib fails (exit 1) on a refused connection or any non-2xx.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import getpass
 import os
 import sys
@@ -42,6 +43,29 @@ def build_parser() -> argparse.ArgumentParser:
     reminders.add_argument("--json", action="store_true", help="JSON instead of a table")
     reminders.add_argument("--database", help="database URL (default: DATABASE_URL)")
 
+    web = commands.add_parser("web", help="the advisors' web view alone (WEB_LISTEN, WEB_PORT)")
+    web.add_argument("--database", help="database URL (default: DATABASE_URL)")
+
+    advisor = commands.add_parser("advisor", help="advisors of the web view: add, link, remove")
+    actions = advisor.add_subparsers(dest="action", metavar="ACTION", required=True)
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database", help="database URL (default: DATABASE_URL)")
+    add = actions.add_parser(
+        "add", parents=[database], help="create an advisor and print their login link"
+    )
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="also sees analytics over everyone")
+    add.add_argument("--lang", choices=("fr", "en"), help="their pages' language")
+    link = actions.add_parser(
+        "link", parents=[database], help="print a new one-time login link for an advisor"
+    )
+    link.add_argument("name")
+    remove = actions.add_parser(
+        "remove", parents=[database], help="remove an advisor, their shares and notes"
+    )
+    remove.add_argument("name")
+    actions.add_parser("list", parents=[database], help="the advisors, their codes and roles")
+
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database", help="database URL (default: DATABASE_URL)")
 
@@ -67,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "export": _export,
             "reminders": _reminders,
             "migrate": _migrate,
+            "web": _web,
+            "advisor": _advisor,
             "validate": _validate,
             "graph": _graph,
         }[args.command]
@@ -148,6 +174,59 @@ def _reminders(args: argparse.Namespace) -> int:
             await storage.close()
 
     return asyncio.run(run())
+
+
+def _web(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from bot.web.server import run
+
+    settings = _settings()
+    if args.database:
+        settings = dataclasses.replace(settings, database_url=args.database)
+    return run(settings)
+
+
+def _advisor(args: argparse.Namespace) -> int:
+    from bot.advisors.service import AdvisorError, Advisors
+
+    settings = _settings()
+
+    async def run() -> int:
+        storage = await _migrated(args.database or settings.database_url)
+        advisors = Advisors(storage)
+        try:
+            if args.action == "add":
+                lang = args.lang or settings.default_language
+                advisor, token = await advisors.add(args.name, lang=lang, admin=args.admin)
+                role = " (admin)" if advisor.admin else ""
+                print(f"Advisor {advisor.name}{role} added; their code is {advisor.code}.")
+                _print_link(settings.web_base_url, token, advisors.login_ttl)
+            elif args.action == "link":
+                advisor, token = await advisors.link(args.name)
+                _print_link(settings.web_base_url, token, advisors.login_ttl)
+            elif args.action == "remove":
+                await advisors.remove(args.name)
+                print(f"Advisor {args.name} removed, with their sessions, shares and notes.")
+            else:
+                for advisor in await storage.list_advisors():
+                    role = "admin" if advisor.admin else "advisor"
+                    print(f"{advisor.name}\t{advisor.code}\t{role}\t{advisor.lang}")
+        except AdvisorError as exc:
+            print(f"alliance-bot: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await storage.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+def _print_link(base_url: str, token: str, valid: datetime.timedelta) -> None:
+    """The one-time login link, on standard output only (never logged)."""
+    hours = int(valid.total_seconds() // 3600)
+    print(f"One-time login link (valid {hours} hours, until it is used):")
+    print(f"{base_url}/login/{token}")
 
 
 def _migrate(args: argparse.Namespace) -> int:

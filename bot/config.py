@@ -52,6 +52,10 @@ ENV_VARS: tuple[str, ...] = (
     "WEBHOOK_SECRET",
     "HEALTH_PORT",
     "UPDATES_IN_HAND",
+    "WEB_ENABLED",
+    "WEB_LISTEN",
+    "WEB_PORT",
+    "WEB_PUBLIC_URL",
 )
 
 DEFAULT_DATABASE_URL = "sqlite:///data/alliance-bot.sqlite3"
@@ -69,6 +73,8 @@ DEFAULT_WEBHOOK_LISTEN = "0.0.0.0"  # inside a container the proxy reaches us fr
 DEFAULT_WEBHOOK_PORT = 8443
 DEFAULT_WEBHOOK_PATH = "telegram"
 DEFAULT_HEALTH_PORT = 8080
+DEFAULT_WEB_LISTEN = "127.0.0.1"  # the advisors' web view: behind a reverse proxy in production
+DEFAULT_WEB_PORT = 8090
 
 LANGUAGES: tuple[Language, ...] = ("fr", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -128,11 +134,24 @@ class Settings:
     webhook_secret: str = ""
     health_port: int = DEFAULT_HEALTH_PORT
     updates_in_hand: int = DEFAULT_UPDATES_IN_HAND
+    web_enabled: bool = False
+    web_listen: str = DEFAULT_WEB_LISTEN
+    web_port: int = DEFAULT_WEB_PORT
+    web_public_url: str = ""
 
     @property
     def tzinfo(self) -> ZoneInfo:
         """`default_timezone` as a ZoneInfo."""
         return ZoneInfo(self.default_timezone)
+
+    @property
+    def web_base_url(self) -> str:
+        """Where advisors reach the web view: WEB_PUBLIC_URL (the reverse proxy's address), or
+        http://WEB_LISTEN:WEB_PORT."""
+        if self.web_public_url:
+            return self.web_public_url.rstrip("/")
+        host = f"[{self.web_listen}]" if ":" in self.web_listen else self.web_listen
+        return f"http://{host}:{self.web_port}"
 
     @property
     def webhook_endpoint(self) -> str:
@@ -265,6 +284,10 @@ def load_settings(
         webhook_secret=webhook_secret,
         health_port=get("HEALTH_PORT", DEFAULT_HEALTH_PORT, _int_parser(1, 65535)),
         updates_in_hand=get("UPDATES_IN_HAND", DEFAULT_UPDATES_IN_HAND, _int_parser(1, 1000)),
+        web_enabled=get("WEB_ENABLED", False, _parse_bool),
+        web_listen=get("WEB_LISTEN", DEFAULT_WEB_LISTEN, _parse_host),
+        web_port=get("WEB_PORT", DEFAULT_WEB_PORT, _int_parser(1, 65535)),
+        web_public_url=get("WEB_PUBLIC_URL", "", _parse_http_url),
     )
     if webhook_enabled:
         # Only report absence here: a present but invalid value was reported above.

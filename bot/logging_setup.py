@@ -32,6 +32,8 @@ _HANDLER_NAME = "alliance-bot"
 # A token in a Bot API URL path (/bot<token>/getMe, /file/bot<token>/...), even one we were not
 # told about: Telegram tokens are the bot id, a colon (maybe percent-encoded), then [A-Za-z0-9_-].
 _URL_TOKEN_RE = re.compile(r"(/bot)[0-9]+(?::|%3[Aa])[A-Za-z0-9_-]+")
+# A web view login link (/login/<token>): its token opens a session until it is used.
+_LOGIN_LINK_RE = re.compile(r"(/login/)[A-Za-z0-9_-]{16,}")
 # A bare token-shaped string anywhere (say, another bot's token pasted into a message).
 _BARE_TOKEN_RE = re.compile(r"\b[0-9]{5,}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
 # A partner's invitation token: in its link (?start=...), in the /start message that opens it,
@@ -60,14 +62,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with each secret, any bot token in a Bot API URL and any invitation token in its
     link, /start message or consent button, replaced by `<redacted>`.
 
-    Secrets are also matched percent-encoded (as they appear in a URL). Token-shaped strings are
-    redacted even if they are not among `secrets`.
+    Secrets are also matched percent-encoded (as they appear in a URL). Token-shaped strings and
+    the token of a web login link (/login/<token>) are redacted even if they are not among
+    `secrets`.
     """
     pattern = _secrets_pattern(tuple(secrets))
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _URL_TOKEN_RE.sub(r"\1" + REDACTED, text)
     text = _INVITATION_RE.sub(r"\1" + REDACTED, text)
+    text = _LOGIN_LINK_RE.sub(r"\1" + REDACTED, text)
     return _BARE_TOKEN_RE.sub(REDACTED, text)
 
 

@@ -15,6 +15,7 @@ from tests.telegram_fixtures import (  # noqa: F401
     emulator,
     mini_dialogues,
 )
+from tests.web_fixtures import web  # noqa: F401
 
 # Property tests draw the same examples on every run: CI stays reproducible, and a failure seen
 # once is seen again. HYPOTHESIS_PROFILE=explore draws new ones, for a hunt on a workstation.

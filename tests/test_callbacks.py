@@ -49,6 +49,7 @@ def test_wire_values_never_change():
         "CONSENT": "k",
         "COMMENT": "g",
         "SESSIONS": "t",
+        "ADVISOR": "v",
     }
     assert reminder_data(flow.ReminderAction(7, "d1")) == "r|7|d1"
     assert reminder_data(flow.StepChoice("plan", "w1", chain=False)) == "n|plan|w1"

@@ -3,6 +3,7 @@
 import datetime as dt
 import io
 import json
+import re
 import sys
 
 import pytest
@@ -186,3 +187,28 @@ def test_version_prints(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "alliance-bot" in capsys.readouterr().out
+
+
+def test_advisor_commands(monkeypatch, capsys, db):
+    monkeypatch.setenv("WEB_LISTEN", "127.0.0.1")
+    monkeypatch.setenv("WEB_PORT", "8090")
+    monkeypatch.delenv("WEB_PUBLIC_URL", raising=False)
+    assert main(["advisor", "add", "Claire Martin", "--admin", "--database", db]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"Advisor Claire Martin \(admin\) added; their code is [A-Z2-9]{8}\.", out)
+    first = re.search(r"http://127\.0\.0\.1:8090/login/([A-Za-z0-9_-]{43})\n", out)
+    assert first is not None
+    assert main(["advisor", "add", "Claire Martin", "--database", db]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert main(["advisor", "link", "Claire Martin", "--database", db]) == 0
+    second = re.search(r"/login/([A-Za-z0-9_-]{43})\n", capsys.readouterr().out)
+    assert second is not None
+    assert second.group(1) != first.group(1)
+    assert main(["advisor", "list", "--database", db]) == 0
+    assert re.match(r"Claire Martin\t[A-Z2-9]{8}\tadmin\tfr\n", capsys.readouterr().out)
+    assert main(["advisor", "remove", "Claire Martin", "--database", db]) == 0
+    assert main(["advisor", "link", "Claire Martin", "--database", db]) == 1
+    assert "no advisor named 'Claire Martin'" in capsys.readouterr().err
+    monkeypatch.setenv("WEB_PUBLIC_URL", "https://advice.example.com/")
+    assert main(["advisor", "add", "Marc", "--database", db]) == 0
+    assert "https://advice.example.com/login/" in capsys.readouterr().out

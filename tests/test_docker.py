@@ -117,7 +117,7 @@ def test_dockerfile_essentials():
     for source in ("pyproject.toml", "README.md", "bot/", "dialogues/"):
         assert source in copied
     assert json.loads(only("VOLUME")) == ["/data"]
-    assert only("EXPOSE").split() == ["8080", "8443"]
+    assert only("EXPOSE").split() == ["8080", "8443", "8090"]
     assert json.loads(only("CMD")) == ["alliance-bot", "run"]
     env = dockerfile_env()
     assert env["DIALOGUES_DIR"] == "/app/dialogues"

@@ -28,6 +28,11 @@ TABLES = {
     "project_members",
     "invitations",
     "gap_comments",
+    "advisors",
+    "advisor_logins",
+    "advisor_sessions",
+    "advisor_shares",
+    "advisor_notes",
 }
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 

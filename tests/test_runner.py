@@ -40,3 +40,33 @@ async def test_an_invalid_dialogue_stops_the_start(emulator, database_url, tmp_p
     with pytest.raises(DialogueError):
         await serve(settings, asyncio.Event())
     assert emulator.calls_to("getUpdates") == []
+
+
+async def test_serve_with_the_web_view_signs_an_advisor_in(emulator, database_url, mini_dialogues):
+    from bot.advisors.service import Advisors
+    from bot.storage.factory import open_storage
+
+    storage = open_storage(database_url)
+    await storage.migrate()
+    _, token = await Advisors(storage).add("Claire")
+    await storage.close()
+    health, port = free_port(), free_port()
+    settings = replace(
+        make_settings(emulator, database_url, mini_dialogues),
+        health_port=health,
+        web_enabled=True,
+        web_listen="127.0.0.1",
+        web_port=port,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    await emulator.wait_for(lambda: emulator.calls_to("getUpdates"), timeout=10)
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies of 127.0.0.1
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as session,
+        session.get(f"http://127.0.0.1:{port}/login/{token}") as response,
+    ):
+        assert response.status == 200
+        assert "Projets partagés avec vous" in await response.text()
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)

@@ -506,8 +506,21 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
             project.id, user_id=user.id, token_hash=f"h-{user.key}", expires_at=T0
         )
         await storage.add_reminder(user.id, kind="review", ref="review-1", due_at=T0)
+        # Both projects shared with an advisor, who keeps a note on one; one share withdrawn.
+        for shared in (old.project_id, project.id):
+            share, _ = await storage.share(
+                user_id=user.id, project_id=shared, advisor_id=advisor.id, now=T0
+            )
+        await storage.withdraw_share(share.id, user_id=user.id, now=T0)
+        await storage.set_note(advisor.id, old.project_id, f"about {user.key}", now=T0)
         return [old.id, new.id, other.id], [old.project_id, project.id]
 
+    advisor = await storage.add_advisor("Claire", code="ABCDEFGH", lang="fr", admin=False, now=T0)
+    assert advisor is not None
+    await storage.add_login(advisor.id, "hash-1", now=T0, expires_at=T0 + timedelta(days=1))
+    await storage.use_login(
+        "hash-1", now=T0, session_hash="hash-2", csrf="c", session_expires_at=T0 + timedelta(1)
+    )
     alice = await make_user(storage, "tg:1")
     bob = await make_user(storage, "tg:2")
     alice_conversations, alice_projects = await populate(alice, 100)
@@ -550,11 +563,13 @@ async def test_delete_user_erases_every_row_of_theirs(storage, storage_backend):
     }
     tables = storage_backend.tables() - {"alembic_version"}
     assert {"users", "conversations", "answers", "processed_updates", "reminders"} <= tables
-    for table in sorted(tables):
+    # The advisors' own rows: who they are and how they sign in, nothing about a manager.
+    advisors_own = {"advisors", "advisor_logins", "advisor_sessions"}
+    for table in sorted(tables - advisors_own):
         rows = storage_backend.rows(table)
         assert rows, f"{table} is empty: this test would not notice leftovers there"
         columns = set(rows[0])
-        links = {"user_id", "conversation_id", "update_id", "owner_id", "created_by"}
+        links = {"user_id", "conversation_id", "update_id", "owner_id", "created_by", "project_id"}
         assert columns & links or table == "users", (
             f"table {table} has no user_id, conversation_id or update_id column: teach this "
             "test how its rows link to a user"

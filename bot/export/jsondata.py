@@ -14,7 +14,16 @@ from typing import Any
 
 from bot.dialogue.divergence import SHARED, divergence
 from bot.dialogue.model import Dialogue
-from bot.storage.base import Answer, Conversation, GapComment, ProjectView, Reminder, User
+from bot.storage.base import (
+    Advisor,
+    Answer,
+    Conversation,
+    GapComment,
+    ProjectView,
+    Reminder,
+    Share,
+    User,
+)
 from bot.storage.database import Storage
 
 FORMAT = "alliance-bot/user-data"
@@ -34,7 +43,7 @@ async def user_data(
     done, cancelled or failed), and the alliance projects they take part in (as owner or
     invited partner) with their own comments on the gaps and, given the dialogue, the shared
     report on the gaps (the partner-safe view: no side's private rating, no answer of the other
-    side).
+    side), and every project they shared with an advisor (/advisor), withdrawn shares included.
 
     Left out on purpose: the conversations' version counters, the reminders' delivery
     bookkeeping (attempts, the dispatcher's claim) and the ids of the Telegram updates already
@@ -67,6 +76,10 @@ async def user_data(
         "projects": [
             await _project(storage, user, view, dialogue, moment)
             for view in await storage.user_projects(user.id)
+        ],
+        "advisor_shares": [
+            _advisor_share(share, advisor)
+            for share, advisor in await storage.share_history(user.id)
         ],
     }
 
@@ -123,6 +136,15 @@ async def _shared_report(
             }
             for gap in shared.gaps
         ],
+    }
+
+
+def _advisor_share(share: Share, advisor: Advisor) -> dict[str, Any]:
+    return {
+        "project_id": share.project_id,
+        "advisor": advisor.name,
+        "consented_at": _time(share.consented_at),
+        "withdrawn_at": _time(share.withdrawn_at),
     }
 
 

@@ -292,3 +292,64 @@ def check_claim(now: datetime, worker: str, lease: timedelta, limit: int) -> Non
 
 # What a step may do to the user's reminders, in its transaction (Storage.save_step).
 ReminderChange = NewReminder | ChangeReminder | CancelReminders
+
+
+# Advisors (the web view, bot/web/): who they are, what managers shared with them.
+
+
+@dataclass(frozen=True)
+class Advisor:
+    id: int
+    name: str
+    code: str  # a manager types "/advisor <code>" to share a project with this advisor
+    lang: str  # the language of their pages, "fr" or "en"
+    admin: bool  # sees the analytics of every manager (aggregates only)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AdvisorSession:
+    """A signed-in advisor: who, the token their forms carry, and until when."""
+
+    advisor: Advisor
+    csrf: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Share:
+    """A manager's consent: one of their projects shown to one advisor."""
+
+    id: int
+    advisor_id: int
+    user_id: int  # the manager who consented, the project's owner
+    project_id: int
+    consented_at: datetime
+    withdrawn_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SharedProject:
+    """A project as its advisor sees it: the consent, the manager (its owner), the manager's
+    walk in it and its answers, the advisor's note."""
+
+    share: Share
+    project: Project
+    owner: User
+    conversation: Conversation | None  # the owner's active walk in the project
+    answers: dict[str, JSON]  # its current answers
+    note: str  # the advisor's private note ("" when none)
+    # The invited partner's current answers in the project ({} before their first one); None
+    # when no partner has joined (or the partner left it).
+    partner_answers: dict[str, JSON] | None = None
+    partner_state: dict[str, JSON] | None = None  # where the partner's walk stands
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the analytics count about one project: no name, no answer text kept beyond it."""
+
+    user_id: int
+    lang: str
+    conversation: Conversation
+    answers: dict[str, JSON]

@@ -58,6 +58,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
+from bot.storage.advisors import AdvisorStorage
 from bot.storage.base import (
     CLOSED_STATUSES,
     JSON,
@@ -666,7 +667,7 @@ class _Hot:
         self.insert_answer = _Prepared(_INSERT_ANSWER, dialect)
 
 
-class Storage:
+class Storage(AdvisorStorage):
     """What the bot needs from a database, on an SQLAlchemy async engine: SQLite or PostgreSQL
     (both pass tests/test_storage_contract.py). Open it with bot.storage.factory.open_storage
     (or sqlite_storage, postgres_storage), await migrate(), and close() at the end."""

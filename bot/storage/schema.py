@@ -273,3 +273,88 @@ Index(
     sqlite_where=text("status = 'pending'"),
     postgresql_where=text("status = 'pending'"),
 )
+
+# Advisors: the people who coach many managers, through the web view (bot/web/).
+
+advisors = Table(
+    "advisors",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("code", Text, nullable=False, unique=True),  # what a manager types to share with them
+    Column("lang", Text, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+advisor_logins = Table(
+    "advisor_logins",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),  # SHA-256 of the link's token
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("advisor_logins_by_advisor", "advisor_id"),
+    sqlite_autoincrement=True,
+)
+
+advisor_sessions = Table(
+    "advisor_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),  # SHA-256 of the cookie's value
+    Column("csrf", Text, nullable=False),  # the token every form of the session carries
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("advisor_sessions_by_advisor", "advisor_id"),
+    Index("advisor_sessions_by_expiry", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+advisor_shares = Table(
+    "advisor_shares",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    # The manager who consented: the project's owner.
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("consented_at", UtcDateTime, nullable=False),
+    Column("withdrawn_at", UtcDateTime),  # set when the manager withdrew it: kept as a record
+    # An advisor's projects, and the cascade when an advisor is removed.
+    Index("advisor_shares_by_advisor", "advisor_id", "withdrawn_at"),
+    # A manager's shares (/advisor), and the cascade when a user is erased.
+    Index("advisor_shares_by_user", "user_id"),
+    Index("advisor_shares_by_project", "project_id"),
+    # A project is shared at most once at a time with one advisor.
+    _unique_where(
+        "advisor_shares_current", "advisor_id", "project_id", where="withdrawn_at IS NULL"
+    ),
+    sqlite_autoincrement=True,
+)
+
+advisor_notes = Table(
+    "advisor_notes",
+    metadata,
+    Column(
+        "advisor_id",
+        Id,
+        ForeignKey("advisors.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column(
+        "project_id",
+        Id,
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("advisor_notes_by_project", "project_id"),
+)

@@ -20,6 +20,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.advisors.service import Advisors
 from bot.config import Settings
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine
@@ -29,6 +30,7 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.service import Clock, Reminders, utc_now
 from bot.storage.database import Storage
 from bot.telegram import (
+    advisor_handlers,
     export_handlers,
     handlers,
     once,
@@ -60,6 +62,7 @@ MENU_COMMANDS = (
     "projects",
     "new",
     "invite",
+    "advisor",
     "mydata",
     "delete",
 )
@@ -135,6 +138,7 @@ def build_application(
             invitation_days=settings.invitation_days,
             clock=clock,
         ),
+        advisors=Advisors(storage, clock=clock),
     )
     # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
     if dispatch_every is not None and app.job_queue is not None:
@@ -165,6 +169,7 @@ def build_application(
     app.add_handler(CommandHandler("projects", project_handlers.projects, filters=private))
     app.add_handler(CommandHandler("new", project_handlers.new, filters=private))
     app.add_handler(CommandHandler("invite", partner_handlers.invite, filters=private))
+    app.add_handler(CommandHandler("advisor", advisor_handlers.advisor, filters=private))
     app.add_handler(CommandHandler(list(ENGINE_COMMANDS), handlers.command, filters=private))
     # Edited messages change nothing recorded.
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited))

@@ -20,6 +20,7 @@ Format: the kind's short wire value (`CallbackKind`), then fields separated by "
     k|yes|no|<token>             CONSENT: the invited partner accepts or declines
     g|<project>|<dimension>      COMMENT: comment on one gap of the divergence report
     t|yes|no|<project>           SESSIONS: the partner takes the project's session reminders
+    v|<share id>                 ADVISOR: withdraw a share (bot/telegram/advisor_handlers.py)
 The wire values never change: buttons sent long ago (a reminder's) must still mean the same.
 Anything else is "forged": the handler answers politely and records nothing.
 """
@@ -56,6 +57,7 @@ class CallbackKind(StrEnum):
     CONSENT = "k"
     COMMENT = "g"
     SESSIONS = "t"
+    ADVISOR = "v"
 
 
 _ARITY = {
@@ -78,6 +80,7 @@ _ARITY = {
     CallbackKind.CONSENT: 2,
     CallbackKind.COMMENT: 2,
     CallbackKind.SESSIONS: 2,
+    CallbackKind.ADVISOR: 1,
 }
 PROJECT_KINDS = frozenset(
     {

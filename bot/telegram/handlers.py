@@ -23,6 +23,7 @@ from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
 from bot.report import Html, render_summary
 from bot.telegram import (
+    advisor_handlers,
     export_handlers,
     partner_handlers,
     project_handlers,
@@ -173,6 +174,8 @@ async def callback(update: Update, context: BotContext) -> None:
         await set_language(update, context, fields[0])
     elif kind == CallbackKind.DELETE:
         await confirm_delete(update, context, fields[0] == "yes")
+    elif kind == CallbackKind.ADVISOR:
+        await advisor_handlers.withdraw(update, context, fields[0])
     else:  # CallbackKind.EXPORT
         await export_handlers.on_export(update, context, fields[0])
 

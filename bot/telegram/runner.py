@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from telegram import Update
 
@@ -14,7 +15,11 @@ from bot.dialogue.loader import load_dialogue
 from bot.logging_setup import configure_logging
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
+from bot.telegram.services import Services
 from bot.telegram.web import WebServer
+
+if TYPE_CHECKING:
+    from bot.web.server import WebView
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +36,14 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         async with app:
             await app.start()
             web: WebServer | None = None
+            view: WebView | None = None
             try:
+                if settings.web_enabled:  # the advisors' web view, on the bot's services
+                    from bot.web.server import WebView  # Jinja2 and the pages: only if served
+
+                    services: Services = app.bot_data["services"]
+                    view = WebView.for_services(settings, storage, engine, services.renders)
+                    await view.start()
                 if settings.webhook_enabled:
                     web = WebServer(
                         app,
@@ -69,6 +81,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     await app.updater.stop()
                 if web is not None:
                     await web.stop()
+                if view is not None:
+                    await view.stop()
                 await app.stop()
                 close_renders(app)
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.advisors.service import Advisors
 from bot.config import Settings
 from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
@@ -40,6 +41,7 @@ class Services:
     dispatcher: Dispatcher
     renders: RenderPool  # charts and PDFs, drawn in worker processes
     projects: Projects
+    advisors: Advisors  # what managers share with advisors (/advisor)
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
     def lang_for(self, update: Update) -> str:
