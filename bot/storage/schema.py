@@ -26,11 +26,14 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    and_,
     func,
     literal_column,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # BIGINT identity on PostgreSQL; INTEGER on SQLite, where only that is the rowid.
@@ -195,6 +198,16 @@ conversations = Table(
     ),
     sqlite_autoincrement=True,
 )
+
+
+def active_walk(user_id: Any, project_id: Any) -> ColumnElement[bool]:
+    """The condition "this row of `conversations` is the user's active walk in the project"."""
+    return and_(
+        conversations.c.user_id == user_id,
+        conversations.c.project_id == project_id,
+        conversations.c.active == true(),
+    )
+
 
 answers = Table(
     "answers",
