@@ -7,10 +7,12 @@ of them may change. A new shape gets a new function. Nothing here reads the live
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.sql.elements import TextClause
 
 from bot.storage.schema import Id
 
@@ -27,4 +29,18 @@ def reference(
     """A column holding the id of a row of `table`."""
     return sa.Column(
         name, Id, sa.ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable, **kw
+    )
+
+
+def unique_where(
+    name: str, table: str, columns: Sequence[str | TextClause], where: str, pg: str = ""
+) -> None:
+    """A unique index over the rows where `where` holds (PostgreSQL: `pg`, if given)."""
+    op.create_index(
+        name,
+        table,
+        list(columns),
+        unique=True,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(pg or where),
     )

@@ -30,16 +30,7 @@ def _owner(table: str, *, nullable: bool = False) -> sa.Column[int]:
     return ops.reference(f"{table[:-1]}_id", table, nullable=nullable)
 
 
-def _unique_where(name: str, table: str, columns: list[str], where: str, pg: str = "") -> None:
-    """A unique index over the rows where `where` holds (PostgreSQL: `pg`, if given)."""
-    op.create_index(
-        name,
-        table,
-        columns,
-        unique=True,
-        sqlite_where=sa.text(where),
-        postgresql_where=sa.text(pg or where),
-    )
+_unique_where = ops.unique_where
 
 
 def upgrade() -> None:

@@ -116,23 +116,16 @@ def upgrade() -> None:
 
     op.create_index("conversations_by_project", "conversations", ["project_id", "id"])
     op.drop_index("conversations_active", "conversations")
-    op.create_index(
-        "conversations_active",
-        "conversations",
-        ["user_id", "project_id"],
-        unique=True,
-        sqlite_where=sa.text("active = 1"),
-        postgresql_where=sa.text("active"),
+    ops.unique_where(
+        "conversations_active", "conversations", ["user_id", "project_id"], "active = 1", "active"
     )
     op.create_index("reminders_by_project", "reminders", ["project_id"])
     op.drop_index("reminders_pending_key", "reminders")
-    op.create_index(
+    ops.unique_where(
         "reminders_pending_key",
         "reminders",
         ["user_id", sa.text("coalesce(project_id, 0)"), "kind", "ref"],
-        unique=True,
-        sqlite_where=sa.text("status = 'pending'"),
-        postgresql_where=sa.text("status = 'pending'"),
+        "status = 'pending'",
     )
 
 

@@ -61,13 +61,11 @@ def upgrade() -> None:
     op.create_index("advisor_shares_by_advisor", "advisor_shares", ["advisor_id", "withdrawn_at"])
     op.create_index("advisor_shares_by_user", "advisor_shares", ["user_id"])
     op.create_index("advisor_shares_by_project", "advisor_shares", ["project_id"])
-    op.create_index(
+    ops.unique_where(
         "advisor_shares_current",
         "advisor_shares",
         ["advisor_id", "project_id"],
-        unique=True,
-        sqlite_where=sa.text("withdrawn_at IS NULL"),
-        postgresql_where=sa.text("withdrawn_at IS NULL"),
+        "withdrawn_at IS NULL",
     )
     op.create_table(
         "advisor_notes",
