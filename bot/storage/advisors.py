@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, select, true, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from bot.storage.base import (
     JSON,
@@ -35,6 +35,7 @@ from bot.storage.base import (
     check_aware,
 )
 from bot.storage.schema import (
+    active_walk,
     advisor_logins,
     advisor_notes,
     advisor_sessions,
@@ -57,14 +58,7 @@ _SHARED = (
     select(advisor_shares, projects, users, conversations, advisor_notes.c.text)
     .join(projects, projects.c.id == advisor_shares.c.project_id)
     .join(users, users.c.id == projects.c.owner_id)
-    .outerjoin(
-        conversations,
-        and_(
-            conversations.c.project_id == projects.c.id,
-            conversations.c.user_id == projects.c.owner_id,
-            conversations.c.active == true(),
-        ),
-    )
+    .outerjoin(conversations, active_walk(projects.c.owner_id, projects.c.id))
     .outerjoin(
         advisor_notes,
         and_(
@@ -455,11 +449,7 @@ def _shared_projects(conn: Connection, rows: Sequence[Any]) -> list[SharedProjec
             select(project_members.c.project_id, conversations.c.id, conversations.c.state)
             .outerjoin(
                 conversations,
-                and_(
-                    conversations.c.project_id == project_members.c.project_id,
-                    conversations.c.user_id == project_members.c.user_id,
-                    conversations.c.active == true(),
-                ),
+                active_walk(project_members.c.user_id, project_members.c.project_id),
             )
             .where(
                 project_members.c.role == "partner",

@@ -48,7 +48,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.engine import URL
@@ -91,6 +90,7 @@ from bot.storage.base import (
 from bot.storage.claims import whole_users
 from bot.storage.schema import (
     REMINDER_PROJECT_KEY,
+    active_walk,
     answers,
     conversations,
     gap_comments,
@@ -121,11 +121,7 @@ _USER_BY_KEY = select(users).where(users.c.key == _key)
 _USER_BY_ID = select(users).where(users.c.id == _id)
 _WAS_PROCESSED = exists().where(processed_updates.c.update_id == bindparam("b_update"))
 # The user's active conversation in their current project.
-_IN_CURRENT = and_(
-    conversations.c.user_id == users.c.id,
-    conversations.c.project_id == users.c.current_project_id,
-    conversations.c.active == true(),
-)
+_IN_CURRENT = active_walk(users.c.id, users.c.current_project_id)
 _LOAD = (
     select(users, projects, conversations, _WAS_PROCESSED.label("processed"))
     .outerjoin(projects, projects.c.id == users.c.current_project_id)
@@ -156,11 +152,7 @@ _HISTORY = (
 _pid: BindParameter[Any] = bindparam("pid")
 _ARCHIVE = (
     update(conversations)
-    .where(
-        conversations.c.user_id == _uid,
-        conversations.c.project_id == _pid,
-        conversations.c.active == true(),
-    )
+    .where(active_walk(_uid, _pid))
     .values(active=False, version=conversations.c.version + 1, updated_at=_now)
 )
 _NEW_CONVERSATION = (
@@ -380,9 +372,7 @@ _OWNER_ANSWERS = (
     select(answers.c.question_id, answers.c.value)
     .join(conversations, conversations.c.id == answers.c.conversation_id)
     .where(
-        conversations.c.project_id == _pid,
-        conversations.c.user_id == _uid,
-        conversations.c.active == true(),
+        active_walk(_uid, _pid),
         answers.c.superseded_at.is_(None),
     )
     .order_by(answers.c.id)
@@ -399,14 +389,7 @@ _USER_PROJECTS = (
     )
     .join(project_members, project_members.c.project_id == projects.c.id)
     .join(users, users.c.id == project_members.c.user_id)
-    .outerjoin(
-        conversations,
-        and_(
-            conversations.c.project_id == projects.c.id,
-            conversations.c.user_id == users.c.id,
-            conversations.c.active == true(),
-        ),
-    )
+    .outerjoin(conversations, active_walk(users.c.id, projects.c.id))
     .where(users.c.id == _uid)
     .order_by(projects.c.id)
 )
@@ -462,14 +445,7 @@ _PARTNER_BACK = update(projects).where(projects.c.id == _pid).values(partner_lef
 _SIDES = (
     select(project_members, users, conversations)
     .join(users, users.c.id == project_members.c.user_id)
-    .outerjoin(
-        conversations,
-        and_(
-            conversations.c.project_id == project_members.c.project_id,
-            conversations.c.user_id == users.c.id,
-            conversations.c.active == true(),
-        ),
-    )
+    .outerjoin(conversations, active_walk(users.c.id, project_members.c.project_id))
     .where(project_members.c.project_id == _pid)
     .order_by(case((project_members.c.role == "owner", 0), else_=1))
 )
@@ -1366,10 +1342,7 @@ class Storage(AdvisorStorage):
             conn.execute(_CURRENT_TO_LATEST, params)
             return True
 
-        deleted = await self._write(work)
-        if deleted:
-            await self._checkpoint()
-        return deleted
+        return await self._erase(work)
 
     async def leave_project(self, user_id: int, project_id: int) -> bool:
         """The partner erases their part of a project: their walks and answers, comments and
@@ -1384,10 +1357,7 @@ class Storage(AdvisorStorage):
                 conn.execute(statement, params)
             return True
 
-        left = await self._write(work)
-        if left:
-            await self._checkpoint()
-        return left
+        return await self._erase(work)
 
     async def project_sides(self, project_id: int) -> list[Side]:
         """The project's members, owner first, each with their active walk and its current
@@ -1567,6 +1537,13 @@ class Storage(AdvisorStorage):
         """The project's comments, in the order they were first written (for the bot's own
         use: it checks no access)."""
         return await self._all(_GAP_COMMENTS, {"pid": project_id}, _gap_comment)
+
+    async def _erase(self, work: Callable[[Connection], bool]) -> bool:
+        """Run an erasing write; when it erased something, checkpoint (see _checkpoint)."""
+        erased = await self._write(work)
+        if erased:
+            await self._checkpoint()
+        return erased
 
     async def _checkpoint(self) -> None:
         """SQLite: erased rows leave the write-ahead log too (see delete_user)."""

@@ -26,11 +26,14 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    and_,
     func,
     literal_column,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # BIGINT identity on PostgreSQL; INTEGER on SQLite, where only that is the rowid.
@@ -68,6 +71,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         return moment.astimezone(UTC)
 
 
+def _rows(name: str, *items: Any) -> Table:
+    """A table whose rows have an `id` of their own, never reused (AUTOINCREMENT on SQLite)."""
+    return Table(
+        name, metadata, Column("id", Id, primary_key=True), *items, sqlite_autoincrement=True
+    )
+
+
+def _ref(
+    name: str, table: str, *, ondelete: str = "CASCADE", nullable: bool = False, **kw: Any
+) -> Column[Any]:
+    """A column holding the id of a row of `table`; by default required and erased with it."""
+    return Column(name, Id, ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable, **kw)
+
+
+def _moment(name: str, *, nullable: bool = False) -> Column[datetime]:
+    """A column holding an aware moment (UtcDateTime); by default required."""
+    return Column(name, UtcDateTime, nullable=nullable)
+
+
 def _unique_where(name: str, *columns: str, where: str, postgres_where: str = "") -> Index:
     """A unique index over the rows where `where` holds (PostgreSQL: `postgres_where`, if it
     is written otherwise there)."""
@@ -82,44 +104,38 @@ def _unique_where(name: str, *columns: str, where: str, postgres_where: str = ""
 
 metadata = MetaData()
 
-users = Table(
+users = _rows(
     "users",
-    metadata,
-    Column("id", Id, primary_key=True),
     Column("key", Text, nullable=False, unique=True),
     Column("lang", Text, nullable=False),
     Column("tz", Text, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("blocked_at", UtcDateTime),
+    _moment("created_at"),
+    _moment("blocked_at", nullable=True),
     # The project the user's messages go to (None: none yet, or the last one was deleted).
-    Column("current_project_id", Id, ForeignKey("projects.id", ondelete="SET NULL")),
-    sqlite_autoincrement=True,
+    _ref("current_project_id", "projects", ondelete="SET NULL", nullable=True),
 )
 
 # One alliance project: a manager (its owner) and one prospective partner.
-projects = Table(
+projects = _rows(
     "projects",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("owner_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _ref("owner_id", "users"),
     Column("title", Text),  # the partner's name as the manager gave it; None: untitled
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    _moment("created_at"),
+    _moment("updated_at"),
     # The invited partner erased their data from the project (their /delete).
-    Column("partner_left_at", UtcDateTime),
+    _moment("partner_left_at", nullable=True),
     # A user's projects in order, and the cascade when a user is erased.
     Index("projects_by_owner", "owner_id", "id"),
-    sqlite_autoincrement=True,
 )
 
 # Who takes part in a project: its owner, and the partner once they accepted an invitation.
 project_members = Table(
     "project_members",
     metadata,
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    _ref("project_id", "projects", primary_key=True),
+    _ref("user_id", "users", primary_key=True),
     Column("role", Text, nullable=False),
-    Column("joined_at", UtcDateTime, nullable=False),
+    _moment("joined_at"),
     CheckConstraint("role IN (" + ", ".join(f"'{role}'" for role in MEMBER_ROLES) + ")"),
     # A user's projects, whatever their role; the cascade when a user is erased.
     Index("project_members_by_user", "user_id"),
@@ -129,58 +145,50 @@ project_members = Table(
 
 # A link that lets one person join a project as its partner. Only the SHA-256 of the token is
 # kept: the database alone cannot be used to join.
-invitations = Table(
+invitations = _rows(
     "invitations",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    _ref("project_id", "projects"),
     Column("token_hash", Text, nullable=False, unique=True),  # hex SHA-256 of the token
-    Column("created_by", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("used_at", UtcDateTime),  # opened and answered (accepted or declined)
-    Column("used_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("declined_at", UtcDateTime),  # used, and the invitation was declined
-    Column("revoked_at", UtcDateTime),
+    _ref("created_by", "users"),
+    _moment("created_at"),
+    _moment("expires_at"),
+    _moment("used_at", nullable=True),  # opened and answered (accepted or declined)
+    _ref("used_by", "users", ondelete="SET NULL", nullable=True),
+    _moment("declined_at", nullable=True),  # used, and the invitation was declined
+    _moment("revoked_at", nullable=True),
     # A project's invitations, and the cascade when a project is erased.
     Index("invitations_by_project", "project_id", "id"),
     Index("invitations_by_user", "used_by"),
     Index("invitations_by_creator", "created_by"),
-    sqlite_autoincrement=True,
 )
 
 # A short note of one side of a project on one gap of the divergence report.
-gap_comments = Table(
+gap_comments = _rows(
     "gap_comments",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _ref("project_id", "projects"),
+    _ref("user_id", "users"),
     Column("dimension", Text, nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    _moment("created_at"),
+    _moment("updated_at"),
     # One comment per side and gap (writing again replaces it); a project's comments in order.
     Index("gap_comments_key", "project_id", "user_id", "dimension", unique=True),
     Index("gap_comments_by_user", "user_id"),
-    sqlite_autoincrement=True,
 )
 
-conversations = Table(
+conversations = _rows(
     "conversations",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _ref("user_id", "users"),
     Column("dialogue_id", Text, nullable=False),
     Column("state", Text, nullable=False),  # JSON: the dialogue core's state, opaque here
     Column("version", Integer, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("finished_at", UtcDateTime),
+    _moment("created_at"),
+    _moment("updated_at"),
+    _moment("finished_at", nullable=True),
     Column("active", Boolean, nullable=False),
     # The project this walk belongs to (the owner's, or the partner's own walk in it). Always
     # set; on SQLite the column added by migration 0003 cannot carry NOT NULL.
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    _ref("project_id", "projects"),
     # Listing a user's conversations, and the cascade when a user is erased.
     Index("conversations_by_user", "user_id", "id"),
     # A project's conversations, and the cascade when a project is erased.
@@ -193,59 +201,63 @@ conversations = Table(
         where="active = 1",
         postgres_where="active",
     ),
-    sqlite_autoincrement=True,
 )
 
-answers = Table(
+
+def active_walk(user_id: Any, project_id: Any) -> ColumnElement[bool]:
+    """The condition "this row of `conversations` is the user's active walk in the project"."""
+    return and_(
+        conversations.c.user_id == user_id,
+        conversations.c.project_id == project_id,
+        conversations.c.active == true(),
+    )
+
+
+answers = _rows(
     "answers",
-    metadata,
-    Column("id", Id, primary_key=True),
     Column(
         "conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     ),
     Column("question_id", Text, nullable=False),
     Column("value", Text, nullable=False),  # JSON
-    Column("answered_at", UtcDateTime, nullable=False),
-    Column("superseded_at", UtcDateTime),  # set when a later answer replaced this one
+    _moment("answered_at"),
+    _moment("superseded_at", nullable=True),  # set when a later answer replaced this one
     # History in order, and the cascade when a conversation is erased.
     Index("answers_by_conversation", "conversation_id", "id"),
     # At most one current answer per question; also the per-update lookup.
     _unique_where(
         "answers_current", "conversation_id", "question_id", where="superseded_at IS NULL"
     ),
-    sqlite_autoincrement=True,
 )
 
 processed_updates = Table(
     "processed_updates",
     metadata,
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE")),
-    Column("processed_at", UtcDateTime, nullable=False),
+    _ref("user_id", "users", nullable=True),
+    _moment("processed_at"),
     Index("processed_updates_by_user", "user_id"),
     # Pruning the old ones.
     Index("processed_updates_by_time", "processed_at"),
 )
 
-reminders = Table(
+reminders = _rows(
     "reminders",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE")),
+    _ref("user_id", "users"),
+    _ref("conversation_id", "conversations", nullable=True),
     Column("kind", Text, nullable=False),
     Column("ref", Text, nullable=False),
     Column("payload", Text, nullable=False),  # JSON
-    Column("due_at", UtcDateTime, nullable=False),
+    _moment("due_at"),
     Column("status", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("claimed_by", Text),
-    Column("claimed_until", UtcDateTime),
-    Column("sent_at", UtcDateTime),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    _moment("claimed_until", nullable=True),
+    _moment("sent_at", nullable=True),
+    _moment("created_at"),
+    _moment("updated_at"),
     # The project it is about (None: a reminder of a user who has none).
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE")),
+    _ref("project_id", "projects", nullable=True),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{status}'" for status in REMINDER_STATUSES) + ")"
     ),
@@ -258,7 +270,6 @@ reminders = Table(
     # The cascade when a conversation or a project is erased.
     Index("reminders_by_conversation", "conversation_id"),
     Index("reminders_by_project", "project_id"),
-    sqlite_autoincrement=True,
 )
 # Idempotent scheduling: one pending reminder per user, project, kind and ref (a reminder of no
 # project counts as project 0).
@@ -276,55 +287,44 @@ Index(
 
 # Advisors: the people who coach many managers, through the web view (bot/web/).
 
-advisors = Table(
+advisors = _rows(
     "advisors",
-    metadata,
-    Column("id", Id, primary_key=True),
     Column("name", Text, nullable=False, unique=True),
     Column("code", Text, nullable=False, unique=True),  # what a manager types to share with them
     Column("lang", Text, nullable=False),
     Column("admin", Boolean, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    sqlite_autoincrement=True,
+    _moment("created_at"),
 )
 
-advisor_logins = Table(
+advisor_logins = _rows(
     "advisor_logins",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    _ref("advisor_id", "advisors"),
     Column("token_hash", Text, nullable=False, unique=True),  # SHA-256 of the link's token
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("used_at", UtcDateTime),
+    _moment("created_at"),
+    _moment("expires_at"),
+    _moment("used_at", nullable=True),
     Index("advisor_logins_by_advisor", "advisor_id"),
-    sqlite_autoincrement=True,
 )
 
-advisor_sessions = Table(
+advisor_sessions = _rows(
     "advisor_sessions",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    _ref("advisor_id", "advisors"),
     Column("token_hash", Text, nullable=False, unique=True),  # SHA-256 of the cookie's value
     Column("csrf", Text, nullable=False),  # the token every form of the session carries
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
+    _moment("created_at"),
+    _moment("expires_at"),
     Index("advisor_sessions_by_advisor", "advisor_id"),
     Index("advisor_sessions_by_expiry", "expires_at"),
-    sqlite_autoincrement=True,
 )
 
-advisor_shares = Table(
+advisor_shares = _rows(
     "advisor_shares",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("advisor_id", Id, ForeignKey("advisors.id", ondelete="CASCADE"), nullable=False),
+    _ref("advisor_id", "advisors"),
     # The manager who consented: the project's owner.
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("consented_at", UtcDateTime, nullable=False),
-    Column("withdrawn_at", UtcDateTime),  # set when the manager withdrew it: kept as a record
+    _ref("user_id", "users"),
+    _ref("project_id", "projects"),
+    _moment("consented_at"),
+    _moment("withdrawn_at", nullable=True),  # set when the manager withdrew it: kept as a record
     # An advisor's projects, and the cascade when an advisor is removed.
     Index("advisor_shares_by_advisor", "advisor_id", "withdrawn_at"),
     # A manager's shares (/advisor), and the cascade when a user is erased.
@@ -334,7 +334,6 @@ advisor_shares = Table(
     _unique_where(
         "advisor_shares_current", "advisor_id", "project_id", where="withdrawn_at IS NULL"
     ),
-    sqlite_autoincrement=True,
 )
 
 advisor_notes = Table(
@@ -355,6 +354,6 @@ advisor_notes = Table(
         autoincrement=False,
     ),
     Column("text", Text, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    _moment("updated_at"),
     Index("advisor_notes_by_project", "project_id"),
 )

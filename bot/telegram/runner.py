@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -12,7 +11,7 @@ from telegram import Update
 from bot.config import Settings
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
-from bot.logging_setup import configure_logging
+from bot.process import run_until_signal
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
 from bot.telegram.services import Services
@@ -92,14 +91,4 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 def run(settings: Settings) -> int:
     """The blocking entry point of `alliance-bot run`."""
-    configure_logging(settings.log_level, settings.secrets())
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(main())
-    return 0
+    return run_until_signal(settings, serve)

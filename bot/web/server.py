@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from aiohttp import web
 
@@ -14,7 +13,7 @@ from bot.config import Settings
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
 from bot.export.pool import RenderPool
-from bot.logging_setup import configure_logging
+from bot.process import run_until_signal
 from bot.storage.database import Storage
 from bot.storage.factory import open_storage
 from bot.web.app import create_app
@@ -78,14 +77,5 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def run(settings: Settings) -> int:
-    configure_logging(settings.log_level, settings.secrets())
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(main())
-    return 0
+    """The blocking entry point of `alliance-bot web`."""
+    return run_until_signal(settings, serve)

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from bot.errors import StorageError
-from bot.storage.schema import Id, UtcDateTime
+from bot.storage.migrations import ops
+from bot.storage.schema import UtcDateTime
 
 revision = "0001"
 down_revision = None
@@ -22,31 +23,14 @@ LEGACY_TABLE = "schema_migrations"
 LEGACY_VERSIONS = {1, 2}  # 1: the checklist's tables, 2: reminders
 
 
-def _table(name: str, *columns: sa.schema.SchemaItem) -> None:
-    """A table whose ids are never reused (AUTOINCREMENT, an identity column)."""
-    primary = sa.Column("id", Id, sa.Identity(always=True), primary_key=True)
-    op.create_table(name, primary, *columns, sqlite_autoincrement=True)
+_table = ops.create_table
 
 
 def _owner(table: str, *, nullable: bool = False) -> sa.Column[int]:
-    return sa.Column(
-        f"{table[:-1]}_id",
-        Id,
-        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
-        nullable=nullable,
-    )
+    return ops.reference(f"{table[:-1]}_id", table, nullable=nullable)
 
 
-def _unique_where(name: str, table: str, columns: list[str], where: str, pg: str = "") -> None:
-    """A unique index over the rows where `where` holds (PostgreSQL: `pg`, if given)."""
-    op.create_index(
-        name,
-        table,
-        columns,
-        unique=True,
-        sqlite_where=sa.text(where),
-        postgresql_where=sa.text(pg or where),
-    )
+_unique_where = ops.unique_where
 
 
 def upgrade() -> None:

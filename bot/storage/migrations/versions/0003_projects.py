@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from bot.storage.migrations import ops
 from bot.storage.schema import Id, UtcDateTime
 
 revision = "0003_projects"
@@ -29,14 +30,8 @@ branch_labels = None
 depends_on = None
 
 
-def _table(name: str, *columns: sa.schema.SchemaItem) -> None:
-    """A table whose ids are never reused (AUTOINCREMENT, an identity column)."""
-    primary = sa.Column("id", Id, sa.Identity(always=True), primary_key=True)
-    op.create_table(name, primary, *columns, sqlite_autoincrement=True)
-
-
-def _reference(name: str, table: str, ondelete: str, *, nullable: bool = False) -> sa.Column[int]:
-    return sa.Column(name, Id, sa.ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable)
+_table = ops.create_table
+_reference = ops.reference
 
 
 def _add_reference(table: str, column: str, target: str, ondelete: str) -> None:
@@ -121,23 +116,16 @@ def upgrade() -> None:
 
     op.create_index("conversations_by_project", "conversations", ["project_id", "id"])
     op.drop_index("conversations_active", "conversations")
-    op.create_index(
-        "conversations_active",
-        "conversations",
-        ["user_id", "project_id"],
-        unique=True,
-        sqlite_where=sa.text("active = 1"),
-        postgresql_where=sa.text("active"),
+    ops.unique_where(
+        "conversations_active", "conversations", ["user_id", "project_id"], "active = 1", "active"
     )
     op.create_index("reminders_by_project", "reminders", ["project_id"])
     op.drop_index("reminders_pending_key", "reminders")
-    op.create_index(
+    ops.unique_where(
         "reminders_pending_key",
         "reminders",
         ["user_id", sa.text("coalesce(project_id, 0)"), "kind", "ref"],
-        unique=True,
-        sqlite_where=sa.text("status = 'pending'"),
-        postgresql_where=sa.text("status = 'pending'"),
+        "status = 'pending'",
     )
 
 

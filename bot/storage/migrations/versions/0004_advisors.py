@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bot.storage.schema import Id, UtcDateTime
+from bot.storage.migrations import ops
+from bot.storage.schema import UtcDateTime
 
 revision = "0004_advisors"
 down_revision = "0003_projects"
@@ -14,21 +15,11 @@ branch_labels = None
 depends_on = None
 
 
-def _table(name: str, *columns: sa.schema.SchemaItem) -> None:
-    """A table whose ids are never reused (AUTOINCREMENT, an identity column)."""
-    primary = sa.Column("id", Id, sa.Identity(always=True), primary_key=True)
-    op.create_table(name, primary, *columns, sqlite_autoincrement=True)
+_table = ops.create_table
 
 
 def _owner(table: str, *, primary: bool = False) -> sa.Column[int]:
-    return sa.Column(
-        f"{table[:-1]}_id",
-        Id,
-        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
-        nullable=False,
-        primary_key=primary,
-        autoincrement=False,
-    )
+    return ops.reference(f"{table[:-1]}_id", table, primary_key=primary, autoincrement=False)
 
 
 def upgrade() -> None:
@@ -70,13 +61,11 @@ def upgrade() -> None:
     op.create_index("advisor_shares_by_advisor", "advisor_shares", ["advisor_id", "withdrawn_at"])
     op.create_index("advisor_shares_by_user", "advisor_shares", ["user_id"])
     op.create_index("advisor_shares_by_project", "advisor_shares", ["project_id"])
-    op.create_index(
+    ops.unique_where(
         "advisor_shares_current",
         "advisor_shares",
         ["advisor_id", "project_id"],
-        unique=True,
-        sqlite_where=sa.text("withdrawn_at IS NULL"),
-        postgresql_where=sa.text("withdrawn_at IS NULL"),
+        "withdrawn_at IS NULL",
     )
     op.create_table(
         "advisor_notes",
