@@ -8,7 +8,12 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 from hypothesis import settings
 
 from tests.dialogue_fixtures import mini_engine  # noqa: F401
-from tests.storage_fixtures import pg_admin, storage, storage_backend  # noqa: F401
+from tests.storage_fixtures import (  # noqa: F401
+    pg_admin,
+    second_backend,
+    storage,
+    storage_backend,
+)
 from tests.telegram_fixtures import (  # noqa: F401
     bot,
     database_url,

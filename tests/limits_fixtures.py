@@ -58,7 +58,7 @@ SUITE_SECRETS = tuple(
 #: Loggers set to DEBUG before every test, with the root: configure_logging quiets these two.
 DEBUG_LOGGERS = ("httpx", "httpcore")
 #: Loggers that inherit the root's DEBUG (their level is reset before every test).
-INHERITING_LOGGERS = ("telegram", "aiohttp", "asyncio", "apscheduler", "bot")
+INHERITING_LOGGERS = ("telegram", "aiohttp", "asyncio", "bot")
 #: Answers that say nothing about the bot's payloads, expected in every test:
 ALWAYS_EXPECTED = (
     # A getUpdates cut short by the next one (PTB's last getUpdates on stop confirms the offset).

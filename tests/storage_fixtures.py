@@ -11,10 +11,11 @@ cannot be reached its tests are skipped, unless ALLIANCE_REQUIRE_POSTGRES=1 (CI)
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,9 +129,94 @@ class StorageBackend:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def schema_description(self) -> dict[str, Any]:
+        """Everything the database's schema holds, table by table, as the database itself
+        reports it: columns (type, nullability, default, identity), constraints (primary and
+        foreign keys with their actions, unique, checks), indexes (columns, expressions,
+        uniqueness, the rows a partial one covers), sequences; comparable across two
+        databases of the same backend."""
+        if self.name == "sqlite":
+            return self._sqlite_schema()
+        return self._postgres_schema()
+
+    def _sqlite_schema(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        tables = self.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        for table, create in tables:
+            indexes = {}
+            for _, name, unique, origin, partial in self.execute(f"PRAGMA index_list('{table}')"):
+                [(index_sql,)] = self.execute(
+                    f"SELECT coalesce(sql, '') FROM sqlite_master WHERE name = '{name}'"
+                )
+                indexes[name] = (
+                    unique,
+                    origin,
+                    partial,
+                    " ".join(index_sql.split(" ON ", 1)[-1].split()),  # columns, WHERE
+                    self.execute(f"PRAGMA index_xinfo('{name}')"),
+                )
+            found[table] = {
+                "columns": self.execute(f"PRAGMA table_xinfo('{table}')"),
+                "foreign keys": sorted(
+                    row[2:] for row in self.execute(f"PRAGMA foreign_key_list('{table}')")
+                ),
+                "checks": _checks(create or ""),
+                "autoincrement": "AUTOINCREMENT" in (create or ""),
+                "indexes": indexes,
+            }
+        return found
+
+    def _postgres_schema(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        schema = self.schema
+        assert schema is not None
+
+        def local(text: str) -> str:
+            return text.replace(f"{schema}.", "")
+
+        for table, *column in self.execute(
+            "SELECT table_name, column_name, ordinal_position, data_type, is_nullable,"
+            " column_default, is_identity, identity_generation, identity_start,"
+            " identity_increment, character_maximum_length, numeric_precision,"
+            " datetime_precision FROM information_schema.columns"
+            f" WHERE table_schema = '{schema}' ORDER BY 1, 3"
+        ):
+            found.setdefault(table, {}).setdefault("columns", []).append(
+                tuple(local(str(value)) for value in column)
+            )
+        for table, name, kind, definition in self.execute(
+            "SELECT cl.relname, co.conname, co.contype, pg_get_constraintdef(co.oid)"
+            " FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid"
+            f" JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE ns.nspname = '{schema}'"
+            " ORDER BY 1, 2"
+        ):
+            found[table].setdefault("constraints", []).append((name, kind, local(definition)))
+        for table, name, definition in self.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes"
+            f" WHERE schemaname = '{schema}' ORDER BY 1, 2"
+        ):
+            found[table].setdefault("indexes", []).append((name, local(definition)))
+        found["sequences"] = self.execute(
+            "SELECT cl.relname FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace"
+            f" WHERE ns.nspname = '{schema}' AND cl.relkind = 'S' ORDER BY 1"
+        )
+        return found
+
     async def close_all(self) -> None:
         for storage in self._opened:
             await storage.close()
+
+
+def _checks(sql: str) -> list[str]:
+    """The conditions of every CHECK in a CREATE TABLE statement, whitespace normalized."""
+    found = []
+    for start in re.finditer(r"CHECK\s*\(", sql):
+        depth, end = 1, start.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        found.append(" ".join(sql[start.end() : end - 1].split()))
+    return sorted(found)
 
 
 def _sqlite_backend(tmp_path: Any) -> StorageBackend:
@@ -152,18 +238,13 @@ def _postgres_backend(schema: str) -> StorageBackend:
     )
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite"),
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ]
-)
-async def storage_backend(
-    request: pytest.FixtureRequest, tmp_path: Any
+@asynccontextmanager
+async def _empty_backend(
+    name: str, request: pytest.FixtureRequest, folder: Any
 ) -> AsyncIterator[StorageBackend]:
-    """An empty database on each backend; PostgreSQL gets a schema of its own, dropped after."""
-    if request.param == "sqlite":
-        backend = _sqlite_backend(tmp_path)
+    """An empty database: a file in folder, or a PostgreSQL schema of its own, dropped after."""
+    if name == "sqlite":
+        backend = _sqlite_backend(folder)
         try:
             yield backend
         finally:
@@ -177,6 +258,29 @@ async def storage_backend(
     finally:
         await backend.close_all()
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def storage_backend(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> AsyncIterator[StorageBackend]:
+    """An empty database on each backend; PostgreSQL gets a schema of its own, dropped after."""
+    async with _empty_backend(request.param, request, tmp_path) as backend:
+        yield backend
+
+
+@pytest.fixture
+async def second_backend(
+    storage_backend: StorageBackend, request: pytest.FixtureRequest, tmp_path: Any
+) -> AsyncIterator[StorageBackend]:
+    """Another empty database on storage_backend's backend."""
+    async with _empty_backend(storage_backend.name, request, tmp_path / "second") as backend:
+        yield backend
 
 
 @pytest.fixture

@@ -140,6 +140,34 @@ async def test_replicas_starting_together_migrate_once(storage_backend):
     assert storage_backend.tables() == TABLES
 
 
+async def test_a_new_database_is_created_as_the_migrations_build_it(
+    storage_backend, second_backend, monkeypatch
+):
+    """An empty database is created from the tables and stamped, without the migrations; its
+    schema is the one the migrations build, to the last index condition and identity."""
+    await _at_revision(storage_backend, "head")  # every migration, run by Alembic
+
+    def no_migrations(*args, **kwargs):
+        raise AssertionError("the migrations ran")
+
+    monkeypatch.setattr(migrations, "upgrade", no_migrations)
+    await second_backend.open().migrate()
+
+    assert revision(second_backend) == revision(storage_backend) == [migrations.head()]
+    created = second_backend.schema_description()
+    assert set(created) >= TABLES
+    assert "active" in str(created["conversations"]["indexes"])  # partial: WHERE active...
+    assert created == storage_backend.schema_description()
+
+
+async def test_a_database_with_tables_is_never_created_over(storage_backend):
+    storage_backend.create()
+    storage_backend.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+    await storage_backend.open().migrate()  # the migrations run, the table stays
+    assert storage_backend.tables() == TABLES | {"notes"}
+    assert revision(storage_backend) == [migrations.head()]
+
+
 def test_alliance_bot_migrate(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/bot.db"
     assert main(["migrate", "--database", url]) == 0

@@ -36,6 +36,7 @@ from bot.reminders.dispatcher import (
     Dispatcher,
     Outgoing,
     TickReport,
+    Ticks,
     backoff,
 )
 from bot.storage.database import sqlite_storage
@@ -512,12 +513,12 @@ async def test_a_crash_between_send_and_record_resends_once_after_the_lease(
     assert (await status(db, ana, reminder.id)).status == "sent"
 
 
-async def test_the_job_callback_logs_errors_instead_of_raising(db, tg, emulator, fake, caplog):
+async def test_a_logged_tick_logs_errors_instead_of_raising(db, tg, emulator, fake, caplog):
     ana = await user(db, 101)
     await remind(db, ana, "q1", T0 - timedelta(minutes=1))
-    callback = dispatcher(FailingMarks(db), tg, fake).job_callback()
+    d = dispatcher(FailingMarks(db), tg, fake)
     with caplog.at_level(logging.ERROR, logger="bot.reminders.dispatcher"):
-        await callback(None)  # the StorageError is logged, not raised
+        await d.logged_tick()  # the StorageError is logged, not raised
     assert "tick of worker w1 failed" in caplog.text
     assert "database went away" in caplog.text
 
@@ -533,29 +534,28 @@ class CountingClaims(FailingMarks):
         return await self._inner.claim_due(*args, **kwargs)
 
 
-async def test_the_job_callback_skips_a_tick_while_one_runs(db, tg, emulator, fake):
+async def test_a_logged_tick_is_skipped_while_one_runs(db, tg, emulator, fake):
     ana = await user(db, 101)
     await remind(db, ana, "q1", T0 - timedelta(minutes=1))
     storage = CountingClaims(db)
     d = dispatcher(storage, tg, fake)
-    callback = d.job_callback()
     emulator.slow_next("sendMessage", 0.2)
-    first = asyncio.create_task(callback(None))
+    first = asyncio.create_task(d.logged_tick())
     for _ in range(500):  # until the first tick is sending (real time: the send is slow)
         if d.in_flight:
             break
         await asyncio.sleep(0.001)
-    await callback(None)  # the first tick is still sending: skipped
+    await d.logged_tick()  # the first tick is still sending: skipped
     assert storage.claims == 1
     await first
-    await callback(None)
+    await d.logged_tick()
     assert storage.claims == 2
     assert delivered(emulator) == {"Reminder todo q1": 1}
 
 
-async def test_the_job_queue_runs_ticks_with_the_applications_bot(db, emulator):
-    """As the bot wires it: run_repeating on PTB's JobQueue, the application's ExtBot with the
-    bot's rate limiter pacing the dispatcher, the real clock."""
+async def test_ticks_run_with_the_applications_bot(db, emulator):
+    """As the bot wires it: ticks started with the application, its ExtBot with the bot's
+    rate limiter pacing the dispatcher, the real clock."""
     ana = await user(db, 101)
     await remind(db, ana, "q1", datetime.now(UTC) - timedelta(minutes=1))
     limiter = SendLimiter()
@@ -568,15 +568,41 @@ async def test_the_job_queue_runs_ticks_with_the_applications_bot(db, emulator):
         .build()
     )
     d = Dispatcher(db, app.bot, render, worker="app", paced_by=limiter.chat_delay)
+    ticks = d.every(0.05, first=0)
     async with app:
-        app.job_queue.run_repeating(d.job_callback(), interval=0.05, first=0)
         await app.start()
+        ticks.start()
         try:
             await emulator.wait_for(lambda: delivered(emulator), timeout=5)
             await asyncio.sleep(0.2)  # a few more ticks
         finally:
+            await ticks.stop()
             await app.stop()
     assert delivered(emulator) == {"Reminder todo q1": 1}
+    assert not ticks.running
+
+
+async def test_ticks_go_on_after_a_failing_one_and_stop_cancels_the_one_running():
+    calls: list[int] = []
+    blocked = asyncio.Event()
+
+    async def tick():
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the first tick fails")
+        if len(calls) == 3:
+            blocked.set()
+            await asyncio.Event().wait()  # a tick that never ends by itself
+
+    ticks = Ticks(tick, 0.01, first=0)
+    ticks.start()
+    ticks.start()  # started once only
+    await asyncio.wait_for(blocked.wait(), timeout=5)
+    assert ticks.running
+    await ticks.stop()  # cancels the third tick, which would never end
+    assert calls == [0, 1, 2]
+    assert not ticks.running
+    await ticks.stop()  # stopping twice changes nothing
 
 
 # ---- throughput and limits -------------------------------------------------------------------

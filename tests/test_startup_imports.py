@@ -1,7 +1,70 @@
-"""Start-up stays light: plotting and PDF libraries load only when a chart or file is asked for."""
+"""Start-up stays light: `alliance-bot run` loads what serving needs, nothing more; plotting
+and PDF libraries load only in the render workers, Alembic only when a schema is migrated."""
 
+import asyncio
 import subprocess
 import sys
+
+from tests.faults.process import bot_environment
+
+# Loaded by nothing `run` does before its first getUpdates on a new SQLite database: charts
+# and PDFs (worker processes), the web view's templates (WEB_ENABLED only), Alembic (a new
+# database is created from the tables), PostgreSQL's dialect and driver, and what the
+# python-telegram-bot extras the bot does without would bring (webhook server, JobQueue,
+# AIORateLimiter).
+NOT_AT_START = (
+    "matplotlib",
+    "fpdf",
+    "PIL",
+    "numpy",
+    "jinja2",
+    "alembic",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql",
+    "tornado",
+    "apscheduler",
+    "aiolimiter",
+)
+
+# The bot, started as `alliance-bot run` starts it; once the test has seen its first
+# getUpdates it writes a line, and the bot answers with what it has loaded, then stops.
+RUN_AND_REPORT = f"""
+import os, signal, sys, threading
+from bot.cli import main
+
+def report():
+    sys.stdin.readline()
+    watched = {NOT_AT_START!r}
+    print(",".join(name for name in watched if name in sys.modules), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=report, daemon=True).start()
+sys.exit(main(["run"]))
+"""
+
+
+async def test_run_on_a_new_database_loads_only_what_serving_needs(emulator, tmp_path):
+    env = bot_environment(emulator, f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RUN_AND_REPORT,
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await emulator.wait_for(lambda: emulator.calls_to("getUpdates"), timeout=60)
+        out, err = await asyncio.wait_for(process.communicate(b"\n"), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert out.decode().strip() == ""
+    assert b"stopped cleanly" in err
 
 
 def test_building_the_bot_imports_neither_matplotlib_nor_fpdf(tmp_path):

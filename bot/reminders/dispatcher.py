@@ -21,6 +21,9 @@ again). docs/reminders.md, "Delivery", explains the whole policy.
 A tick also forgets the processed-update records older than ``KEEP_PROCESSED`` (duplicate
 detection needs a few days at most), at most once every ``PRUNE_EVERY``.
 
+In the bot, ``Dispatcher.every`` ticks every few seconds (``Ticks``: a task of the event loop,
+started and stopped with the bot by bot/telegram/runner.py).
+
 The clock is read only through ``clock`` and time passes only through ``sleep``, so tests drive
 the dispatcher with a fake clock.
 """
@@ -28,13 +31,13 @@ the dispatcher with a fake clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -45,7 +48,6 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import CallbackContext
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import StorageError
@@ -152,7 +154,7 @@ class _Run:
 
 
 class Dispatcher:
-    """Sends due reminders reliably; call tick() periodically (see job_callback)."""
+    """Sends due reminders reliably; call tick() periodically (see `every`)."""
 
     def __init__(
         self,
@@ -270,22 +272,19 @@ class Dispatcher:
                 raise run.error
             return run.report
 
-    def job_callback(
-        self,
-    ) -> Callable[[CallbackContext[Any, Any, Any, Any]], Coroutine[Any, Any, None]]:
-        """A callback for ``job_queue.run_repeating``: one tick, exceptions logged, never
-        raised; skipped while the previous tick still runs."""
+    async def logged_tick(self) -> None:
+        """One tick, its exception logged, never raised; skipped while another tick runs."""
+        if self._tick_lock.locked():
+            logger.debug("reminders: previous tick still running; this one skipped")
+            return
+        try:
+            await self.tick()
+        except Exception:
+            logger.exception("reminders: tick of worker %s failed", self._worker)
 
-        async def run_tick(context: CallbackContext[Any, Any, Any, Any]) -> None:
-            if self._tick_lock.locked():
-                logger.debug("reminders: previous tick still running; this one skipped")
-                return
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("reminders: tick of worker %s failed", self._worker)
-
-        return run_tick
+    def every(self, interval: float, *, first: float = 1.0) -> Ticks:
+        """Ticks every `interval` seconds, the first `first` seconds after `Ticks.start`."""
+        return Ticks(self.logged_tick, interval, first=first)
 
     # ---- one tick --------------------------------------------------------------------------
 
@@ -593,3 +592,52 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 def _summary(report: TickReport) -> str:
     return ", ".join(f"{name} {getattr(report, name)}" for name in report.__dataclass_fields__)
+
+
+class Ticks:
+    """Calls `tick` every `interval` seconds, in a task of the event loop, from `start` until
+    `stop`: one call at a time (a call that outlasts the interval is followed by the next at
+    once), the first `first` seconds after `start`. An exception of a call is logged and the
+    ticks go on. `stop` cancels a call in progress, as the bot's shutdown always did: the
+    dispatcher stops its sends at once, and what it had claimed is claimed again once the
+    lease runs out (docs/reminders.md).
+    """
+
+    def __init__(
+        self, tick: Callable[[], Awaitable[None]], interval: float, *, first: float
+    ) -> None:
+        if interval <= 0 or first < 0:
+            raise ValueError("ticks need a positive interval and a first delay of 0 or more")
+        self._tick = tick
+        self._interval = interval
+        self._first = first
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start ticking (in the running event loop); starting twice changes nothing."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="reminders")
+
+    async def stop(self) -> None:
+        """Stop ticking; the call in progress, if any, is cancelled."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._first
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            try:
+                await self._tick()
+            except Exception:  # the next tick comes all the same
+                logger.exception("reminders: tick failed")
+            due = max(due + self._interval, loop.time())

@@ -808,9 +808,10 @@ class Storage(AdvisorStorage):
     async def migrate(self) -> None:
         """Bring the schema to the latest migration (idempotent).
 
-        When it is current, this costs one query. Otherwise the migrations run in one
-        transaction (PostgreSQL: under an advisory lock, so replicas starting together migrate
-        once: the others wait, then find it done).
+        When it is current, this costs one query. Otherwise, in one transaction (PostgreSQL:
+        under an advisory lock, so replicas starting together migrate once: the others wait,
+        then find it done), a database with no table at all is created from the tables at
+        once, and any other runs the migrations it misses (Alembic).
 
         Raises:
             StorageError: a migration failed (it left nothing behind), or the database was
@@ -827,7 +828,7 @@ class Storage(AdvisorStorage):
                     path = (conn.execute(text("SHOW search_path"))).scalar()
                     first = str(path).split(",")[0].strip().strip('"').replace('"', '""')
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
-            migrations.upgrade(conn)
+            migrations.bring_to_head(conn)
 
         await self._write(work)
 

@@ -6,7 +6,12 @@ return exactly what was written. Ids are never reused (AUTOINCREMENT, identity c
 reference to an erased user can never point at someone else.
 
 The migrations in bot/storage/migrations/versions/ build these tables; a change here goes with
-a new migration there.
+a new migration there. A new, empty database is created from these tables at once
+(`create_all`, then stamped at the latest migration: bot/storage/migrations/__init__.py);
+`tests/test_migrations.py` checks that both ways build the same schema, on both databases.
+Create them with `create_all` below, not with `metadata.create_all`: the rows a partial index
+covers and SQLite's exceptions are added there, for the database at hand (so a SQLite bot
+never loads SQLAlchemy's PostgreSQL dialect).
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    TIMESTAMP,
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    Connection,
     Dialect,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -32,7 +40,6 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -74,7 +81,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 def _rows(name: str, *items: Any) -> Table:
     """A table whose rows have an `id` of their own, never reused (AUTOINCREMENT on SQLite)."""
     return Table(
-        name, metadata, Column("id", Id, primary_key=True), *items, sqlite_autoincrement=True
+        name,
+        metadata,
+        Column("id", Id, Identity(always=True), primary_key=True),
+        *items,
+        sqlite_autoincrement=True,
     )
 
 
@@ -90,17 +101,24 @@ def _moment(name: str, *, nullable: bool = False) -> Column[datetime]:
     return Column(name, UtcDateTime, nullable=nullable)
 
 
-def _unique_where(name: str, *columns: str, where: str, postgres_where: str = "") -> Index:
+def _unique_where(name: str, *columns: Any, where: str, postgres_where: str = "") -> Index:
     """A unique index over the rows where `where` holds (PostgreSQL: `postgres_where`, if it
-    is written otherwise there)."""
+    is written otherwise there); `create_all` gives each database its condition."""
     return Index(
         name,
         *columns,
         unique=True,
-        sqlite_where=text(where),
-        postgresql_where=text(postgres_where or where),
+        info={_WHERE: {"sqlite": where, "postgresql": postgres_where or where}},
     )
 
+
+def _boolean() -> Boolean:
+    """A boolean: native on PostgreSQL, 0 or 1 (checked) on SQLite."""
+    return Boolean(create_constraint=True)
+
+
+_WHERE = "partial_index_where"  # Index.info key: database name -> the rows it covers
+_SQLITE_NULLABLE = "sqlite_nullable"  # Column.info key: NOT NULL on PostgreSQL only
 
 metadata = MetaData()
 
@@ -185,10 +203,10 @@ conversations = _rows(
     _moment("created_at"),
     _moment("updated_at"),
     _moment("finished_at", nullable=True),
-    Column("active", Boolean, nullable=False),
+    Column("active", _boolean(), nullable=False),
     # The project this walk belongs to (the owner's, or the partner's own walk in it). Always
     # set; on SQLite the column added by migration 0003 cannot carry NOT NULL.
-    _ref("project_id", "projects"),
+    _ref("project_id", "projects", info={_SQLITE_NULLABLE: True}),
     # Listing a user's conversations, and the cascade when a user is erased.
     Index("conversations_by_user", "user_id", "id"),
     # A project's conversations, and the cascade when a project is erased.
@@ -274,15 +292,13 @@ reminders = _rows(
 # Idempotent scheduling: one pending reminder per user, project, kind and ref (a reminder of no
 # project counts as project 0).
 REMINDER_PROJECT_KEY = func.coalesce(reminders.c.project_id, literal_column("0"))
-Index(
+_unique_where(
     "reminders_pending_key",
     reminders.c.user_id,
     REMINDER_PROJECT_KEY,
     reminders.c.kind,
     reminders.c.ref,
-    unique=True,
-    sqlite_where=text("status = 'pending'"),
-    postgresql_where=text("status = 'pending'"),
+    where="status = 'pending'",
 )
 
 # Advisors: the people who coach many managers, through the web view (bot/web/).
@@ -292,7 +308,7 @@ advisors = _rows(
     Column("name", Text, nullable=False, unique=True),
     Column("code", Text, nullable=False, unique=True),  # what a manager types to share with them
     Column("lang", Text, nullable=False),
-    Column("admin", Boolean, nullable=False),
+    Column("admin", _boolean(), nullable=False),
     _moment("created_at"),
 )
 
@@ -357,3 +373,25 @@ advisor_notes = Table(
     _moment("updated_at"),
     Index("advisor_notes_by_project", "project_id"),
 )
+
+
+def create_all(connection: Connection) -> None:
+    """Create every table and index in connection's empty database, in its transaction, as
+    the migrations leave them at their latest revision.
+
+    The tables are copied for the database at hand: each partial index gets that database's
+    condition, and a column NOT NULL on PostgreSQL only stays nullable on SQLite.
+    """
+    dialect = connection.dialect.name
+    target = MetaData()
+    for table in metadata.tables.values():
+        copy = table.to_metadata(target)
+        for column in table.columns:
+            if dialect == "sqlite" and column.info.get(_SQLITE_NULLABLE):
+                copy.c[column.name].nullable = True
+        for index in table.indexes:
+            where = index.info.get(_WHERE)
+            if where is not None:
+                [twin] = (found for found in copy.indexes if found.name == index.name)
+                twin.dialect_kwargs[f"{dialect}_where"] = text(where[dialect])
+    target.create_all(connection, checkfirst=False)

@@ -83,6 +83,8 @@ def build_application(
 
     Its render pool (`bot_data["services"].renders`) starts worker processes on the first
     chart or PDF: whoever runs the application closes it (`close_renders`) once stopped.
+    With `dispatch_every`, the reminder dispatcher's ticks (`bot_data["services"].ticks`) are
+    started and stopped by whoever runs the application, with it (bot/telegram/runner.py).
     """
     queue = UpdateQueue(settings.updates_in_hand)
     builder = (
@@ -98,6 +100,8 @@ def build_application(
         .concurrent_updates(UserLanes())
         .update_queue(queue)
         .post_init(_post_init)
+        # The reminder dispatcher ticks on a task of its own (Ticks), not on PTB's JobQueue.
+        .job_queue(None)
     )
     # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
     # getUpdates once the updates in hand are handled (or soon after, lanes.py).
@@ -139,12 +143,9 @@ def build_application(
             clock=clock,
         ),
         advisors=Advisors(storage, clock=clock),
+        # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
+        ticks=None if dispatch_every is None else dispatcher.every(dispatch_every, first=1.0),
     )
-    # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
-    if dispatch_every is not None and app.job_queue is not None:
-        app.job_queue.run_repeating(
-            dispatcher.job_callback(), interval=dispatch_every, first=1.0, name="reminders"
-        )
 
     # What handlers send replies to the update: not held to the chat's pace (limiter.py);
     # first, the chat's earlier messages still on their way from a task (services.send_later).

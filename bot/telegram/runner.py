@@ -32,15 +32,17 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         app = build_application(
             settings, storage, engine, dispatch_every=settings.reminder_interval_seconds
         )
+        services: Services = app.bot_data["services"]
         async with app:
             await app.start()
             web: WebServer | None = None
             view: WebView | None = None
             try:
+                if services.ticks is not None:  # due reminders, every few seconds
+                    services.ticks.start()
                 if settings.web_enabled:  # the advisors' web view, on the bot's services
                     from bot.web.server import WebView  # Jinja2 and the pages: only if served
 
-                    services: Services = app.bot_data["services"]
                     view = WebView.for_services(settings, storage, engine, services.renders)
                     await view.start()
                 if settings.webhook_enabled:
@@ -82,6 +84,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     await web.stop()
                 if view is not None:
                     await view.stop()
+                if services.ticks is not None:
+                    await services.ticks.stop()
                 await app.stop()
                 close_renders(app)
     finally:

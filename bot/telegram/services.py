@@ -17,7 +17,7 @@ from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
 from bot.export.pool import RenderPool
 from bot.projects import Projects
-from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.dispatcher import Dispatcher, Ticks
 from bot.reminders.service import Reminders
 
 # Updates in hand whose load is kept for their handlers; beyond this, the oldest are forgotten.
@@ -42,6 +42,8 @@ class Services:
     renders: RenderPool  # charts and PDFs, drawn in worker processes
     projects: Projects
     advisors: Advisors  # what managers share with advisors (/advisor)
+    # The dispatcher's ticks, started and stopped with the bot (None: ticked by the caller).
+    ticks: Ticks | None = None
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
     def lang_for(self, update: Update) -> str:
