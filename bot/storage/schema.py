@@ -130,7 +130,13 @@ users = _rows(
     _moment("created_at"),
     _moment("blocked_at", nullable=True),
     # The project the user's messages go to (None: none yet, or the last one was deleted).
-    _ref("current_project_id", "projects", ondelete="SET NULL", nullable=True),
+    # Projects reference users too: this reference is added once both tables exist.
+    Column(
+        "current_project_id",
+        Id,
+        ForeignKey("projects.id", ondelete="SET NULL", use_alter=True),
+        nullable=True,
+    ),
 )
 
 # One alliance project: a manager (its owner) and one prospective partner.
