@@ -13,6 +13,7 @@ import textwrap
 import time
 
 import pypdf
+import pytest
 
 from bot.dialogue.loader import DEFAULT_DIR
 from bot.export.pool import RenderPool
@@ -85,6 +86,21 @@ async def test_the_message_exists_in_english_too(emulator, database_url):
         await bob.send("/export")
         await bob.tap("📄 PDF")
         assert "I couldn't prepare this file" in bob.last_text()
+
+
+async def test_workers_run_at_the_lowest_priority():
+    pool = RenderPool(workers=1)
+    try:
+        pids = await pool.pids()
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {19}
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 2), (8, 4), (64, 4)])
+def test_by_default_one_core_is_left_to_the_bot(monkeypatch, cores, workers):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert RenderPool().workers == workers
 
 
 def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):

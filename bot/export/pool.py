@@ -13,8 +13,10 @@ gathered `ReportContent` (a plain, picklable value) to a small pool of processes
   apologises to the user; the conversation goes on.
 
 Processes are started with "spawn": nothing of the bot's state (sockets, the database
-connection, threads) is copied into them. They run at a lower priority (nice 5): on a busy
-machine, other users' updates get the CPU before a drawing does.
+connection, threads) is copied into them. They take only the CPU the bot leaves: they run at
+the lowest priority (nice 19), and there are as many as the machine has cores but one (at
+least one, at most four; `RENDER_WORKERS` says otherwise), so that a burst of drawings
+leaves a core to the bot's updates.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import datetime as dt
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_WORKERS = 2
+MAX_DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT = 60.0  # seconds: a PDF takes about 1 s, 2 s the first time in a worker
 
 
@@ -75,17 +78,24 @@ def draw_divergence_report(fmt: str, content: DivergenceContent, now: dt.datetim
     return render_divergence_file(fmt, content, now=now)
 
 
-def lower_priority() -> None:
-    """Run in each worker as it starts: drawings yield the CPU to the bot's updates."""
-    import os
+def default_workers() -> int:
+    """The cores this process may run on but one, from 1 to `MAX_DEFAULT_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container's or taskset's share
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_WORKERS, cores - 1))
 
-    os.nice(5)
+
+def lower_priority() -> None:
+    """Run in each worker as it starts: drawings yield the CPU to the bot's updates. Nice 19
+    rather than SCHED_IDLE: on a machine kept busy by other work, a drawing still gets a
+    little CPU (and ends before its time-out) instead of none."""
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
 def worker_pid() -> int:
     """The worker's process id (tests and benchmarks look at the worker from outside)."""
-    import os
-
     return os.getpid()
 
 
@@ -95,9 +105,10 @@ def worker_pid() -> int:
 class RenderPool:
     """A lazily started pool of `workers` processes; see the module docstring."""
 
-    def __init__(
-        self, *, workers: int = DEFAULT_WORKERS, timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
+    def __init__(self, *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """`workers`: how many processes draw at once (None: `default_workers()`)."""
+        if workers is None:
+            workers = default_workers()
         if workers < 1 or timeout <= 0:
             raise ValueError("a render pool needs a worker and a positive time-out")
         self.workers = workers
