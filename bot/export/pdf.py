@@ -53,6 +53,7 @@ _ROW_LINE, _ROW_PAD = 4.9, 1.8  # table rows: line height and padding above and 
 _HEADING_HEIGHT = {1: 16.5, 2: 7.5}  # mm taken by heading1 and heading2 (one line)
 _KEEP_TOGETHER = 90.0  # mm: a titled table up to this height is never split across pages
 BODY = 10.0  # pt
+TABLE = 9.5  # pt: table rows
 LINE = 5.2  # mm per line of body text
 
 
@@ -234,8 +235,9 @@ class _Layout:
     ) -> None:
         """A heading, paragraphs and a table, kept on one page when they fit on one."""
         pdf = self.pdf
+        table_height = self.table_height(headings, rows, widths)  # measured once
+        height = _HEADING_HEIGHT[level] + table_height
         pdf.set_font(FAMILY, "", BODY)
-        height = _HEADING_HEIGHT[level] + self.table_height(headings, rows, widths)
         for note in notes:
             height += self.line_count(pdf.epw, note) * LINE + 1.5
         # A long table may start low on a page and go on over the next; a short one moves
@@ -244,7 +246,7 @@ class _Layout:
         (self.heading1 if level == 1 else self.heading2)(title)
         for note in notes:
             self.paragraph(note)
-        self.table(headings, rows, widths, bold_last=bold_last)
+        self.table(headings, rows, widths, bold_last=bold_last, height=table_height)
         pdf.ln(4 if level == 1 else 3)
 
     # Building blocks -------------------------------------------------------------------------
@@ -320,13 +322,16 @@ class _Layout:
         widths: tuple[float, float],
         *,
         bold_last: bool = False,
+        height: float | None = None,
     ) -> None:
-        """Two columns with a heading row repeated on every page; long cells wrap."""
+        """Two columns with a heading row repeated on every page; long cells wrap. `height`:
+        what `table_height` gave for the same rows, if the caller measured them already."""
         from fpdf.fonts import FontFace
 
         pdf = self.pdf
-        pdf.set_font(FAMILY, "", 9.5)
-        height = self.table_height(headings, rows, widths)
+        if height is None:
+            height = self.table_height(headings, rows, widths)
+        pdf.set_font(FAMILY, "", TABLE)
         self.need(height if height <= _KEEP_TOGETHER else 25)
         pdf.set_text_color(*TEXT)
         pdf.set_fill_color(255, 255, 255)  # rows take the current colours as their base
@@ -361,6 +366,7 @@ class _Layout:
     ) -> float:
         """The height `table` will take, in mm (word wrapping measured, not guessed)."""
         pdf = self.pdf
+        pdf.set_font(FAMILY, "", TABLE)
         total = 0.0
         for row in [headings, *rows]:
             lines = max(
