@@ -38,7 +38,7 @@ from bot.telegram import (
     project_handlers,
     reminder_handlers,
 )
-from bot.telegram.lanes import PollingRequest, UpdateQueue, UserLanes, waiting_aside
+from bot.telegram.lanes import PollingRequest, UpdateQueue, UserLanes
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
@@ -206,8 +206,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 
 async def _replying(update: Update, context: BotContext) -> None:
-    with waiting_aside(context.application):  # the chat's PDF, say, in a worker
-        await background_done(context)
+    await background_done(context)
     replying()
 
 
