@@ -4,6 +4,8 @@ the conversation goes on."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import io
 import os
 import signal
@@ -141,3 +143,36 @@ def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "3 b'%PDF-' []"
+
+
+class RecordingPool(RenderPool):
+    """One worker's turns, drawn in this process: which drawing gets the worker, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self.drawn: list[str] = []
+        self.release = asyncio.Event()
+
+    async def _draw(self, function, *args):
+        self.drawn.append(function.__name__)
+        await self.release.wait()
+        return function.__name__
+
+
+async def test_a_summarys_charts_go_before_the_files_waiting_for_a_worker():
+    pool = RecordingPool()
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    first = asyncio.ensure_future(pool.report("pdf", None, now=now))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(pool.report("pdf", None, now=now)),
+        asyncio.ensure_future(pool.divergence_report("pdf", None, now=now)),
+        asyncio.ensure_future(pool.charts(None)),
+    ]
+    given_up = asyncio.ensure_future(pool.charts(None))
+    await asyncio.sleep(0)
+    given_up.cancel()  # its user's update ended meanwhile: its turn goes to the next
+    pool.release.set()
+    await asyncio.gather(first, *waiting)
+    assert pool.drawn == ["draw_report", "draw_charts", "draw_report", "draw_divergence_report"]
+    assert given_up.cancelled()
