@@ -57,7 +57,7 @@ def test_defaults(base):
     assert s.webhook_path == "telegram"
     assert s.webhook_secret == ""
     assert s.health_port == 8080
-    assert s.render_workers is None  # as many as the machine's cores but one
+    assert s.render_workers == 0  # as many as the machine's cores but one
     assert s.secrets() == [TOKEN]
 
 
@@ -281,7 +281,7 @@ def test_invalid_token_is_not_echoed(base, token, hint):
         ("WEBHOOK_PATH", "tele gram", "URL path"),
         ("WEBHOOK_PATH", "/", "URL path"),
         ("HEALTH_PORT", "http", "1 to 65535"),
-        ("RENDER_WORKERS", "0", "1 to 64"),
+        ("RENDER_WORKERS", "-1", "0 to 64"),
     ],
 )
 def test_invalid_value_names_variable_and_accepted(base, name, value, accepted):

@@ -17,8 +17,12 @@ import time
 import pypdf
 import pytest
 
-from bot.dialogue.loader import DEFAULT_DIR
+from bot.config import Settings
+from bot.dialogue.engine import Engine
+from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
 from bot.export.pool import RenderPool
+from bot.storage.factory import open_storage
+from bot.telegram.app import build_application
 from tests.reminder_fixtures import nearly_done
 from tests.telegram_fixtures import running_bot
 
@@ -176,3 +180,13 @@ async def test_a_summarys_charts_go_before_the_files_waiting_for_a_worker():
     await asyncio.gather(first, *waiting)
     assert pool.drawn == ["draw_report", "draw_charts", "draw_report", "draw_divergence_report"]
     assert given_up.cancelled()
+
+
+def test_render_workers_sets_the_bots_pool(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    engine = Engine(load_dialogue(DEFAULT_DIR))
+    for setting, workers in ((3, 3), (0, RenderPool().workers)):
+        settings = Settings(telegram_bot_token="1:x", render_workers=setting)
+        app = build_application(settings, storage, engine, dispatch_every=None)
+        assert app.bot_data["services"].renders.workers == workers
+    asyncio.run(storage.close())

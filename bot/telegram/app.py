@@ -131,7 +131,7 @@ def build_application(
         conversations=conversations,
         reminders=reminders,
         dispatcher=dispatcher,
-        renders=renders or RenderPool(workers=settings.render_workers),
+        renders=renders or RenderPool(workers=settings.render_workers or None),
         projects=Projects(
             conversations,
             conversations.partner_walks.engine,
