@@ -52,6 +52,7 @@ ENV_VARS: tuple[str, ...] = (
     "WEBHOOK_SECRET",
     "HEALTH_PORT",
     "UPDATES_IN_HAND",
+    "RENDER_WORKERS",
     "WEB_ENABLED",
     "WEB_LISTEN",
     "WEB_PORT",
@@ -134,6 +135,7 @@ class Settings:
     webhook_secret: str = ""
     health_port: int = DEFAULT_HEALTH_PORT
     updates_in_hand: int = DEFAULT_UPDATES_IN_HAND
+    render_workers: int = 0  # 0: the machine's cores but one (bot/export/pool.py)
     web_enabled: bool = False
     web_listen: str = DEFAULT_WEB_LISTEN
     web_port: int = DEFAULT_WEB_PORT
@@ -284,6 +286,7 @@ def load_settings(
         webhook_secret=webhook_secret,
         health_port=get("HEALTH_PORT", DEFAULT_HEALTH_PORT, _int_parser(1, 65535)),
         updates_in_hand=get("UPDATES_IN_HAND", DEFAULT_UPDATES_IN_HAND, _int_parser(1, 1000)),
+        render_workers=get("RENDER_WORKERS", 0, _int_parser(0, 64)),
         web_enabled=get("WEB_ENABLED", False, _parse_bool),
         web_listen=get("WEB_LISTEN", DEFAULT_WEB_LISTEN, _parse_host),
         web_port=get("WEB_PORT", DEFAULT_WEB_PORT, _int_parser(1, 65535)),

@@ -57,6 +57,7 @@ def test_defaults(base):
     assert s.webhook_path == "telegram"
     assert s.webhook_secret == ""
     assert s.health_port == 8080
+    assert s.render_workers == 0  # as many as the machine's cores but one
     assert s.secrets() == [TOKEN]
 
 
@@ -99,6 +100,7 @@ def test_every_value_read(base, tmp_path):
         "WEBHOOK_PATH": "/hooks/alliance/",
         "WEBHOOK_SECRET": SECRET,
         "HEALTH_PORT": "9090",
+        "RENDER_WORKERS": "3",
     }
     s = load(env)
     assert s.database_url == "postgresql://alliance:pw@db:5432/alliance"
@@ -116,6 +118,7 @@ def test_every_value_read(base, tmp_path):
     assert s.webhook_path == "hooks/alliance"
     assert s.webhook_secret == SECRET
     assert s.health_port == 9090
+    assert s.render_workers == 3
     assert s.webhook_endpoint == "https://bot.example.com:8443/hooks/alliance"
     assert s.secrets() == [TOKEN, SECRET, "pw"]
 
@@ -278,6 +281,7 @@ def test_invalid_token_is_not_echoed(base, token, hint):
         ("WEBHOOK_PATH", "tele gram", "URL path"),
         ("WEBHOOK_PATH", "/", "URL path"),
         ("HEALTH_PORT", "http", "1 to 65535"),
+        ("RENDER_WORKERS", "-1", "0 to 64"),
     ],
 )
 def test_invalid_value_names_variable_and_accepted(base, name, value, accepted):

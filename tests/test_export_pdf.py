@@ -199,6 +199,15 @@ def test_readiness_chart():
         charts.readiness_chart(["A"], [1, 2], title="T", not_scored="n/a")
 
 
+def test_a_chart_drawn_again_from_the_same_data_is_the_same_and_other_data_another():
+    first = charts.readiness_chart(["A", "B"], [80, 20], title="T", not_scored="n/a")
+    other = charts.readiness_chart(["A", "B"], [20, 80], title="T", not_scored="n/a")
+    untitled = charts.readiness_chart(["A", "B"], [80, 20], title="", not_scored="n/a")
+    again = charts.readiness_chart(["A", "B"], [80, 20], title="T", not_scored="n/a")
+    assert first == again
+    assert len({first, other, untitled}) == 3
+
+
 def test_shares_chart():
     labels = ["Vision", "Gains", "Risques", "Pouvoirs", "Identité"]
     png = charts.shares_chart(labels, [5, 1, None, 3, 4], title="T", unknown="{label} (?)")

@@ -4,6 +4,8 @@ the conversation goes on."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import io
 import os
 import signal
@@ -13,9 +15,14 @@ import textwrap
 import time
 
 import pypdf
+import pytest
 
-from bot.dialogue.loader import DEFAULT_DIR
+from bot.config import Settings
+from bot.dialogue.engine import Engine
+from bot.dialogue.loader import DEFAULT_DIR, load_dialogue
 from bot.export.pool import RenderPool
+from bot.storage.factory import open_storage
+from bot.telegram.app import build_application
 from tests.reminder_fixtures import nearly_done
 from tests.telegram_fixtures import running_bot
 
@@ -87,6 +94,21 @@ async def test_the_message_exists_in_english_too(emulator, database_url):
         assert "I couldn't prepare this file" in bob.last_text()
 
 
+async def test_workers_run_at_the_lowest_priority():
+    pool = RenderPool(workers=1)
+    try:
+        pids = await pool.pids()
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {19}
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 2), (8, 4), (64, 4)])
+def test_by_default_one_core_is_left_to_the_bot(monkeypatch, cores, workers):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert RenderPool().workers == workers
+
+
 def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
     """A summary with its charts and a PDF export, in a fresh interpreter: neither library
     is in its sys.modules afterwards (they were loaded by the workers only)."""
@@ -125,3 +147,46 @@ def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "3 b'%PDF-' []"
+
+
+class RecordingPool(RenderPool):
+    """One worker's turns, drawn in this process: which drawing gets the worker, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self.drawn: list[str] = []
+        self.release = asyncio.Event()
+
+    async def _draw(self, function, *args):
+        self.drawn.append(function.__name__)
+        await self.release.wait()
+        return function.__name__
+
+
+async def test_a_summarys_charts_go_before_the_files_waiting_for_a_worker():
+    pool = RecordingPool()
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    first = asyncio.ensure_future(pool.report("pdf", None, now=now))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(pool.report("pdf", None, now=now)),
+        asyncio.ensure_future(pool.divergence_report("pdf", None, now=now)),
+        asyncio.ensure_future(pool.charts(None)),
+    ]
+    given_up = asyncio.ensure_future(pool.charts(None))
+    await asyncio.sleep(0)
+    given_up.cancel()  # its user's update ended meanwhile: its turn goes to the next
+    pool.release.set()
+    await asyncio.gather(first, *waiting)
+    assert pool.drawn == ["draw_report", "draw_charts", "draw_report", "draw_divergence_report"]
+    assert given_up.cancelled()
+
+
+def test_render_workers_sets_the_bots_pool(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    engine = Engine(load_dialogue(DEFAULT_DIR))
+    for setting, workers in ((3, 3), (0, RenderPool().workers)):
+        settings = Settings(telegram_bot_token="1:x", render_workers=setting)
+        app = build_application(settings, storage, engine, dispatch_every=None)
+        assert app.bot_data["services"].renders.workers == workers
+    asyncio.run(storage.close())

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, ParamSpec
 
 if TYPE_CHECKING:
@@ -29,17 +30,39 @@ _P = ParamSpec("_P")
 
 
 def _styled(draw: Callable[_P, bytes | None]) -> Callable[_P, bytes | None]:
-    """Run a chart function under the report's style, whatever the local matplotlibrc says."""
+    """Run a chart function under the report's style, whatever the local matplotlibrc says;
+    the last charts drawn are kept (`KEPT`), by everything they are drawn from: the summary's
+    charts drawn again for a PDF of the same answers, or a second PDF, cost nothing."""
 
     @functools.wraps(draw)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> bytes | None:
+        key = (draw.__name__, _frozen(args), _frozen(sorted(kwargs.items())))
+        if key in _kept:
+            _kept.move_to_end(key)
+            return _kept[key]
         from matplotlib import rc_context  # lazily: matplotlib is slow to import
 
         # DejaVu Sans is matplotlib's own default; a local matplotlibrc may say otherwise.
         with rc_context({"font.family": "sans-serif", "font.sans-serif": [FONT]}):
-            return draw(*args, **kwargs)
+            chart = draw(*args, **kwargs)
+        _kept[key] = chart
+        while len(_kept) > KEPT:
+            _kept.popitem(last=False)
+        return chart
 
     return wrapper
+
+
+KEPT = 24  # charts kept in memory (a few hundred kB)
+_kept: OrderedDict[Hashable, bytes | None] = OrderedDict()
+
+
+def _frozen(value: object) -> Hashable:
+    """`value` with its lists and tuples (nested) as tuples: a key for `_kept`."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    assert isinstance(value, Hashable)
+    return value
 
 
 @_styled

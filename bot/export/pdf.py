@@ -18,6 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
+import itertools
+import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -53,6 +56,7 @@ _ROW_LINE, _ROW_PAD = 4.9, 1.8  # table rows: line height and padding above and 
 _HEADING_HEIGHT = {1: 16.5, 2: 7.5}  # mm taken by heading1 and heading2 (one line)
 _KEEP_TOGETHER = 90.0  # mm: a titled table up to this height is never split across pages
 BODY = 10.0  # pt
+TABLE = 9.5  # pt: table rows
 LINE = 5.2  # mm per line of body text
 
 
@@ -69,6 +73,44 @@ def font_path(kind: str) -> Path:
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+
+
+def fallback_font(codepoints: frozenset[int]) -> Path:
+    """Last Resort reduced to `codepoints` (those DejaVu lacks), as a font file made once per
+    set of code points in this process.
+
+    The whole font maps all 1.1 million code points: reading its map costs about 0.2 s of CPU
+    and trimming it into the PDF 0.1 s more, for each PDF showing an emoji. Reduced, it
+    takes milliseconds, and the same emoji in the next PDF costs nothing more.
+    """
+    path = _fallbacks.get(codepoints)
+    if path is not None:
+        _fallbacks.move_to_end(codepoints)
+        return path
+    from fontTools import subset  # lazily, like fpdf2, which uses it too
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(font_path("fallback"), recalcTimestamp=False)
+    options = subset.Options(notdef_outline=True, recommended_glyphs=True, name_IDs=["*"])
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=codepoints)
+    subsetter.subset(font)
+    global _fallback_dir
+    if _fallback_dir is None:
+        _fallback_dir = tempfile.TemporaryDirectory(prefix="alliance-fonts-")
+    path = Path(_fallback_dir.name) / f"{FALLBACK}-{next(_fallback_names)}.ttf"
+    font.save(path)
+    _fallbacks[codepoints] = path
+    while len(_fallbacks) > FALLBACKS_KEPT:
+        _, old = _fallbacks.popitem(last=False)
+        old.unlink(missing_ok=True)
+    return path
+
+
+FALLBACKS_KEPT = 32  # reduced fallback fonts kept (a few kB each)
+_fallbacks: OrderedDict[frozenset[int], Path] = OrderedDict()
+_fallback_names = itertools.count(1)
+_fallback_dir: tempfile.TemporaryDirectory[str] | None = None
 
 
 def shaping_available() -> bool:
@@ -205,7 +247,7 @@ class _Layout:
         lacking = {ord(ch) for ch in self.wanted} - drawable - {ord("\n")}
         fallbacks = [FAMILY]  # a character the bold face lacks comes from the regular one
         if lacking:
-            pdf.add_font(FALLBACK, "", str(font_path("fallback")), unicode_range=sorted(lacking))
+            pdf.add_font(FALLBACK, "", str(fallback_font(frozenset(lacking))))
             fallbacks.append(FALLBACK)
         # Fallback fonts also make fpdf2 ask get_fallback_font about every character no font
         # draws, which is how Document.get_fallback_font learns what was missed.
@@ -234,8 +276,9 @@ class _Layout:
     ) -> None:
         """A heading, paragraphs and a table, kept on one page when they fit on one."""
         pdf = self.pdf
+        table_height = self.table_height(headings, rows, widths)  # measured once
+        height = _HEADING_HEIGHT[level] + table_height
         pdf.set_font(FAMILY, "", BODY)
-        height = _HEADING_HEIGHT[level] + self.table_height(headings, rows, widths)
         for note in notes:
             height += self.line_count(pdf.epw, note) * LINE + 1.5
         # A long table may start low on a page and go on over the next; a short one moves
@@ -244,7 +287,7 @@ class _Layout:
         (self.heading1 if level == 1 else self.heading2)(title)
         for note in notes:
             self.paragraph(note)
-        self.table(headings, rows, widths, bold_last=bold_last)
+        self.table(headings, rows, widths, bold_last=bold_last, height=table_height)
         pdf.ln(4 if level == 1 else 3)
 
     # Building blocks -------------------------------------------------------------------------
@@ -320,13 +363,16 @@ class _Layout:
         widths: tuple[float, float],
         *,
         bold_last: bool = False,
+        height: float | None = None,
     ) -> None:
-        """Two columns with a heading row repeated on every page; long cells wrap."""
+        """Two columns with a heading row repeated on every page; long cells wrap. `height`:
+        what `table_height` gave for the same rows, if the caller measured them already."""
         from fpdf.fonts import FontFace
 
         pdf = self.pdf
-        pdf.set_font(FAMILY, "", 9.5)
-        height = self.table_height(headings, rows, widths)
+        if height is None:
+            height = self.table_height(headings, rows, widths)
+        pdf.set_font(FAMILY, "", TABLE)
         self.need(height if height <= _KEEP_TOGETHER else 25)
         pdf.set_text_color(*TEXT)
         pdf.set_fill_color(255, 255, 255)  # rows take the current colours as their base
@@ -361,6 +407,7 @@ class _Layout:
     ) -> float:
         """The height `table` will take, in mm (word wrapping measured, not guessed)."""
         pdf = self.pdf
+        pdf.set_font(FAMILY, "", TABLE)
         total = 0.0
         for row in [headings, *rows]:
             lines = max(

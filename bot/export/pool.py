@@ -7,23 +7,30 @@ gathered `ReportContent` (a plain, picklable value) to a small pool of processes
 
 * started on the first render, not before (start-up stays light);
 * a worker that dies (killed, out of memory) is replaced and the render tried once more;
-* drawings wait their turn (one per worker at a time, first come first served); one that takes
+* drawings wait their turn (one per worker at a time, first come first served, but the charts
+  a user waits for in the chat, after their summary, go before files); one that takes
   longer than `timeout` seconds once a worker has it is given up: the pool's processes are
   killed (a new pool starts with the next drawing) and `RenderFailed` tells the handler, which
   apologises to the user; the conversation goes on.
 
 Processes are started with "spawn": nothing of the bot's state (sockets, the database
-connection, threads) is copied into them. They run at a lower priority (nice 5): on a busy
-machine, other users' updates get the CPU before a drawing does.
+connection, threads) is copied into them. They take only the CPU the bot leaves: they run at
+the lowest priority (nice 19), and there are as many as the machine has cores but one (at
+least one, at most four; `RENDER_WORKERS` says otherwise), so that a burst of drawings
+leaves a core to the bot's updates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import heapq
+import itertools
 import logging
 import multiprocessing
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -36,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_WORKERS = 2
+MAX_DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT = 60.0  # seconds: a PDF takes about 1 s, 2 s the first time in a worker
 
 
@@ -75,17 +82,24 @@ def draw_divergence_report(fmt: str, content: DivergenceContent, now: dt.datetim
     return render_divergence_file(fmt, content, now=now)
 
 
-def lower_priority() -> None:
-    """Run in each worker as it starts: drawings yield the CPU to the bot's updates."""
-    import os
+def default_workers() -> int:
+    """The cores this process may run on but one, from 1 to `MAX_DEFAULT_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container's or taskset's share
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_WORKERS, cores - 1))
 
-    os.nice(5)
+
+def lower_priority() -> None:
+    """Run in each worker as it starts: drawings yield the CPU to the bot's updates. Nice 19
+    rather than SCHED_IDLE: on a machine kept busy by other work, a drawing still gets a
+    little CPU (and ends before its time-out) instead of none."""
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
 def worker_pid() -> int:
     """The worker's process id (tests and benchmarks look at the worker from outside)."""
-    import os
-
     return os.getpid()
 
 
@@ -95,15 +109,16 @@ def worker_pid() -> int:
 class RenderPool:
     """A lazily started pool of `workers` processes; see the module docstring."""
 
-    def __init__(
-        self, *, workers: int = DEFAULT_WORKERS, timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
+    def __init__(self, *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """`workers`: how many processes draw at once (None: `default_workers()`)."""
+        if workers is None:
+            workers = default_workers()
         if workers < 1 or timeout <= 0:
             raise ValueError("a render pool needs a worker and a positive time-out")
         self.workers = workers
         self.timeout = timeout
         self._executor: ProcessPoolExecutor | None = None
-        self._turns = asyncio.Semaphore(workers)  # one drawing per worker at a time
+        self._turns = _Turns(workers)  # one drawing per worker at a time
 
     async def charts(self, content: ReportContent) -> list[tuple[bytes, str]]:
         """The summary's charts with their captions.
@@ -111,7 +126,7 @@ class RenderPool:
         Raises:
             RenderFailed: not drawn within the time-out, or the worker died twice.
         """
-        return await self._run(draw_charts, content)
+        return await self._run(draw_charts, content, soon=True)
 
     async def report(self, fmt: str, content: ReportContent, *, now: dt.datetime) -> bytes:
         """A report file ("pdf", "md" or "ics").
@@ -128,7 +143,7 @@ class RenderPool:
         Raises:
             RenderFailed: not drawn within the time-out, or the worker died twice.
         """
-        return await self._run(draw_divergence_chart, content)
+        return await self._run(draw_divergence_chart, content, soon=True)
 
     async def divergence_report(
         self, fmt: str, content: DivergenceContent, *, now: dt.datetime
@@ -153,8 +168,9 @@ class RenderPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        async with self._turns:  # the time-out counts from here: waiting is not drawing
+    async def _run(self, function: Callable[..., T], *args: Any, soon: bool = False) -> T:
+        """`soon`: someone waits for it in the chat; it goes before the files waiting."""
+        async with self._turns.turn(soon):  # the time-out counts from here: waiting is not drawing
             return await self._draw(function, *args)
 
     async def _draw(self, function: Callable[..., T], *args: Any) -> T:
@@ -196,3 +212,39 @@ class RenderPool:
             for process in list(processes.values()):
                 process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Turns:
+    """One drawing per worker at a time; among those waiting, those marked `soon` first, then
+    in the order they came."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, soon: bool) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            called: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (0 if soon else 1, next(self._arrivals), called))
+            try:
+                await called
+            except asyncio.CancelledError:
+                if called.done() and not called.cancelled():
+                    self._hand_over()  # given the turn just as it was cancelled: pass it on
+                raise  # else it stays in the heap, cancelled, and is passed over
+        try:
+            yield
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiting:
+            _, _, called = heapq.heappop(self._waiting)
+            if not called.done():
+                called.set_result(None)
+                return
+        self._free += 1

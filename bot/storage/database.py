@@ -105,6 +105,7 @@ from bot.storage.schema import (
 T = TypeVar("T")
 Maker = Callable[[Any], T]  # a record from its row
 MEMORY = ":memory:"
+_NO_TURN = contextlib.nullcontext()  # what a transaction waits for when it need not wait
 # Conversations whose current answers are kept in memory (see Storage.load).
 ANSWERS_KEPT = 256
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
@@ -670,6 +671,11 @@ class Storage(AdvisorStorage):
         # or saved here: an update does not read (and decode) every answer given before it.
         self._answers: OrderedDict[int, tuple[int, dict[str, JSON]]] = OrderedDict()
         self._answers_lock = threading.Lock()
+        # SQLite: this process's writing transactions take turns here rather than in SQLite's
+        # busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries (100 ms
+        # once several writers queue): a writer waiting here starts as soon as the one before
+        # it commits. Another process's writer still meets the busy timeout.
+        self._writing = threading.Lock() if self._sqlite else None
 
     # Plumbing
 
@@ -687,8 +693,11 @@ class Storage(AdvisorStorage):
         for attempt in (1, 2):
             committing = False
             conn = self._thread_connection()
+            turn: contextlib.AbstractContextManager[object] = _NO_TURN
+            if write and self._writing is not None:
+                turn = self._writing
             try:
-                with conn.begin():
+                with turn, conn.begin():
                     if self._begin is not None:
                         driver = conn.connection.driver_connection
                         assert driver is not None
@@ -1051,7 +1060,8 @@ class Storage(AdvisorStorage):
         def run() -> None:
             try:
                 conn = self._thread_connection()
-                with conn.begin():  # no BEGIN sent: SQLite runs it on its own
+                # no BEGIN sent: SQLite runs it on its own, after this process's writers
+                with self._writing or _NO_TURN, conn.begin():
                     work(conn)
             except (SQLAlchemyError, OSError) as exc:
                 raise StorageError(f"{self._name}: {exc}") from exc

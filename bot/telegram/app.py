@@ -135,7 +135,7 @@ def build_application(
         conversations=conversations,
         reminders=reminders,
         dispatcher=dispatcher,
-        renders=renders or RenderPool(),
+        renders=renders or RenderPool(workers=settings.render_workers or None),
         projects=Projects(
             conversations,
             conversations.partner_walks.engine,

@@ -21,6 +21,7 @@ from bot.export import FORMATS, ExportError, export, render, report_content, rep
 from bot.export.pool import RenderFailed
 from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.lanes import waiting_aside
 from bot.telegram.limiter import not_replying
 from bot.telegram.render import choice_keyboard
 from bot.telegram.services import BotContext, send_later
@@ -124,7 +125,8 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
     try:
-        pictures = await services.renders.charts(content)
+        with waiting_aside(context.application):
+            pictures = await services.renders.charts(content)
     except RenderFailed:
         await context.bot.send_message(
             chat.id, services.texts(session.user.lang).ui("export.chat.charts_failed")

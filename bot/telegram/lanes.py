@@ -13,16 +13,19 @@ while `in_hand` updates are queued or running, so a `kill -9` loses at most that
 fetched and not handled (docs/reliability.md); the rest are fetched again by the next process.
 
 `PollingRequest` asks Telegram for more updates once those in hand are handled, or `linger`
-seconds later if some take longer (a summary's charts): handled one at a time, the bot fetched
-many updates per getUpdates, each of which costs about as much CPU as another Bot API call;
-fetching again at once, as soon as a batch is queued, would ask once per update or so.
+seconds later if some take longer: handled one at a time, the bot fetched many updates per
+getUpdates, each of which costs about as much CPU as another Bot API call; fetching again at
+once, as soon as a batch is queued, would ask once per update or so. An update that waits for
+something other than the bot's CPU (a render worker drawing its charts, its chat's PDF) says
+so (`waiting_aside`): the poller does not wait for it, else every other user's next update
+would wait `linger` seconds while charts are drawn. It still counts among the updates in hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -105,6 +108,7 @@ class UpdateQueue(asyncio.Queue[object]):
         super().__init__()
         self.in_hand = in_hand
         self._taken = 0  # put and not yet done
+        self._aside = 0  # of them, waiting for something else than the bot (waiting_aside)
         self._room: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
 
@@ -132,18 +136,47 @@ class UpdateQueue(asyncio.Queue[object]):
         self._taken -= 1
         if self._room is not None:
             self._room.set()
-        if self._taken == 0 and self._idle is not None:
+        self._check_idle()
+
+    @contextlib.contextmanager
+    def aside(self) -> Iterator[None]:
+        """While in this block, an update in hand is not waited for by `handled`."""
+        self._aside += 1
+        self._check_idle()
+        try:
+            yield
+        finally:
+            self._aside -= 1
+
+    def _busy(self) -> bool:
+        return self._taken > self._aside
+
+    def _check_idle(self) -> None:
+        if not self._busy() and self._idle is not None:
             self._idle.set()
 
     async def handled(self, linger: float) -> None:
-        """Return once no update is queued or being handled, or after `linger` seconds."""
-        if self._taken == 0:
+        """Return once no update is queued or being handled (but those waiting aside), or
+        after `linger` seconds."""
+        if not self._busy():
             return
         if self._idle is None:
             self._idle = asyncio.Event()
         self._idle.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), linger)
+
+
+@contextlib.contextmanager
+def waiting_aside(application: Any) -> Iterator[None]:
+    """Around what an update awaits that is not the bot's work (a render worker, a task of
+    its own): the poller fetches the next updates meanwhile (see the module docstring)."""
+    queue = getattr(application, "update_queue", None)
+    if isinstance(queue, UpdateQueue):
+        with queue.aside():
+            yield
+    else:
+        yield
 
 
 class PollingRequest(RetryingRequest):

@@ -45,6 +45,7 @@ from bot.report import Html
 from bot.storage.base import NewReminder, User
 from bot.telegram import project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.lanes import waiting_aside
 from bot.telegram.project_handlers import chat_of, local_date, notify
 from bot.telegram.render import choice_keyboard, escape, split
 from bot.telegram.services import BotContext
@@ -300,9 +301,10 @@ async def send_report(
         if view.status != READY:
             return
         try:
-            picture = await services.renders.divergence_chart(
-                divergence_content(view, texts, compared.comments)
-            )
+            with waiting_aside(context.application):
+                picture = await services.renders.divergence_chart(
+                    divergence_content(view, texts, compared.comments)
+                )
         except RenderFailed:
             picture = None
         if picture is not None:
@@ -542,9 +544,10 @@ async def send_file(update: Update, context: BotContext, session: Session, fmt: 
     content = divergence_content(compared.divergence.view(viewer), texts, compared.comments)
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
     try:
-        data = await services.renders.divergence_report(
-            "pdf", content, now=dt.datetime.now(dt.UTC)
-        )
+        with waiting_aside(context.application):
+            data = await services.renders.divergence_report(
+                "pdf", content, now=dt.datetime.now(dt.UTC)
+            )
     except RenderFailed:
         await _say(update, context, texts.ui("export.chat.render_failed"))
         return

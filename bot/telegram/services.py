@@ -19,6 +19,7 @@ from bot.export.pool import RenderPool
 from bot.projects import Projects
 from bot.reminders.dispatcher import Dispatcher, Ticks
 from bot.reminders.service import Reminders
+from bot.telegram.lanes import waiting_aside
 
 # Updates in hand whose load is kept for their handlers; beyond this, the oldest are forgotten.
 _LOADED_AT_MOST = 1024
@@ -130,7 +131,8 @@ async def background_done(context: BotContext) -> None:
     """Wait until the chat's task started by send_later, if any, is over."""
     task = context.chat_data.get(BACKGROUND) if context.chat_data is not None else None
     if task is not None and not task.done():
-        await asyncio.wait([task])
+        with waiting_aside(context.application):  # its PDF, say, in a render worker
+            await asyncio.wait([task])
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -62,7 +62,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """`alliance-bot web`: the web view alone, until `stop` is set."""
     engine = Engine(load_dialogue(settings.dialogues_dir))
     storage = open_storage(settings.database_url)
-    renders = RenderPool()
+    renders = RenderPool(workers=settings.render_workers or None)
     try:
         await storage.migrate()
         view = WebView.for_services(settings, storage, engine, renders)

@@ -1,0 +1,57 @@
+"""The update queue of polling (bot/telegram/lanes.py): updates in hand are bounded, and the
+poller asks for more once those in hand are handled, but for those waiting aside (a summary
+waiting for its charts, a chat's next update for its PDF)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.telegram.lanes import UpdateQueue, waiting_aside
+
+
+async def settled() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_the_poller_waits_for_updates_in_hand_but_not_for_those_waiting_aside():
+    queue = UpdateQueue(in_hand=2)
+    await queue.put("summary")
+    poll = asyncio.ensure_future(queue.handled(linger=3600))
+    await settled()
+    assert not poll.done()  # the summary is being handled
+    with queue.aside():  # ... now it waits for its charts
+        await settled()
+        assert poll.done()
+        assert await queue.handled(linger=3600) is None  # at once
+        await queue.put("help")
+        again = asyncio.ensure_future(queue.handled(linger=3600))
+        await settled()
+        assert not again.done()  # another update being handled: waited for
+        queue.get_nowait()
+        queue.task_done()
+        await settled()
+        assert again.done()
+
+
+async def test_updates_waiting_aside_still_count_among_those_in_hand():
+    queue = UpdateQueue(in_hand=2)
+    await queue.put("summary")
+    await queue.put("pdf")
+    with queue.aside(), queue.aside():
+        third = asyncio.ensure_future(queue.put("help"))
+        await settled()
+        assert not third.done()  # a crash could lose two at most
+        queue.get_nowait()
+        queue.task_done()
+        await settled()
+        assert third.done()
+    assert queue.taken == 2
+
+
+def test_waiting_aside_outside_polling_changes_nothing():
+    class Application:
+        update_queue: asyncio.Queue[object] = asyncio.Queue()
+
+    with waiting_aside(Application()), waiting_aside(object()):
+        pass
