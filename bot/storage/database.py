@@ -57,7 +57,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
-from bot.storage.advisors import AdvisorStorage
+from bot.storage.advisors import AdvisorStorage, upsert_note
 from bot.storage.base import (
     CLOSED_STATUSES,
     JSON,
@@ -558,6 +558,7 @@ class _Dialect:
     def __init__(self, insert: Any) -> None:
         self.upsert_comment = _upsert_comment(insert)
         self.upsert_reminder = _upsert_reminder(insert)
+        self.upsert_note = upsert_note(insert)
         self.record_update = _record_update(insert, _uid)
         self.record_step_update = _record_update(insert, _STEP_OWNER)
         self.new_user = (
