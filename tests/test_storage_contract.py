@@ -275,6 +275,35 @@ async def test_same_question_twice_in_one_step_keeps_the_last(storage):
     assert [a.value for a in await storage.answer_history(conversation.id)] == ["first", "second"]
 
 
+async def test_answers_kept_in_memory_still_supersede_earlier_ones(storage):
+    """After a load, the storage keeps the conversation's answers and writes no UPDATE for a
+    question they show unanswered; a question answered again, in a later step or twice in
+    one, still leaves one current answer."""
+    user = await make_user(storage)
+    conversation = await storage.start_conversation(user.id, "alliance", {})
+    version = await storage.save_step(
+        conversation.id, expected_version=1, state={}, answers=[AnswerWrite("q1", "a")]
+    )
+    assert (await storage.load(user.key)).answers == {"q1": "a"}
+    steps = (
+        [AnswerWrite("q1", "b"), AnswerWrite("q2", "x"), AnswerWrite("q2", "y")],
+        [AnswerWrite("q2", None), AnswerWrite("q2", "z")],
+    )
+    for answers in steps:
+        version = await storage.save_step(
+            conversation.id, expected_version=version, state={}, answers=answers
+        )
+    assert await storage.current_answers(conversation.id) == {"q1": "b", "q2": "z"}
+    history = await storage.answer_history(conversation.id)
+    assert [(a.question_id, a.value, a.superseded_at is None) for a in history] == [
+        ("q1", "a", False),
+        ("q1", "b", True),
+        ("q2", "x", False),
+        ("q2", "y", False),
+        ("q2", "z", True),
+    ]
+
+
 async def test_answers_belong_to_their_conversation(storage):
     user = await make_user(storage)
     old = await storage.start_conversation(user.id, "alliance", {})

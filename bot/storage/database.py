@@ -593,7 +593,7 @@ class _Prepared:
     Connection.execute, and before_cursor_execute listeners see it (see Storage._execute).
     """
 
-    __slots__ = ("binds", "compiled", "names", "results", "sql")
+    __slots__ = ("binds", "compiled", "names", "results", "returns_rows", "sql")
 
     def __init__(self, statement: Any, dialect: Any) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -608,7 +608,11 @@ class _Prepared:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         )
-        columns = statement.selected_columns if hasattr(statement, "selected_columns") else ()
+        # The columns of its rows: a SELECT's, or what an INSERT or UPDATE returns (if any).
+        columns = statement.exported_columns
+        # Known here rather than asked of the cursor: psycopg builds a description of every
+        # column each time it is asked (about a third of the driver's CPU per statement).
+        self.returns_rows = len(columns) > 0
         self.results = tuple(
             (index, processor)
             for index, column in enumerate(columns)
@@ -627,6 +631,24 @@ class _Prepared:
         for index, processor in self.results:
             row[index] = processor(row[index])
         return row
+
+
+# The key, in a pooled connection's info, of its cursors by statement (see _cursor); the pool
+# clears info when it replaces a connection.
+_CURSORS = "alliance_cursors"
+
+
+def _cursor(fairy: Any, statement: object) -> Any:
+    """The pooled connection's cursor for this statement (a _Prepared, or BEGIN's text): one
+    per statement and connection, kept, so psycopg keeps what it looked up for the statement's
+    parameter and column types while the cursor runs the same query."""
+    cursors: dict[object, Any] | None = fairy.info.get(_CURSORS)
+    if cursors is None:
+        cursors = fairy.info[_CURSORS] = {}
+    cursor = cursors.get(statement)
+    if cursor is None:
+        cursor = cursors[statement] = fairy.driver_connection.cursor()
+    return cursor
 
 
 class _Hot:
@@ -655,9 +677,17 @@ class Storage(AdvisorStorage):
         self.dialect = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         self._name = "SQLite" if self._sqlite else "PostgreSQL"
-        # SQLite's driver leaves transactions to us (isolation_level None): a read begins with
-        # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
-        self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
+        # Both drivers leave transactions to us (SQLite: isolation_level None; psycopg:
+        # autocommit). SQLite: a read begins with BEGIN (one snapshot for its statements), a
+        # write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL: a write begins with
+        # BEGIN; a read begins nothing, so it costs no BEGIN and COMMIT round trips: each of
+        # its statements reads what is committed when it starts, as in a READ COMMITTED
+        # transaction (PostgreSQL's default, used here).
+        self._begin: dict[bool, str | None] = (
+            {False: "BEGIN", True: "BEGIN IMMEDIATE"}
+            if self._sqlite
+            else {False: None, True: "BEGIN"}
+        )
         self._sql = _dialect_statements(self.dialect)
         self._hot = _Hot(engine.dialect, self._sql)
         self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
@@ -690,10 +720,9 @@ class Storage(AdvisorStorage):
             conn = self._thread_connection()
             try:
                 with conn.begin():
-                    if self._begin is not None:
-                        driver = conn.connection.driver_connection
-                        assert driver is not None
-                        driver.execute(self._begin[write])
+                    begin = self._begin[write]
+                    if begin is not None:
+                        _cursor(conn.connection, begin).execute(begin)
                     result = work(conn)
                     committing = True
                 return result
@@ -753,7 +782,7 @@ class Storage(AdvisorStorage):
     ) -> list[list[Any]]:
         """Run a prepared statement in conn's transaction; its rows, converted."""
         fairy = conn.connection
-        cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(fairy, prepared)
         try:
             parameters = prepared.parameters(params)
             # Listeners of the engine's before_cursor_execute still see every statement (their
@@ -761,7 +790,7 @@ class Storage(AdvisorStorage):
             for listener in conn.dispatch.before_cursor_execute:
                 listener(conn, cursor, prepared.sql, parameters, None, False)
             cursor.execute(prepared.sql, parameters)
-            raw = cursor.fetchall() if cursor.description is not None else []
+            raw = cursor.fetchall() if prepared.returns_rows else []
         except self._driver_error as exc:
             # As Connection.execute would: a lost connection is invalidated, and the error
             # says so (_transaction then runs the work again on a new connection).
@@ -777,8 +806,6 @@ class Storage(AdvisorStorage):
                 connection_invalidated=lost,
                 dialect=dialect,
             ) from exc
-        finally:
-            cursor.close()
         return [prepared.row(row) for row in raw]
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
@@ -1157,8 +1184,12 @@ class Storage(AdvisorStorage):
             if isinstance(change, ChangeReminder):
                 _check_change(change)
         now = _utc_now()
-
         hot = self._hot
+        # The conversation's current answers at expected_version, when kept: a question among
+        # them has an answer to supersede, another has none (sound once the state is saved at
+        # that version, in this transaction), and its first answer costs no UPDATE.
+        kept = self._kept_answers(conversation_id, expected_version)
+        answered = None if kept is None else set(kept)
 
         def work(conn: Connection) -> int:
             if update_id is not None:
@@ -1178,11 +1209,17 @@ class Storage(AdvisorStorage):
             if not saved:
                 raise _stale(conn, conversation_id, expected_version)
             owner, project_id = saved[0]
+            current = None if answered is None else set(answered)
             for question_id, value in writes:
                 params = {"cid": conversation_id, "b_question": question_id, "now": now}
-                self._execute(conn, hot.supersede, params)
+                if current is None or question_id in current:
+                    self._execute(conn, hot.supersede, params)
                 if value is not None:
                     self._execute(conn, hot.insert_answer, {**params, "value": value})
+                if current is not None and value is not None:
+                    current.add(question_id)
+                elif current is not None:
+                    current.discard(question_id)
             for change in changes:
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
@@ -1891,11 +1928,10 @@ def postgres_storage(
     target = make_conninfo("", **params)
 
     def connect() -> psycopg.Connection[Any]:
-        connection = psycopg.connect(target)
+        # Autocommit: Storage._transaction begins the transactions that write (see there).
+        connection = psycopg.connect(target, autocommit=True)
         if schema is not None:
-            # A plain SET outlives its transaction: it holds for the whole session.
             connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            connection.commit()
         return connection
 
     engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
