@@ -433,7 +433,7 @@ async def test_pruning_forgets_only_the_updates_processed_before_the_limit(stora
         await storage.prune_processed(datetime(2030, 1, 1))
 
 
-async def test_pruning_goes_by_batches_until_none_is_left(storage, monkeypatch):
+async def test_pruning_forgets_one_batch_per_call(storage, monkeypatch):
     monkeypatch.setattr(database, "PRUNE_BATCH", 3)
     user = await make_user(storage)
     with time_machine.travel(T0 - timedelta(days=8), tick=False):
@@ -445,10 +445,11 @@ async def test_pruning_goes_by_batches_until_none_is_left(storage, monkeypatch):
     count = begun.append  # one object, to remove the listener with
     sqlalchemy.event.listen(storage.engine, "begin", count)
     try:
-        assert await storage.prune_processed(T0 - timedelta(days=7)) == 7
+        forgotten = [await storage.prune_processed(T0 - timedelta(days=7)) for _ in range(4)]
     finally:
         sqlalchemy.event.remove(storage.engine, "begin", count)
-    assert len(begun) == 3  # 3 + 3 + 1: other writes may go on between them
+    assert forgotten == [3, 3, 1, 0]
+    assert len(begun) == 4  # one transaction each: other writes go on between them
     assert [await processed(storage, n) for n in range(1, 9)] == [False] * 7 + [True]
 
 
