@@ -301,10 +301,14 @@ _NO_LIVE_CLAIM = ~exists().where(
     _held.c.claimed_by != bindparam("worker"),
     _held.c.claimed_until > _due_now,
 )
+# Grouped by user_id + 0, not user_id: SQLite would otherwise read the whole reminders_by_user
+# index for its order (8 ms a tick with 130,000 pending reminders, measured) rather than the
+# due ones only through reminders_due (0.1 ms).
+_due_user = (reminders.c.user_id + literal_column("0")).label("user_id")
 _first_due = (
-    select(reminders.c.user_id, func.min(reminders.c.due_at).label("first_due"))
+    select(_due_user, func.min(reminders.c.due_at).label("first_due"))
     .where(_CLAIMABLE)
-    .group_by(reminders.c.user_id)
+    .group_by(_due_user)
     .subquery("due")
 )
 # A claim takes whole users, so the user's row is the lock on PostgreSQL: replicas claiming at
