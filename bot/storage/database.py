@@ -1904,6 +1904,9 @@ def postgres_storage(
 ) -> Storage:
     """The storage in a PostgreSQL database (optionally in one schema of it).
 
+    Its connections are in autocommit: the storage sends BEGIN for the transactions that write
+    (reads need none, see Storage); code that uses its engine directly begins its own.
+
     Args:
         conninfo: a libpq URL or key=value string, handed to libpq as it is, e.g.
             "postgresql://bot@db.example:5432/alliance"; its parameters work, such as
