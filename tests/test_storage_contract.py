@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import uuid
@@ -853,6 +854,25 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
     assert await storage.active_conversation(user.id) == conversation
     # The search_path is set on the new connection: the schema's tables are found.
     assert (await storage.get_user(user.key)).id == user.id
+
+
+@POSTGRES_ONLY
+async def test_postgres_a_write_reconnects_when_its_begin_finds_the_connection_lost(
+    storage, storage_backend, pg_admin
+):
+    await storage.mark_processed(1)
+    pids = _backend_pids(storage)
+    for pid in pids:
+        pg_admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    for _ in range(100):  # until the server has closed them: the write's BEGIN meets that
+        alive = pg_admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone()
+        if alive == (0,):
+            break
+        await asyncio.sleep(0.02)
+    assert await storage.mark_processed(2)
+    assert await processed(storage, 2)
 
 
 @pytest.mark.postgres

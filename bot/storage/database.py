@@ -725,9 +725,7 @@ class Storage(AdvisorStorage):
             conn = self._thread_connection()
             try:
                 with conn.begin():
-                    begin = self._begin[write]
-                    if begin is not None:
-                        _cursor(conn.connection, begin).execute(begin)
+                    self._begin_transaction(conn, write)
                     result = work(conn)
                     committing = True
                 return result
@@ -786,8 +784,7 @@ class Storage(AdvisorStorage):
         self, conn: Connection, prepared: _Prepared, params: dict[str, Any]
     ) -> list[list[Any]]:
         """Run a prepared statement in conn's transaction; its rows, converted."""
-        fairy = conn.connection
-        cursor = _cursor(fairy, prepared)
+        cursor = _cursor(conn.connection, prepared)
         try:
             parameters = prepared.parameters(params)
             # Listeners of the engine's before_cursor_execute still see every statement (their
@@ -797,21 +794,33 @@ class Storage(AdvisorStorage):
             cursor.execute(prepared.sql, parameters)
             raw = cursor.fetchall() if prepared.returns_rows else []
         except self._driver_error as exc:
-            # As Connection.execute would: a lost connection is invalidated, and the error
-            # says so (_transaction then runs the work again on a new connection).
-            dialect = self.engine.dialect
-            lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
-            if lost:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                prepared.sql,
-                params,
-                exc,
-                self._driver_error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
+            raise self._driver_failure(conn, cursor, prepared.sql, params, exc) from exc
         return [prepared.row(row) for row in raw]
+
+    def _begin_transaction(self, conn: Connection, write: bool) -> None:
+        """Send the BEGIN a transaction needs, if any (see __init__); engine listeners do not
+        see it."""
+        begin = self._begin[write]
+        if begin is None:
+            return
+        cursor = _cursor(conn.connection, begin)
+        try:
+            cursor.execute(begin)
+        except self._driver_error as exc:
+            raise self._driver_failure(conn, cursor, begin, {}, exc) from exc
+
+    def _driver_failure(
+        self, conn: Connection, cursor: Any, sql: str, params: dict[str, Any], exc: Any
+    ) -> Exception:
+        """A driver's error as Connection.execute raises it: a lost connection is invalidated,
+        and the error says so (_transaction then runs the work again on a new connection)."""
+        dialect = self.engine.dialect
+        lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(exc)
+        return DBAPIError.instance(
+            sql, params, exc, self._driver_error, connection_invalidated=lost, dialect=dialect
+        )
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self._run(work, write=False)
