@@ -139,6 +139,8 @@ class Suite:
                 if postgres:
                     await self.update_run(BotSpec(OURS, POSTGRES, rate_limiter=True), number)
             if generated is not None:
+                if "update" not in s.only:  # the empty database the scale run is compared with
+                    await self.update_run(BotSpec(OURS, SQLITE), number)
                 await self.update_run(
                     BotSpec(OURS, SQLITE), number, scale=(scale_db, generated.active[number])
                 )

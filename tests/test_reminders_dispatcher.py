@@ -29,6 +29,7 @@ from telegram.ext import ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot.errors import StorageError
+from bot.reminders import dispatcher as dispatcher_module
 from bot.reminders import operators
 from bot.reminders.dispatcher import (
     KEEP_PROCESSED,
@@ -39,6 +40,7 @@ from bot.reminders.dispatcher import (
     Ticks,
     backoff,
 )
+from bot.storage import database
 from bot.storage.database import sqlite_storage
 from bot.telegram.limiter import SendLimiter
 from tests.storage_fixtures import add_user
@@ -740,6 +742,27 @@ async def test_a_tick_forgets_processed_updates_older_than_a_week_every_ten_minu
     fake.jump(PRUNE_EVERY / 2)
     await d.tick()
     assert not await processed(db, 2)
+
+
+async def test_a_backlog_of_processed_updates_is_forgotten_one_batch_per_tick(
+    db, tg, fake, monkeypatch
+):
+    monkeypatch.setattr(dispatcher_module, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(database, "PRUNE_BATCH", 2)
+    for update_id in range(1, 6):  # recorded now (real time): more than a week before 2030
+        await db.mark_processed(update_id)
+    d = dispatcher(db, tg, fake)
+    left = []
+    for _ in range(4):
+        await d.tick()  # no time passes: a full batch makes the next tick prune again
+        left.append(sum([await processed(db, n) for n in range(1, 6)]))
+    assert left == [3, 1, 0, 0]
+    await db.mark_processed(6)
+    await d.tick()
+    assert await processed(db, 6)  # the backlog is gone: ten minutes until the next batch
+    fake.jump(PRUNE_EVERY)
+    await d.tick()
+    assert not await processed(db, 6)
 
 
 async def test_pending_report_lists_due_times_in_utc_and_local_time(db):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import uuid
@@ -275,6 +276,35 @@ async def test_same_question_twice_in_one_step_keeps_the_last(storage):
     assert [a.value for a in await storage.answer_history(conversation.id)] == ["first", "second"]
 
 
+async def test_answers_kept_in_memory_still_supersede_earlier_ones(storage):
+    """After a load, the storage keeps the conversation's answers and writes no UPDATE for a
+    question they show unanswered; a question answered again, in a later step or twice in
+    one, still leaves one current answer."""
+    user = await make_user(storage)
+    conversation = await storage.start_conversation(user.id, "alliance", {})
+    version = await storage.save_step(
+        conversation.id, expected_version=1, state={}, answers=[AnswerWrite("q1", "a")]
+    )
+    assert (await storage.load(user.key)).answers == {"q1": "a"}
+    steps = (
+        [AnswerWrite("q1", "b"), AnswerWrite("q2", "x"), AnswerWrite("q2", "y")],
+        [AnswerWrite("q2", None), AnswerWrite("q2", "z")],
+    )
+    for answers in steps:
+        version = await storage.save_step(
+            conversation.id, expected_version=version, state={}, answers=answers
+        )
+    assert await storage.current_answers(conversation.id) == {"q1": "b", "q2": "z"}
+    history = await storage.answer_history(conversation.id)
+    assert [(a.question_id, a.value, a.superseded_at is None) for a in history] == [
+        ("q1", "a", False),
+        ("q1", "b", True),
+        ("q2", "x", False),
+        ("q2", "y", False),
+        ("q2", "z", True),
+    ]
+
+
 async def test_answers_belong_to_their_conversation(storage):
     user = await make_user(storage)
     old = await storage.start_conversation(user.id, "alliance", {})
@@ -404,7 +434,7 @@ async def test_pruning_forgets_only_the_updates_processed_before_the_limit(stora
         await storage.prune_processed(datetime(2030, 1, 1))
 
 
-async def test_pruning_goes_by_batches_until_none_is_left(storage, monkeypatch):
+async def test_pruning_forgets_one_batch_per_call(storage, monkeypatch):
     monkeypatch.setattr(database, "PRUNE_BATCH", 3)
     user = await make_user(storage)
     with time_machine.travel(T0 - timedelta(days=8), tick=False):
@@ -416,10 +446,11 @@ async def test_pruning_goes_by_batches_until_none_is_left(storage, monkeypatch):
     count = begun.append  # one object, to remove the listener with
     sqlalchemy.event.listen(storage.engine, "begin", count)
     try:
-        assert await storage.prune_processed(T0 - timedelta(days=7)) == 7
+        forgotten = [await storage.prune_processed(T0 - timedelta(days=7)) for _ in range(4)]
     finally:
         sqlalchemy.event.remove(storage.engine, "begin", count)
-    assert len(begun) == 3  # 3 + 3 + 1: other writes may go on between them
+    assert forgotten == [3, 3, 1, 0]
+    assert len(begun) == 4  # one transaction each: other writes go on between them
     assert [await processed(storage, n) for n in range(1, 9)] == [False] * 7 + [True]
 
 
@@ -823,6 +854,25 @@ async def test_postgres_reconnects_once_after_losing_the_connection(
     assert await storage.active_conversation(user.id) == conversation
     # The search_path is set on the new connection: the schema's tables are found.
     assert (await storage.get_user(user.key)).id == user.id
+
+
+@POSTGRES_ONLY
+async def test_postgres_a_write_reconnects_when_its_begin_finds_the_connection_lost(
+    storage, storage_backend, pg_admin
+):
+    await storage.mark_processed(1)
+    pids = _backend_pids(storage)
+    for pid in pids:
+        pg_admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    for _ in range(100):  # until the server has closed them: the write's BEGIN meets that
+        alive = pg_admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone()
+        if alive == (0,):
+            break
+        await asyncio.sleep(0.02)
+    assert await storage.mark_processed(2)
+    assert await processed(storage, 2)
 
 
 @pytest.mark.postgres

@@ -71,15 +71,16 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
     assert [statements[0] for statements in started] == ["SELECT", "SELECT", "INSERT"]
     assert len(started) == 3
     # The read (user, conversation and processed update; answers), then the write: the update
-    # recorded, the state, the answer (superseding any earlier one), and for the day's first
-    # answer the two "unfinished checklist" nudges moved later.
+    # recorded, the state, the answer, and for the day's first answer the two "unfinished
+    # checklist" nudges moved later. The answers read show the question unanswered: no earlier
+    # answer to supersede, no UPDATE for it.
     assert typed == [
         ["SELECT", "SELECT"],
-        ["INSERT", "UPDATE", "UPDATE", "INSERT"] + ["INSERT"] * 2,
+        ["INSERT", "UPDATE", "INSERT"] + ["INSERT"] * 2,
     ]
     # The next update: the answers as the last write left them are kept in memory (same
     # conversation version), so the read is one statement.
-    assert tapped == [["SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
+    assert tapped == [["SELECT"], ["INSERT", "UPDATE", "INSERT"]]
     replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
     assert any("Kind?" in text for text in replies)
 
@@ -111,7 +112,7 @@ async def test_the_partners_answer_costs_one_read_and_one_write_too(emulator, da
     # The read (user, current project, walk and processed update; the manager's answers, which
     # decide the partner's branch; the partner's own answers are kept in memory since the
     # previous update), then the write: no nudges for a partner.
-    assert tapped == [["SELECT", "SELECT"], ["INSERT", "UPDATE", "UPDATE", "INSERT"]]
+    assert tapped == [["SELECT", "SELECT"], ["INSERT", "UPDATE", "INSERT"]]
 
 
 class WriteLock:

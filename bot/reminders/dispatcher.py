@@ -19,7 +19,10 @@ dies between a send and its record (the lease then runs out and another worker s
 again). docs/reminders.md, "Delivery", explains the whole policy.
 
 A tick also forgets the processed-update records older than ``KEEP_PROCESSED`` (duplicate
-detection needs a few days at most), at most once every ``PRUNE_EVERY``.
+detection needs a few days at most): one batch (``PRUNE_BATCH``, one transaction) per tick
+while full batches come back, then again ``PRUNE_EVERY`` later. A backlog (millions of records
+in a database written before pruning existed) is so worked off at a steady pace, a few
+milliseconds every tick, and never holds a tick, nor the bot's shutdown, for long.
 
 In the bot, ``Dispatcher.every`` ticks every few seconds (``Ticks``: a task of the event loop,
 started and stopped with the bot by bot/telegram/runner.py).
@@ -52,7 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import StorageError
 from bot.storage.base import Reminder, User
-from bot.storage.database import Storage
+from bot.storage.database import PRUNE_BATCH, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 #: Processed-update records are kept this long: Telegram redelivers an update for a day at most.
 KEEP_PROCESSED = timedelta(days=7)
-#: How often a tick prunes the older ones, at most.
+#: How often a tick prunes the older ones when the last batch was not full.
 PRUNE_EVERY = timedelta(minutes=10)
 #: BadRequest descriptions that mean the user cannot be reached, like a Forbidden.
 UNREACHABLE_BAD_REQUESTS = ("chat not found",)
@@ -223,7 +226,8 @@ class Dispatcher:
         self._resume_at = epoch  # no send before this (a RetryAfter)
         self._chat_ready: dict[int, datetime] = {}  # chat -> earliest start of its next send
         self._in_flight = 0
-        self._pruned_at = epoch  # the last time the processed-update records were pruned
+        self._prune_at = epoch  # when a tick next forgets old processed-update records
+        self._forgotten = 0  # records forgotten by the batches of this pruning so far
 
     @property
     def worker(self) -> str:
@@ -289,19 +293,26 @@ class Dispatcher:
     # ---- one tick --------------------------------------------------------------------------
 
     async def _prune(self) -> None:
-        """Forget old processed-update records, at most once every PRUNE_EVERY; a failure is
+        """Forget one batch of old processed-update records when it is time: at the next tick
+        again if the batch was full (more are left), else PRUNE_EVERY later. A failure is
         logged, and the claim goes on."""
         now = self._clock()
-        if now - self._pruned_at < PRUNE_EVERY:
+        if now < self._prune_at:
             return
-        self._pruned_at = now
+        self._prune_at = now + PRUNE_EVERY
         try:
             forgotten = await self._storage.prune_processed(now - KEEP_PROCESSED)
         except StorageError as exc:
             logger.warning("processed updates: pruning failed: %s", exc)
             return
-        if forgotten:
-            logger.info("processed updates: %s older than %s forgotten", forgotten, KEEP_PROCESSED)
+        self._forgotten += forgotten
+        if forgotten >= PRUNE_BATCH:
+            self._prune_at = now
+        elif self._forgotten:
+            logger.info(
+                "processed updates: %s older than %s forgotten", self._forgotten, KEEP_PROCESSED
+            )
+            self._forgotten = 0
 
     async def _claim_and_send(self, run: _Run) -> None:
         while not run.stop:

@@ -16,11 +16,11 @@ what the manager's report shows).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Column, Connection, Row, and_, bindparam, delete, select, update
 
 from bot.storage.base import (
     JSON,
@@ -71,8 +71,27 @@ _SHARED = (
 )
 
 
+def upsert_note(insert: Any) -> Any:
+    """Keep an advisor's note on a project: a new one, or the text of theirs replaced (two
+    saves at once meet on the primary key: one inserts, one updates). `insert`: the dialect's
+    (its ON CONFLICT)."""
+    statement = insert(advisor_notes).values(
+        advisor_id=bindparam("advisor"),
+        project_id=bindparam("project"),
+        text=bindparam("text"),
+        updated_at=bindparam("now"),
+    )
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[advisor_notes.c.advisor_id, advisor_notes.c.project_id],
+        set_={"text": new.text, "updated_at": new.updated_at},
+    )
+
+
 class AdvisorStorage:
     """The advisor methods of `Storage`; see the module docstring."""
+
+    _sql: Any  # Storage's statements of its dialect (upsert_note among them)
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         raise NotImplementedError  # Storage runs it in a read transaction
@@ -169,16 +188,14 @@ class AdvisorStorage:
         check_aware(session_expires_at)
 
         def work(conn: Connection) -> AdvisorSession | None:
-            spent = conn.execute(
-                update(advisor_logins)
-                .where(
-                    advisor_logins.c.token_hash == token_hash,
-                    advisor_logins.c.used_at.is_(None),
-                    advisor_logins.c.expires_at > now,
-                )
-                .values(used_at=now)
-                .returning(advisor_logins.c.advisor_id)
-            ).first()
+            live = advisor_logins.c.used_at.is_(None), advisor_logins.c.expires_at > now
+            spent = _stamp(
+                conn,
+                advisor_logins.c.used_at,
+                now,
+                where=(advisor_logins.c.token_hash == token_hash, *live),
+                returning=(advisor_logins.c.advisor_id,),
+            )
             if spent is None:
                 return None
             conn.execute(delete(advisor_sessions).where(advisor_sessions.c.expires_at <= now))
@@ -300,16 +317,14 @@ class AdvisorStorage:
         check_aware(now)
 
         def work(conn: Connection) -> Share | None:
-            row = conn.execute(
-                update(advisor_shares)
-                .where(
-                    advisor_shares.c.id == share_id,
-                    advisor_shares.c.user_id == user_id,
-                    _CURRENT_SHARE,
-                )
-                .values(withdrawn_at=now)
-                .returning(*advisor_shares.c)
-            ).first()
+            theirs = advisor_shares.c.id == share_id, advisor_shares.c.user_id == user_id
+            row = _stamp(
+                conn,
+                advisor_shares.c.withdrawn_at,
+                now,
+                where=(*theirs, _CURRENT_SHARE),
+                returning=advisor_shares.c,
+            )
             return None if row is None else _share(row)
 
         return await self._write(work)
@@ -359,22 +374,8 @@ class AdvisorStorage:
             ).first()
             if shared is None:
                 return False
-            key = and_(
-                advisor_notes.c.advisor_id == advisor_id,
-                advisor_notes.c.project_id == project_id,
-            )
-            changed = conn.execute(
-                update(advisor_notes).where(key).values(text=text, updated_at=now)
-            ).rowcount
-            if not changed:
-                conn.execute(
-                    advisor_notes.insert().values(
-                        advisor_id=advisor_id,
-                        project_id=project_id,
-                        text=text,
-                        updated_at=now,
-                    )
-                )
+            params = {"advisor": advisor_id, "project": project_id, "text": text, "now": now}
+            conn.execute(self._sql.upsert_note, params)
             return True
 
         return await self._write(work)
@@ -407,6 +408,20 @@ class AdvisorStorage:
             ]
 
         return await self._read(work)
+
+
+def _stamp(
+    conn: Connection,
+    column: Column[datetime],
+    now: datetime,
+    *,
+    where: Sequence[Any],
+    returning: Iterable[Any],
+) -> Row[Any] | None:
+    """Set `column` to now in the row `where` picks, if any (a link spent, a consent withdrawn):
+    that row's `returning` columns, else None."""
+    statement = update(column.table).where(*where).values({column: now})
+    return conn.execute(statement.returning(*returning)).first()
 
 
 # Rows to records

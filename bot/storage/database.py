@@ -57,7 +57,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from bot.errors import ConfigError, DuplicateUpdate, StaleConversation, StorageError
 from bot.storage import migrations
-from bot.storage.advisors import AdvisorStorage
+from bot.storage.advisors import AdvisorStorage, upsert_note
 from bot.storage.base import (
     CLOSED_STATUSES,
     JSON,
@@ -208,9 +208,10 @@ def _record_update(insert: Any, owner: Any) -> Any:
     ).returning(processed_updates.c.update_id)
 
 
-# Processed-update records forgotten per transaction, at most: the first pruning of a database
-# written before pruning existed has millions, and a write transaction holds SQLite's write
-# lock (answers wait for it meanwhile).
+# Processed-update records forgotten per call of prune_processed (one transaction), at most:
+# the first pruning of a database written before pruning existed has millions, and a write
+# transaction holds SQLite's write lock (answers wait for it meanwhile). About 15 ms of CPU on
+# SQLite, measured on a table of 2.8 million.
 PRUNE_BATCH = 5000
 _PRUNE = delete(processed_updates).where(
     processed_updates.c.update_id.in_(
@@ -301,10 +302,14 @@ _NO_LIVE_CLAIM = ~exists().where(
     _held.c.claimed_by != bindparam("worker"),
     _held.c.claimed_until > _due_now,
 )
+# Grouped by user_id + 0, not user_id: SQLite would otherwise read the whole reminders_by_user
+# index for its order (8 ms a tick with 130,000 pending reminders, measured) rather than the
+# due ones only through reminders_due (0.1 ms).
+_due_user = (reminders.c.user_id + literal_column("0")).label("user_id")
 _first_due = (
-    select(reminders.c.user_id, func.min(reminders.c.due_at).label("first_due"))
+    select(_due_user, func.min(reminders.c.due_at).label("first_due"))
     .where(_CLAIMABLE)
-    .group_by(reminders.c.user_id)
+    .group_by(_due_user)
     .subquery("due")
 )
 # A claim takes whole users, so the user's row is the lock on PostgreSQL: replicas claiming at
@@ -559,6 +564,7 @@ class _Dialect:
     def __init__(self, insert: Any) -> None:
         self.upsert_comment = _upsert_comment(insert)
         self.upsert_reminder = _upsert_reminder(insert)
+        self.upsert_note = upsert_note(insert)
         self.record_update = _record_update(insert, _uid)
         self.record_step_update = _record_update(insert, _STEP_OWNER)
         self.new_user = (
@@ -593,7 +599,7 @@ class _Prepared:
     Connection.execute, and before_cursor_execute listeners see it (see Storage._execute).
     """
 
-    __slots__ = ("binds", "compiled", "names", "results", "sql")
+    __slots__ = ("binds", "compiled", "names", "results", "returns_rows", "sql")
 
     def __init__(self, statement: Any, dialect: Any) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -608,7 +614,11 @@ class _Prepared:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         )
-        columns = statement.selected_columns if hasattr(statement, "selected_columns") else ()
+        # The columns of its rows: a SELECT's, or what an INSERT or UPDATE returns (if any).
+        columns = statement.exported_columns
+        # Known here rather than asked of the cursor: psycopg builds a description of every
+        # column each time it is asked (about a third of the driver's CPU per statement).
+        self.returns_rows = len(columns) > 0
         self.results = tuple(
             (index, processor)
             for index, column in enumerate(columns)
@@ -627,6 +637,24 @@ class _Prepared:
         for index, processor in self.results:
             row[index] = processor(row[index])
         return row
+
+
+# The key, in a pooled connection's info, of its cursors by statement (see _cursor); the pool
+# clears info when it replaces a connection.
+_CURSORS = "alliance_cursors"
+
+
+def _cursor(fairy: Any, statement: object) -> Any:
+    """The pooled connection's cursor for this statement (a _Prepared, or BEGIN's text): one
+    per statement and connection, kept, so psycopg keeps what it looked up for the statement's
+    parameter and column types while the cursor runs the same query."""
+    cursors: dict[object, Any] | None = fairy.info.get(_CURSORS)
+    if cursors is None:
+        cursors = fairy.info[_CURSORS] = {}
+    cursor = cursors.get(statement)
+    if cursor is None:
+        cursor = cursors[statement] = fairy.driver_connection.cursor()
+    return cursor
 
 
 class _Hot:
@@ -655,9 +683,17 @@ class Storage(AdvisorStorage):
         self.dialect = engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         self._name = "SQLite" if self._sqlite else "PostgreSQL"
-        # SQLite's driver leaves transactions to us (isolation_level None): a read begins with
-        # BEGIN, a write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL begins alone.
-        self._begin = {False: "BEGIN", True: "BEGIN IMMEDIATE"} if self._sqlite else None
+        # Both drivers leave transactions to us (SQLite: isolation_level None; psycopg:
+        # autocommit). SQLite: a read begins with BEGIN (one snapshot for its statements), a
+        # write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL: a write begins with
+        # BEGIN; a read begins nothing, so it costs no BEGIN and COMMIT round trips: each of
+        # its statements reads what is committed when it starts, as in a READ COMMITTED
+        # transaction (PostgreSQL's default, used here).
+        self._begin: dict[bool, str | None] = (
+            {False: "BEGIN", True: "BEGIN IMMEDIATE"}
+            if self._sqlite
+            else {False: None, True: "BEGIN"}
+        )
         self._sql = _dialect_statements(self.dialect)
         self._hot = _Hot(engine.dialect, self._sql)
         self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
@@ -698,10 +734,7 @@ class Storage(AdvisorStorage):
                 turn = self._writing
             try:
                 with turn, conn.begin():
-                    if self._begin is not None:
-                        driver = conn.connection.driver_connection
-                        assert driver is not None
-                        driver.execute(self._begin[write])
+                    self._begin_transaction(conn, write)
                     result = work(conn)
                     committing = True
                 return result
@@ -760,8 +793,7 @@ class Storage(AdvisorStorage):
         self, conn: Connection, prepared: _Prepared, params: dict[str, Any]
     ) -> list[list[Any]]:
         """Run a prepared statement in conn's transaction; its rows, converted."""
-        fairy = conn.connection
-        cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn.connection, prepared)
         try:
             parameters = prepared.parameters(params)
             # Listeners of the engine's before_cursor_execute still see every statement (their
@@ -769,25 +801,35 @@ class Storage(AdvisorStorage):
             for listener in conn.dispatch.before_cursor_execute:
                 listener(conn, cursor, prepared.sql, parameters, None, False)
             cursor.execute(prepared.sql, parameters)
-            raw = cursor.fetchall() if cursor.description is not None else []
+            raw = cursor.fetchall() if prepared.returns_rows else []
         except self._driver_error as exc:
-            # As Connection.execute would: a lost connection is invalidated, and the error
-            # says so (_transaction then runs the work again on a new connection).
-            dialect = self.engine.dialect
-            lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
-            if lost:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                prepared.sql,
-                params,
-                exc,
-                self._driver_error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
-        finally:
-            cursor.close()
+            raise self._driver_failure(conn, cursor, prepared.sql, params, exc) from exc
         return [prepared.row(row) for row in raw]
+
+    def _begin_transaction(self, conn: Connection, write: bool) -> None:
+        """Send the BEGIN a transaction needs, if any (see __init__); engine listeners do not
+        see it."""
+        begin = self._begin[write]
+        if begin is None:
+            return
+        cursor = _cursor(conn.connection, begin)
+        try:
+            cursor.execute(begin)
+        except self._driver_error as exc:
+            raise self._driver_failure(conn, cursor, begin, {}, exc) from exc
+
+    def _driver_failure(
+        self, conn: Connection, cursor: Any, sql: str, params: dict[str, Any], exc: Any
+    ) -> Exception:
+        """A driver's error as Connection.execute raises it: a lost connection is invalidated,
+        and the error says so (_transaction then runs the work again on a new connection)."""
+        dialect = self.engine.dialect
+        lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(exc)
+        return DBAPIError.instance(
+            sql, params, exc, self._driver_error, connection_invalidated=lost, dialect=dialect
+        )
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await self._run(work, write=False)
@@ -1167,8 +1209,12 @@ class Storage(AdvisorStorage):
             if isinstance(change, ChangeReminder):
                 _check_change(change)
         now = _utc_now()
-
         hot = self._hot
+        # The conversation's current answers at expected_version, when kept: a question among
+        # them has an answer to supersede, another has none (sound once the state is saved at
+        # that version, in this transaction), and its first answer costs no UPDATE.
+        kept = self._kept_answers(conversation_id, expected_version)
+        answered = None if kept is None else set(kept)
 
         def work(conn: Connection) -> int:
             if update_id is not None:
@@ -1188,11 +1234,17 @@ class Storage(AdvisorStorage):
             if not saved:
                 raise _stale(conn, conversation_id, expected_version)
             owner, project_id = saved[0]
+            current = None if answered is None else set(answered)
             for question_id, value in writes:
                 params = {"cid": conversation_id, "b_question": question_id, "now": now}
-                self._execute(conn, hot.supersede, params)
+                if current is None or question_id in current:
+                    self._execute(conn, hot.supersede, params)
                 if value is not None:
                     self._execute(conn, hot.insert_answer, {**params, "value": value})
+                if current is not None and value is not None:
+                    current.add(question_id)
+                elif current is not None:
+                    current.discard(question_id)
             for change in changes:
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
@@ -1233,20 +1285,15 @@ class Storage(AdvisorStorage):
         return {question_id: json.loads(value) for question_id, value in rows}
 
     async def prune_processed(self, before: datetime) -> int:
-        """Forget the updates processed before `before`, PRUNE_BATCH per transaction (other
-        writes go on between them); return how many were forgotten."""
+        """Forget updates processed before `before`, PRUNE_BATCH of them at most, in one
+        transaction; return how many were forgotten (PRUNE_BATCH: more may be left)."""
         check_aware(before)
-        batch = PRUNE_BATCH
+        params = {"before": before, "batch": PRUNE_BATCH}
 
         def work(conn: Connection) -> int:
-            return (conn.execute(_PRUNE, {"before": before, "batch": batch})).rowcount
+            return (conn.execute(_PRUNE, params)).rowcount
 
-        forgotten = 0
-        while True:
-            done = await self._write(work)
-            forgotten += done
-            if done < batch:
-                return forgotten
+        return await self._write(work)
 
     # Projects
     #
@@ -1877,6 +1924,9 @@ def postgres_storage(
 ) -> Storage:
     """The storage in a PostgreSQL database (optionally in one schema of it).
 
+    Its connections are in autocommit: the storage sends BEGIN for the transactions that write
+    (reads need none, see Storage); code that uses its engine directly begins its own.
+
     Args:
         conninfo: a libpq URL or key=value string, handed to libpq as it is, e.g.
             "postgresql://bot@db.example:5432/alliance"; its parameters work, such as
@@ -1901,11 +1951,10 @@ def postgres_storage(
     target = make_conninfo("", **params)
 
     def connect() -> psycopg.Connection[Any]:
-        connection = psycopg.connect(target)
+        # Autocommit: Storage._transaction begins the transactions that write (see there).
+        connection = psycopg.connect(target, autocommit=True)
         if schema is not None:
-            # A plain SET outlives its transaction: it holds for the whole session.
             connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            connection.commit()
         return connection
 
     engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
