@@ -15,8 +15,8 @@ multiple choice (ticks edited in place, then "Valider").
 limits: with PTB's own ``AIORateLimiter``, its defaults (30 requests a second overall, 20 a
 minute per group; every request that names a chat counts, edits included) but for
 ``max_retries``: 3, as the bot's own limiter, where the default 0 loses the reply a 429 refuses
-(against the benchmark's emulator, which refuses beyond exactly 30 messages a second, a few
-replies a run were lost so, and their managers waited forever).
+(against the benchmark's emulator, which refuses beyond exactly 30 messages a second, a run
+stopped so on a manager who never got its first question).
 """
 
 import datetime as dt
