@@ -27,7 +27,9 @@ START_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class BotSpec:
-    """Which bot, on which database (ours only), with PTB's rate limiter or not (ours only)."""
+    """Which bot, on which database (ours only), as shipped or not: ours with its own rate
+    limiter (`python -m bot.cli run` unchanged), the ConversationHandler bot with PTB's
+    AIORateLimiter."""
 
     kind: str
     database: str = ""  # "sqlite" or "postgres" for ours
@@ -35,9 +37,10 @@ class BotSpec:
 
     @property
     def name(self) -> str:
+        limited = "-limited" if self.rate_limiter else ""
         if self.kind != OURS:
-            return self.kind
-        return f"{OURS}-{self.database}" + ("-limited" if self.rate_limiter else "")
+            return self.kind + limited
+        return f"{OURS}-{self.database}{limited}"
 
     def protocol_factory(self) -> Callable[[], Protocol]:
         if self.kind == ECHO:
@@ -71,6 +74,7 @@ def start_bot(
         command = ["-m", "bench.baselines.checklist"]
         env["BENCH_CHECKLIST"] = ",".join(q.code for q in plan())
         env["BENCH_PICKLE"] = str(workdir / "persistence.pickle")
+        env["BENCH_RATE_LIMITER"] = "1" if spec.rate_limiter else "0"
     else:
         if not database_url:
             raise ValueError("our bot needs a database URL")

@@ -20,13 +20,15 @@ from bench.databases import pg_available, pg_schema
 from bench.datagen import generate_postgres, generate_sqlite
 from bench.procs import ROOT
 from bench.reminders import run_reminders
-from bench.suite import SCALE, Settings, Suite, render, shipped, targets
+from bench.suite import LIMITED, SCALE, USUAL_LIMITED, Settings, Suite, render, shipped, targets
 from bench.transport import run_transports
 from bench.update_cost import Load, run_bot
 
 TINY = Load(
     managers=1, finishers=1, latency_seconds=0.3, latency_managers=3, busy_enders=1, busy_exports=1
 )
+#: As shipped: a time box, the emulator holding Telegram's limits.
+TINY_SHIPPED = Load(managers=3, walk_seconds=1.0)
 
 
 def well_formed(metrics):
@@ -90,6 +92,15 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         "reminders": run_reminders(4, 2, tmp_path / "rem", f"sqlite:///{tmp_path / 'r.sqlite3'}"),
         "export": exports(),
         "profiled": run_bot(BotSpec(ECHO), TINY, tmp_path / "prof", profile=tmp_path / "e.prof"),
+        USUAL_LIMITED: run_bot(
+            BotSpec(USUAL, rate_limiter=True), TINY_SHIPPED, tmp_path / "usual-limited"
+        ),
+        LIMITED: run_bot(
+            BotSpec(OURS, "sqlite", rate_limiter=True),
+            TINY_SHIPPED,
+            tmp_path / "ours-limited",
+            database_url=f"sqlite:///{tmp_path / 'limited.sqlite3'}",
+        ),
         "transport": run_transports(20),
     }
     if pg_available():
@@ -113,6 +124,12 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
     assert done[SCALE]["busy_samples"] > 0
     assert done[SCALE]["rss_workers_mb"] > 0
     assert done[SCALE]["heavy_libraries_after"] == 0  # drawn in the workers, not in the bot
+    # Both bots as shipped: paced under Telegram's limits, no 429 at this size.
+    for name in (USUAL_LIMITED, LIMITED):
+        well_formed(done[name])
+        assert done[name]["updates"] >= 3, name
+        assert done[name]["sends_per_update"] > 0, name
+        assert done[name]["refused_429"] == 0, name
     transports = done.pop("transport")
     assert set(transports) == {"httpx", "aiohttp"}
     for figures in transports.values():
@@ -145,7 +162,9 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         if name == SCALE:
             suite.record(SCALE, metrics)
     markdown = render(suite, Settings.quick(), elapsed=1.0, command="python -m bench --quick")
+    assert "as shipped (AIORateLimiter)" in markdown
     for title in (
+        "As shipped, side by side",
         "Update cost",
         "Latency",
         "while",

@@ -26,11 +26,43 @@ async def stored_answers(database_url, user_id):
 async def test_start_welcomes_and_asks_first_question(bot):
     ana = bot.user(language_code="fr")
     await ana.send("/start")
-    texts = ana.texts_since_last_send()
-    assert "Bonjour" in texts[0]
-    assert "Étape 1/2 · question 1/3" in ana.last_text()  # a third question may open
-    assert "Name? (fr)" in ana.last_text()
+    [welcome] = ana.texts_since_last_send()  # one message: the welcome above the question
+    assert welcome.startswith("Bonjour")
+    assert "Étape 1/2 · question 1/3" in welcome  # a third question may open
+    assert "Name? (fr)" in welcome
     assert "Pourquoi ?" in ana.buttons()
+
+
+async def test_the_welcome_stays_above_the_first_question_once_answered(bot):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    first = ana.last_message()
+    await ana.send("Acme")
+    answered = ana.emulator.message(ana.chat_id, first.message_id)
+    assert answered.readable.startswith("Hello!")
+    assert "Name? (en)\n✅ Acme" in answered.readable
+    assert answered.buttons() == []
+    assert "Kind? (en)" in ana.last_text()
+
+
+async def test_welcome_back_stays_above_its_question_while_ticking(bot):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap("Beta-en")
+    await ana.send("/start")
+    [back] = ana.texts_since_last_send()
+    assert back.startswith("Welcome back")
+    assert "Picks? (en)" in back
+    await ana.tap("Ex-en")
+    assert ana.last_text().startswith("Welcome back")
+    assert "☑️ Ex-en" in ana.buttons()
+    picks = ana.last_message()
+    await ana.tap("Confirm")
+    answered = ana.emulator.message(ana.chat_id, picks.message_id).readable
+    assert answered.startswith("Welcome back")
+    assert "✅ Ex-en" in answered
+    assert "Level? (en)" in ana.last_text()
 
 
 async def test_english_for_other_language_codes(bot):
@@ -305,8 +337,9 @@ async def test_restart_of_the_application_resumes_where_the_user_stopped(
     async with running_bot(emulator, database_url, mini_dialogues) as harness:
         ana = harness.user(id=777, language_code="en")
         await ana.send("/start")
-        assert "Welcome back" in ana.texts_since_last_send()[0]
-        assert "Picks? (en)" in ana.last_text()
+        [back] = ana.texts_since_last_send()
+        assert back.startswith("Welcome back")
+        assert "Picks? (en)" in back
         await ana.send("1")
         assert "Level? (en)" in ana.last_text()
     assert await stored_answers(database_url, 777) == {

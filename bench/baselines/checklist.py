@@ -10,6 +10,13 @@ baseline asks the same number of questions of the same kinds as our checklist (t
 driver writes it from the real dialogue, see bench/checklist.py): ``t`` text, ``d`` date,
 ``n`` number, ``c<N>`` choice among N, ``y<N>`` yes/no(/not yet), ``s<N>`` scale, ``m<N>``
 multiple choice (ticks edited in place, then "Valider").
+
+``BENCH_RATE_LIMITER=1`` ships it as the usual way ships a bot that must respect Telegram's
+limits: with PTB's own ``AIORateLimiter``, its defaults (30 requests a second overall, 20 a
+minute per group; every request that names a chat counts, edits included) but for
+``max_retries``: 3, as the bot's own limiter, where the default 0 loses the reply a 429 refuses
+(against the benchmark's emulator, which refuses beyond exactly 30 messages a second, a run
+stopped so on a manager who never got its first question).
 """
 
 import datetime as dt
@@ -19,6 +26,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     BaseHandler,
     CallbackQueryHandler,
@@ -151,13 +159,16 @@ def main() -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     persistence = PicklePersistence(filepath=os.environ["BENCH_PICKLE"])
-    application = (
+    builder = (
         Application.builder()
         .token(os.environ["TELEGRAM_BOT_TOKEN"])
         .base_url(os.environ["TELEGRAM_API_BASE_URL"])
         .persistence(persistence)
-        .build()
     )
+    if os.environ.get("BENCH_RATE_LIMITER") == "1":
+        # PTB types the builder's limiter by its rate_limit_args; AIORateLimiter's are an int.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    application = builder.build()
     states: dict[object, list[BaseHandler[Update, Any, Any]]] = {
         index: [
             MessageHandler(filters.TEXT & ~filters.COMMAND, typed(index))

@@ -44,7 +44,8 @@ from bot.telegram.services import BotContext
 logger = logging.getLogger(__name__)
 
 _MENU_TARGETS = {"edit": EDIT, "restart": RESTART, EDIT: EDIT, RESTART: RESTART}
-PROMPT = "prompt"  # chat_data key: (message id, question id) of the question shown last
+# chat_data key: (message id, question id, greeting above it) of the question shown last
+PROMPT = "prompt"
 NUDGED = "nudged"  # chat_data key: the day the nudges were last moved
 
 
@@ -66,7 +67,7 @@ async def start(update: Update, context: BotContext) -> None:
     views = services.conversations.engine_for(session).resume(
         session.state, session.answers, session.user.lang, _today(context, session), fresh=fresh
     )
-    await show(update, context, session, views)
+    await show(update, context, session, views, greet=True)
 
 
 async def command(update: Update, context: BotContext) -> None:
@@ -353,30 +354,46 @@ async def show(
     views: tuple[View, ...],
     *,
     keep_source: bool = False,
+    greet: bool = False,
 ) -> None:
-    """Send (or edit in place) what the core asked to show."""
+    """Send (or edit in place) what the core asked to show.
+
+    With `greet` (/start), a greeting followed by a question is one message: the greeting
+    above the question, kept there once the question is answered. The same words as two
+    messages, and one message less to pace under Telegram's 30 a second.
+    """
     chat = update.effective_chat
     assert chat is not None
     texts = context.services.texts(session.user.lang)
     query = update.callback_query
     source = query.message if query is not None and isinstance(query.message, TgMessage) else None
     source_done = keep_source
+    greeting = ""
+    first = views[0] if greet and _greeting_first(views) else None
+    if isinstance(first, Say):
+        greeting, views = render.escape(first.text), views[1:]
     for view in views:
         if isinstance(view, Answered):
             target = source.message_id if source is not None else _prompt_for(context, view)
             if target is not None:
-                await _edit(context, chat.id, target, render.answered(view))
+                message = render.answered(view, _greeting_above(context, target))
+                await _edit(context, chat.id, target, message)
                 source_done = source_done or source is not None
         elif isinstance(view, Ask):
-            message = render.question(view, texts)
             if view.refresh and source is not None:
+                message = render.question(view, texts, _greeting_above(context, source.message_id))
                 await _edit(context, chat.id, source.message_id, message)
                 source_done = True
                 continue
+            message = render.question(view, texts, greeting)
+            if greeting and len(message.text) > render.MAX_TEXT:  # too long for one: two
+                await context.bot.send_message(chat.id, greeting, parse_mode=ParseMode.HTML)
+                greeting, message = "", render.question(view, texts)
             sent = await context.bot.send_message(
                 chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
             )
-            _chat_data(context)[PROMPT] = (sent.message_id, view.question_id)
+            _chat_data(context)[PROMPT] = (sent.message_id, view.question_id, greeting)
+            greeting = ""
         elif isinstance(view, Say):
             for part in render.split(render.escape(view.text)):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
@@ -417,6 +434,27 @@ def _prompt_for(context: BotContext, view: Answered) -> int | None:
         message_id: int = prompt[0]
         return message_id
     return None
+
+
+def _greeting_first(views: tuple[View, ...]) -> bool:
+    """Whether views open with a greeting (a plain message) followed by a question."""
+    return (
+        len(views) > 1
+        and isinstance(views[0], Say)
+        and views[0].kind == "info"
+        and isinstance(views[1], Ask)
+        and not views[1].refresh
+    )
+
+
+def _greeting_above(context: BotContext, message_id: int) -> str:
+    """The greeting sent above the question of message_id ("" if none, or not known: the
+    question shown last is remembered, in memory)."""
+    prompt = _chat_data(context).get(PROMPT)
+    if prompt and prompt[0] == message_id:
+        greeting: str = prompt[2]
+        return greeting
+    return ""
 
 
 async def _edit(

@@ -16,7 +16,7 @@ of `group_burst`).
 Except one thing: the reply to the update being handled is not held to its chat's pace (the
 overall and group ones still apply). A user's updates are handled one at a time, so a reply
 waiting a second for its chat would hold that user's next update that second; Telegram allows
-a chat such a short burst (a welcome and the first question, a stage's intro and its question).
+a chat such a short burst (an error and the question again, a summary in parts).
 `replying()` marks that path (bot/telegram/app.py sets it before any handler runs); messages
 sent from a task of their own (reminders, a PDF) call `not_replying()` and are paced per
 chat. It is the bot's only pacing layer:

@@ -30,9 +30,10 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def question(view: Ask, texts: Texts) -> Message:
-    """A question: progress, text, the answer already given, a hint, and its buttons."""
-    parts = []
+def question(view: Ask, texts: Texts, preface: str = "") -> Message:
+    """A question: progress, text, the answer already given, a hint, and its buttons; under
+    `preface` (HTML: a greeting sent with the question, see handlers.start) if there is one."""
+    parts = [preface] if preface else []
     if view.stage_title:
         header = f"<b>{escape(view.stage_title)}</b>"
         if view.stage_intro:
@@ -45,9 +46,11 @@ def question(view: Ask, texts: Texts) -> Message:
     return Message("\n\n".join(parts), _question_keyboard(view, texts))
 
 
-def answered(view: Answered) -> Message:
-    """What a question's message becomes once answered: the question and the answer, no buttons."""
-    return Message(f"{escape(view.text)}\n✅ <b>{escape(view.display)}</b>")
+def answered(view: Answered, preface: str = "") -> Message:
+    """What a question's message becomes once answered: the question and the answer, no buttons
+    (under the greeting it was sent with, if any)."""
+    text = f"{escape(view.text)}\n✅ <b>{escape(view.display)}</b>"
+    return Message(f"{preface}\n\n{text}" if preface else text)
 
 
 def menu(view: Menu) -> Message:

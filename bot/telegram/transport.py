@@ -6,14 +6,18 @@ sendMessage costs the client 0.65x the CPU with aiohttp that it costs with httpx
 "Bot API transport"), and Bot API calls are most of an update's cost. aiohttp is a dependency
 already (the webhook server).
 
-Same contract as PTB's HTTPXRequest: form-encoded parameters (multipart when a file is sent),
-the same default time-outs, `TimedOut` for a time-out, `NetworkError` for any other failure,
-with the aiohttp exception as its cause.
+Same contract as PTB's HTTPXRequest: the same parameters (multipart when a file is sent), the
+same default time-outs, `TimedOut` for a time-out, `NetworkError` for any other failure, with
+the aiohttp exception as its cause. Without a file, the parameters go as one JSON object
+(Telegram takes application/json; each value is the string PTB made of it, as in a form):
+form-encoding in pure Python (urllib's quote, a call per byte) cost about 90 µs for a message of
+600 characters and its keyboard, the JSON 8 µs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -29,6 +33,7 @@ NOT_SENT: tuple[type[BaseException], ...] = (
 )
 
 _TOKEN_PATH = re.compile(r"/bot[^/\s]+")
+_JSON = {"Content-Type": "application/json"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -93,7 +98,11 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        data: aiohttp.FormData | dict[str, str] | None = fields
+        data: aiohttp.FormData | bytes | None = None
+        headers = None
+        if fields and not files:
+            data = json.dumps(fields, ensure_ascii=False).encode()
+            headers = _JSON
         if files:
             form = aiohttp.FormData(quote_fields=False)
             for name, value in (fields or {}).items():
@@ -102,7 +111,9 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(name, content, filename=filename, content_type=mimetype)
             data = form
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as res:
+            async with self._session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as res:
                 return res.status, await res.read()
         except aiohttp.ConnectionTimeoutError as err:
             raise TimedOut("ConnectTimeout: the connection to Telegram timed out") from err

@@ -342,9 +342,8 @@ class Manager:
             if message.method != "sendMessage":
                 return None
             if any(text in message.text for text in self._welcome):
-                seen_welcome = True
-                return None
-            if self._apology in message.text or self._unavailable in message.text:
+                seen_welcome = True  # the question is in the same message, or comes next
+            elif self._apology in message.text or self._unavailable in message.text:
                 return _Reply(Outcome.APOLOGY)
             if not seen_welcome:
                 return None
