@@ -1,12 +1,18 @@
 """The update queue of polling (bot/telegram/lanes.py): updates in hand are bounded, and the
 poller asks for more once those in hand are handled, but for those waiting aside (a summary
-waiting for its charts, a chat's next update for its PDF)."""
+waiting for its charts, a chat's next update for its PDF); once the bot stops, what Telegram
+answers stays with Telegram."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
-from bot.telegram.lanes import UpdateQueue, waiting_aside
+from telegram import Bot
+
+from bot.telegram.lanes import PollingRequest, UpdateQueue, stop_taking, waiting_aside
+from tests.support.emulator import TgUser
+from tests.telegram_fixtures import emulator  # noqa: F401 (fixture)
 
 
 async def settled() -> None:
@@ -55,3 +61,22 @@ def test_waiting_aside_outside_polling_changes_nothing():
 
     with waiting_aside(Application()), waiting_aside(object()):
         pass
+
+
+async def test_once_the_bot_stops_taking_updates_telegram_keeps_those_it_answers(
+    emulator,  # noqa: F811
+):
+    queue = UpdateQueue(in_hand=2)
+    bot = Bot(
+        emulator.token, base_url=emulator.base_url, get_updates_request=PollingRequest(queue)
+    )
+    ana = TgUser(5)
+    first = emulator.push_message(ana, "/start")
+    async with bot:
+        assert [u.update_id for u in await bot.get_updates(timeout=0)] == [first]
+        second = emulator.push_message(ana, "hello")
+        stop_taking(SimpleNamespace(update_queue=queue))
+        assert queue.closed
+        # The poller asks on (confirming the first): the second comes back, and is dropped.
+        assert await bot.get_updates(offset=first + 1, timeout=0) == ()
+    assert emulator.pending_update_ids == [second]  # not confirmed: the next process gets it

@@ -19,6 +19,13 @@ once, as soon as a batch is queued, would ask once per update or so. An update t
 something other than the bot's CPU (a render worker drawing its charts, its chat's PDF) says
 so (`waiting_aside`): the poller does not wait for it, else every other user's next update
 would wait `linger` seconds while charts are drawn. It still counts among the updates in hand.
+
+Stopping, the runner closes the queue (`stop_taking`) before it stops the poller: an answer to
+getUpdates that comes back after that is dropped, its updates unconfirmed, so Telegram keeps
+them for the next process. python-telegram-bot stops its poller in two steps (not running,
+then the polling task cancelled): updates landing in between would otherwise be ignored with a
+CRITICAL "Updater stopped unexpectedly" in the log, the same updates kept by Telegram all the
+same.
 """
 
 from __future__ import annotations
@@ -111,6 +118,16 @@ class UpdateQueue(asyncio.Queue[object]):
         self._aside = 0  # of them, waiting for something else than the bot (waiting_aside)
         self._room: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """The bot is stopping: no more updates are taken from Telegram (`stop_taking`)."""
+        return self._closed
+
+    def close(self) -> None:
+        """Take no more updates from Telegram: those it answers from now on stay with it."""
+        self._closed = True
 
     @property
     def taken(self) -> int:
@@ -179,9 +196,22 @@ def waiting_aside(application: Any) -> Iterator[None]:
         yield
 
 
+def stop_taking(application: Any) -> None:
+    """Before the poller stops: updates Telegram answers from now on stay with Telegram (see
+    the module docstring). Nothing to do outside polling."""
+    queue = getattr(application, "update_queue", None)
+    if isinstance(queue, UpdateQueue):
+        queue.close()
+
+
+#: A getUpdates answer without updates: what the poller gets once the queue is closed.
+NO_UPDATES = b'{"ok":true,"result":[]}'
+
+
 class PollingRequest(RetryingRequest):
     """The getUpdates transport: each request waits for the updates in hand to be handled, at
-    most `linger` seconds (see the module docstring)."""
+    most `linger` seconds; once the queue is closed, the updates of an answer are dropped (see
+    the module docstring)."""
 
     def __init__(self, queue: UpdateQueue, *args: Any, linger: float = 0.03, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -197,4 +227,8 @@ class PollingRequest(RetryingRequest):
         **kwargs: Any,
     ) -> tuple[int, bytes]:
         await self.queue.handled(self.linger)
-        return await super().do_request(url, method, request_data, *args, **kwargs)
+        status, payload = await super().do_request(url, method, request_data, *args, **kwargs)
+        if self.queue.closed and status == 200:
+            # Not confirmed (the next offset is not asked for): Telegram sends them again.
+            return status, NO_UPDATES
+        return status, payload

@@ -15,6 +15,7 @@ from bot.dialogue.loader import load_dialogue
 from bot.process import run_until_signal
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
+from bot.telegram.lanes import stop_taking
 from bot.telegram.services import Services
 from bot.telegram.web import WebServer
 
@@ -81,6 +82,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 # Also when starting failed (a port taken...): stopped, the application shuts
                 # down and the real error is reported, not "This Application is still running".
                 if app.updater is not None and app.updater.running:
+                    stop_taking(app)  # what Telegram answers now stays with it (lanes.py)
                     await app.updater.stop()
                 if web is not None:
                     await web.stop()
