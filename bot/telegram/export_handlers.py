@@ -91,7 +91,7 @@ async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
     try:
         if fmt in ("pdf", "md"):  # with the gaps with the partner, once they answered
             name, content = await report_parts(fmt, **arguments)
-            content = await partner_handlers.with_report(context, session, content)
+            content = await partner_handlers.with_report(update, context, session, content)
             now = dt.datetime.now(dt.UTC)
             if fmt == "pdf":  # drawn in a worker process
                 data = await services.renders.report(fmt, content, now=now)

@@ -408,14 +408,14 @@ async def show(
             for part in render.split(own):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
             if not session.just_finished:  # at the end, after_walk sends it to both sides
-                compared = await partner_handlers.compared_for(context, session)
+                compared = await partner_handlers.compared_for(update, context, session)
                 await partner_handlers.report_for(update, context, session, compared)
         elif isinstance(view, ShowSummary):
             # No "typing..." first: the summary is written in a few milliseconds, the action
             # would be one more call the user never sees. The gaps with the partner, once
             # they answered, weigh in the verdict and the priorities (the project compared is
             # read once, for them and for the report below).
-            compared = await partner_handlers.compared_for(context, session)
+            compared = await partner_handlers.compared_for(update, context, session)
             summary = partner_handlers.with_gaps(context, session, view.summary, compared)
             for part in render.split(render_summary(summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)

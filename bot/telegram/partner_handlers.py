@@ -247,11 +247,7 @@ async def after_walk(update: Update, context: BotContext, session: Session) -> N
     """A walk was just completed: once both sides are done, the report goes to both; the
     partner, done first, is offered the session reminders and the manager told."""
     services = context.services
-    if session.project is None:
-        return
-    project_id = session.project.id
-    today = services.conversations.today(session.user)
-    compared = await services.projects.comparison(project_id, session.user.lang, today)
+    compared = await compared_for(update, context, session)
     if compared is None or compared.partner is None:
         return
     if session.role == "partner":
@@ -326,15 +322,22 @@ async def send_report(
         logger.info("could not send a divergence report: %s", exc)
 
 
-async def compared_for(context: BotContext, session: Session) -> Comparison | None:
+async def compared_for(update: Update, context: BotContext, session: Session) -> Comparison | None:
     """The session's project with its two sides compared, in the user's language; None
-    without a project (or once it is gone). Read once by what shows a summary, and handed to
-    `with_gaps` and `report_for`."""
+    without a project (or once it is gone). Read once per update: the summary (its gaps), the
+    report or offer under it and, at the end of a walk, `after_walk` share it."""
     if session.project is None:
         return None
     services = context.services
     today = services.conversations.today(session.user)
-    return await services.projects.comparison(session.project.id, session.user.lang, today)
+    key = (session.project.id, session.user.lang, today)
+    loaded = services.loaded(update)
+    if loaded is not None and loaded.compared is not None and loaded.compared[0] == key:
+        return loaded.compared[1]
+    compared = await services.projects.comparison(session.project.id, session.user.lang, today)
+    if loaded is not None:
+        loaded.compared = (key, compared)
+    return compared
 
 
 async def report_for(
@@ -388,11 +391,11 @@ def with_gaps(
 
 
 async def with_report(
-    context: BotContext, session: Session, content: ReportContent
+    update: Update, context: BotContext, session: Session, content: ReportContent
 ) -> ReportContent:
     """The manager's report with the gaps with the partner: weighed in the verdict, and the
     divergence report as a section, once the partner has answered."""
-    compared = await compared_for(context, session) if session.role == "owner" else None
+    compared = await compared_for(update, context, session) if session.role == "owner" else None
     summary = with_gaps(context, session, content.summary, compared)
     if summary is content.summary:
         return content
