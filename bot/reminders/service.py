@@ -183,7 +183,8 @@ class Reminders:
                 await self._reload(session)
                 continue
             session.conversation = replace(session.conversation, version=version, state=state)
-            session.recorded = update_id
+            if update_id is not None:  # else the checklist's write of this update recorded it
+                session.recorded = update_id
             return
 
     async def _reload(self, session: Session) -> None:
