@@ -140,6 +140,38 @@ async def test_replicas_starting_together_migrate_once(storage_backend):
     assert storage_backend.tables() == TABLES
 
 
+async def test_a_replica_opening_a_file_another_is_writing_waits_for_it(tmp_path):
+    """Switching a file to WAL needs it to itself, and SQLite refuses at once while another
+    connection writes (a replica creating the schema of a new file): the opening replica
+    waits for the lock, as for any other, instead of failing to start."""
+    import threading
+
+    from bot.storage.database import sqlite_storage
+
+    path = tmp_path / "alliance.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE started (x)")  # a new file, not yet in WAL mode
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO started VALUES (1)")
+    released = threading.Event()
+
+    def release() -> None:
+        other.execute("COMMIT")
+        released.set()
+
+    timer = threading.Timer(0.3, release)
+    timer.start()
+    try:
+        storage = sqlite_storage(path, busy_timeout=10)
+        assert await storage.schema_revision() is None  # connected: no schema yet
+        assert released.is_set()
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        timer.cancel()
+        other.close()
+
+
 async def test_a_new_database_is_created_as_the_migrations_build_it(
     storage_backend, second_backend, monkeypatch
 ):

@@ -25,7 +25,9 @@ import contextlib
 import functools
 import json
 import os
+import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -1907,8 +1909,7 @@ def sqlite_storage(
         connection.isolation_level = None  # transactions are begun by Storage._transaction
         cursor = connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            journal = cursor.fetchone()[0]
+            journal = _write_ahead_log(cursor, busy_timeout)
             if not memory and journal != "wal":
                 raise StorageError(f"{where}: cannot switch to WAL (mode is {journal})")
             for pragma in pragmas:
@@ -1917,6 +1918,30 @@ def sqlite_storage(
             cursor.close()
 
     return Storage(engine, threads=1 if memory else threads)
+
+
+def _write_ahead_log(cursor: Any, busy_timeout: float) -> str:
+    """Put the database in WAL mode (kept in the file: done once per file) and return the mode.
+
+    Switching needs the file to itself, and SQLite refuses at once, without waiting, while
+    another connection holds a write lock (another replica creating the schema of a new file):
+    so it is tried again, for as long as a lock is waited for elsewhere.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            mode = str(cursor.fetchone()[0])
+            if mode == "wal":
+                return mode
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return str(cursor.fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def postgres_storage(
