@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Engine, Input, State
 from bot.dialogue.partner import PartnerWalks
-from bot.dialogue.views import View
+from bot.dialogue.summary import Summary
+from bot.dialogue.views import ShowSummary, View
 from bot.errors import StaleConversation
 from bot.reminders.flow import AWAITING_KEY, Awaiting
 from bot.storage.base import AnswerWrite, Conversation, NewReminder, Project, Role, Snapshot, User
@@ -41,6 +42,10 @@ class Session:
     project: Project | None = None  # the project the conversation belongs to
     # The partner's session: the owner's answers, which decide the branch of their walk.
     owner_answers: dict[str, Any] | None = None
+    # The owner's summary the last input showed, for the state and answers it left: what
+    # follows it in the same update (the charts, the reminder offers) builds on it rather
+    # than building it again. None once the answers change.
+    summary: Summary | None = None
 
     @property
     def role(self) -> Role:
@@ -183,6 +188,9 @@ class Conversations:
         session.state = step.state
         session.just_finished = step.finished
         session.last_writes = step.writes
+        session.summary = next((v.summary for v in step.views if isinstance(v, ShowSummary)), None)
+        if engine is not self.engine:  # the partner's walk: not the checklist's summary
+            session.summary = None
         return step.views
 
     async def set_language(self, session: Session, lang: str) -> None:

@@ -181,3 +181,34 @@ async def test_another_users_help_is_answered_while_a_write_lock_is_held(
     assert history == [("company", "Acme")]
     replies = [m.readable for m in emulator.messages(ana.id, from_bot=True)]
     assert any("Kind?" in text for text in replies)  # then she got the next question
+
+
+async def test_the_last_answer_reads_the_project_once_and_the_answers_never_again(
+    emulator, database_url
+):
+    """The end of a checklist (summary, charts, review, offers) builds on what the answer's
+    read and write left: the summary's charts read no answers again, and the project compared
+    with its partner is read once, for the summary and the invitation offer under it."""
+    last = await nearly_done(database_url, 7700, "en")
+    ana = TgUser(id=7700, first_name="Ana", language_code="en")
+    data = f"a|{last}|yes"
+    async with webhook_bot(emulator, database_url, DEFAULT_DIR) as bot:
+        assert await bot.post(message_update(emulator, ana, "/start")) == 200
+        question = keyboard_message(emulator, ana.id, data)
+        with counting_transactions(bot.storage) as ended:
+            assert await bot.post(callback_update(emulator, ana, question, data)) == 200
+        assert not bot.app.errors, [e.error for e in bot.app.errors]
+        photos = [m for m in emulator.messages(ana.id, from_bot=True) if m.photo is not None]
+    assert photos  # the charts were drawn, from the content the end gathered
+    # The read (the answers kept from the previous update), the answer's write; the project
+    # compared, once: its sides with their answers, the project, the comments on gaps; the
+    # reminders' write (no more nudges, the first review). The update was recorded with the
+    # answer: not a second time.
+    assert ended == [
+        ["SELECT"],
+        ["INSERT", "UPDATE", "INSERT"],
+        ["SELECT", "SELECT"],
+        ["SELECT"],
+        ["SELECT"],
+        ["UPDATE", "UPDATE", "INSERT"],
+    ]

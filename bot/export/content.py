@@ -125,14 +125,18 @@ def build_content(
     uid_seed: str,
     reminders: Iterable[tuple[dt.datetime, str]] = (),
     divergence: DivergenceContent | None = None,
+    summary: Summary | None = None,
 ) -> ReportContent:
     """Everything a report shows for one conversation, in the user's language; `divergence`,
-    the comparison with the partner as the manager sees it, adds its section.
+    the comparison with the partner as the manager sees it, adds its section. `summary`, the
+    engine's summary of these answers if one was built already, is used when it was built for
+    `today` in `lang` (the end of the checklist shows it before its charts).
 
     Raises:
         ValueError: a reminder's due time is naive.
     """
-    summary = engine.summary(state, answers, lang, today)
+    if summary is None or summary.date != today or summary.lang != lang:
+        summary = engine.summary(state, answers, lang, today)
     path = engine.walker.path(answers)
     on_path = {qid: answers[qid] for qid in path if qid in answers}
     scales = {}

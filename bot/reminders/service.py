@@ -114,6 +114,7 @@ class Reminders:
             reminder=reminder,
             followup_answers=followup_answers,
             pending=tuple(pending),
+            summary=session.summary,
         )
 
     async def _write(
@@ -135,6 +136,7 @@ class Reminders:
             session.user = await self.storage.update_user(session.user.id, tz=write.zone)
         elif write.conversation_id in (None, session.conversation.id):
             session.answers[write.key] = write.value
+            session.summary = None  # built from the answers before this one
             return AnswerWrite(write.key, write.value)
         else:
             await self._record_elsewhere(session, write)
@@ -181,7 +183,8 @@ class Reminders:
                 await self._reload(session)
                 continue
             session.conversation = replace(session.conversation, version=version, state=state)
-            session.recorded = update_id
+            if update_id is not None:  # else the checklist's write of this update recorded it
+                session.recorded = update_id
             return
 
     async def _reload(self, session: Session) -> None:
@@ -190,6 +193,7 @@ class Reminders:
             raise StaleConversation(str(session.conversation.id))
         session.conversation = conversation
         session.state = State.load(conversation.state)
+        session.summary = None
         session.answers.update(await self.storage.current_answers(conversation.id))
 
     # Outside the conversation ------------------------------------------------------------------

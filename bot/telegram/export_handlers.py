@@ -17,7 +17,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.conversations import Session
-from bot.export import FORMATS, ExportError, export, render, report_content, report_parts
+from bot.export import FORMATS, ExportError, export, render, report_parts
+from bot.export.content import build_content, uid_seed
 from bot.export.pool import RenderFailed
 from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
@@ -90,7 +91,7 @@ async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
     try:
         if fmt in ("pdf", "md"):  # with the gaps with the partner, once they answered
             name, content = await report_parts(fmt, **arguments)
-            content = await partner_handlers.with_report(context, session, content)
+            content = await partner_handlers.with_report(update, context, session, content)
             now = dt.datetime.now(dt.UTC)
             if fmt == "pdf":  # drawn in a worker process
                 data = await services.renders.report(fmt, content, now=now)
@@ -114,15 +115,19 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
     services = context.services
     chat = update.effective_chat
     assert chat is not None
-    try:
-        content = await report_content(
-            storage=services.conversations.storage,
-            engine=services.conversations.engine,
-            user=session.user,
-            today=services.reminders.today(session.user),
-        )
-    except ExportError:
-        return
+    user, conversation = session.user, session.conversation
+    # The session's conversation and answers are the active ones, as just written: no read;
+    # and its summary, just shown, is not built again.
+    content = build_content(
+        services.conversations.engine,
+        session.state,
+        session.answers,
+        lang=user.lang,
+        tz=user.tz,
+        today=services.reminders.today(user),
+        uid_seed=uid_seed(user.key, conversation.id, conversation.created_at),
+        summary=session.summary,
+    )
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
     try:
         with waiting_aside(context.application):

@@ -408,12 +408,15 @@ async def show(
             for part in render.split(own):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
             if not session.just_finished:  # at the end, after_walk sends it to both sides
-                await partner_handlers.report_for(update, context, session)
+                compared = await partner_handlers.compared_for(update, context, session)
+                await partner_handlers.report_for(update, context, session, compared)
         elif isinstance(view, ShowSummary):
             # No "typing..." first: the summary is written in a few milliseconds, the action
             # would be one more call the user never sees. The gaps with the partner, once
-            # they answered, weigh in the verdict and the priorities.
-            summary = await partner_handlers.with_gaps(context, session, view.summary)
+            # they answered, weigh in the verdict and the priorities (the project compared is
+            # read once, for them and for the report below).
+            compared = await partner_handlers.compared_for(update, context, session)
+            summary = partner_handlers.with_gaps(context, session, view.summary, compared)
             for part in render.split(render_summary(summary, texts, Html())):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
             # Drawn in a worker process (no GIL held here); awaited, so that the review and
@@ -422,7 +425,7 @@ async def show(
             # The gaps, or the offer to invite the partner; at the end of a walk, after_walk
             # sends the report to both sides.
             await partner_handlers.report_for(
-                update, context, session, report=not session.just_finished
+                update, context, session, compared, report=not session.just_finished
             )
     if source is not None and not source_done:
         await _strip_source_keyboard(update)

@@ -247,11 +247,7 @@ async def after_walk(update: Update, context: BotContext, session: Session) -> N
     """A walk was just completed: once both sides are done, the report goes to both; the
     partner, done first, is offered the session reminders and the manager told."""
     services = context.services
-    if session.project is None:
-        return
-    project_id = session.project.id
-    today = services.conversations.today(session.user)
-    compared = await services.projects.comparison(project_id, session.user.lang, today)
+    compared = await compared_for(update, context, session)
     if compared is None or compared.partner is None:
         return
     if session.role == "partner":
@@ -326,18 +322,38 @@ async def send_report(
         logger.info("could not send a divergence report: %s", exc)
 
 
+async def compared_for(update: Update, context: BotContext, session: Session) -> Comparison | None:
+    """The session's project with its two sides compared, in the user's language; None
+    without a project (or once it is gone). Read once per update: the summary (its gaps), the
+    report or offer under it and, at the end of a walk, `after_walk` share it."""
+    if session.project is None:
+        return None
+    services = context.services
+    today = services.conversations.today(session.user)
+    key = (session.project.id, session.user.lang, today)
+    loaded = services.loaded(update)
+    if loaded is not None and loaded.compared is not None and loaded.compared[0] == key:
+        return loaded.compared[1]
+    compared = await services.projects.comparison(session.project.id, session.user.lang, today)
+    if loaded is not None:
+        loaded.compared = (key, compared)
+    return compared
+
+
 async def report_for(
-    update: Update, context: BotContext, session: Session, *, report: bool = True
+    update: Update,
+    context: BotContext,
+    session: Session,
+    compared: Comparison | None,
+    *,
+    report: bool = True,
 ) -> None:
     """After a summary: this side's divergence report, once there is a partner (or was: the
     report then says they withdrew), unless `report` is False (at the end of a walk,
-    after_walk sends it to both); to a manager without a partner yet, the offer to invite one."""
+    after_walk sends it to both); to a manager without a partner yet, the offer to invite one.
+    `compared`: the session's project compared (`compared_for`)."""
     services = context.services
-    if session.project is None:
-        return
-    today = services.conversations.today(session.user)
-    compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None:
+    if session.project is None or compared is None:
         return
     if compared.partner is None and compared.project.partner_left_at is None:
         if session.role == "owner":
@@ -356,16 +372,16 @@ async def report_for(
     await send_report(context, session.user, compared, viewer)
 
 
-async def with_gaps(context: BotContext, session: Session, summary: Summary) -> Summary:
+def with_gaps(
+    context: BotContext, session: Session, summary: Summary, compared: Comparison | None
+) -> Summary:
     """The manager's summary with the gaps with the partner weighed in its verdict and
-    priorities, once the partner has answered; as it is otherwise."""
+    priorities, once the partner has answered; as it is otherwise. `compared`: the session's
+    project compared (`compared_for`)."""
+    if session.role != "owner" or compared is None or not compared.ready:
+        return summary
     services = context.services
-    if session.project is None or session.role != "owner":
-        return summary
     today = services.conversations.today(session.user)
-    compared = await services.projects.comparison(session.project.id, session.user.lang, today)
-    if compared is None or not compared.ready:
-        return summary
     engine = services.conversations.engine
     texts = services.texts(session.user.lang)
     diagnosis = with_divergence(
@@ -375,20 +391,18 @@ async def with_gaps(context: BotContext, session: Session, summary: Summary) -> 
 
 
 async def with_report(
-    context: BotContext, session: Session, content: ReportContent
+    update: Update, context: BotContext, session: Session, content: ReportContent
 ) -> ReportContent:
     """The manager's report with the gaps with the partner: weighed in the verdict, and the
     divergence report as a section, once the partner has answered."""
-    summary = await with_gaps(context, session, content.summary)
+    compared = await compared_for(update, context, session) if session.role == "owner" else None
+    summary = with_gaps(context, session, content.summary, compared)
     if summary is content.summary:
         return content
-    services = context.services
-    assert session.project is not None
-    today = services.conversations.today(session.user)
-    compared = await services.projects.comparison(session.project.id, session.user.lang, today)
     assert compared is not None
     view = compared.divergence.view(MANAGER)
-    section = divergence_content(view, services.texts(session.user.lang), compared.comments)
+    texts = context.services.texts(session.user.lang)
+    section = divergence_content(view, texts, compared.comments)
     return replace(content, summary=summary, divergence=section)
 
 

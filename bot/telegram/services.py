@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from bot.config import Settings
 from bot.conversations import Conversations, Session
 from bot.dialogue.model import Texts
 from bot.export.pool import RenderPool
-from bot.projects import Projects
+from bot.projects import Comparison, Projects
 from bot.reminders.dispatcher import Dispatcher, Ticks
 from bot.reminders.service import Reminders
 from bot.telegram.lanes import waiting_aside
@@ -32,6 +33,9 @@ class Loaded:
     user_id: int | None
     session: Session | None
     processed: bool
+    # The session's project compared, by (project, language, day): read once per update
+    # (bot/telegram/partner_handlers.py, compared_for).
+    compared: tuple[tuple[int, str, dt.date], Comparison | None] | None = None
 
 
 @dataclass

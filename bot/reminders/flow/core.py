@@ -129,7 +129,9 @@ class ReminderFlow:
 
     def next_steps(self, context: Context) -> list[NextStep]:
         today = planner.local_date(context.now, context.tz)
-        summary = self.engine.summary(context.state, context.answers, context.lang, today)
+        summary = context.summary
+        if summary is None or summary.date != today or summary.lang != context.lang:
+            summary = self.engine.summary(context.state, context.answers, context.lang, today)
         return list(summary.diagnosis.next_steps)
 
     # After the summary ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from bot.dialogue.conditions import NOT_YET
 from bot.dialogue.engine import State
 from bot.dialogue.model import DONE
+from bot.dialogue.summary import Summary
 from bot.dialogue.views import Say
 from bot.reminders import planner
 from bot.storage.base import ClosingStatus, Reminder
@@ -245,6 +246,9 @@ class Context:
     reminder: Reminder | None = None  # the reminder the input (or Awaiting "move") is about
     followup_answers: Mapping[str, Any] = field(default_factory=dict)  # of its project
     pending: tuple[Reminder, ...] = ()  # for ListReminders
+    # The checklist's summary of `state` and `answers` if one was built already (the end of
+    # the checklist shows it): used when it was built for the same day and language.
+    summary: Summary | None = None
 
 
 def after_checklist(
