@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
-from bot.dialogue.cldr import month_first
+from bot.dialogue.cldr import FACTS, month_first
 from bot.errors import AllianceBotError
 
 REASONS: Final[frozenset[str]] = frozenset(
@@ -608,47 +608,16 @@ def normalize_text(text: str, *, max_length: int) -> str:
 # Dates
 # ---------------------------------------------------------------------------------------------
 
+# Month and weekday names, French and English, as the CLDR gives them (bot/dialogue/cldr.py).
 _MONTH_NAMES: Final[dict[str, int]] = {
-    name: number
-    for names in (
-        (
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        ),
-        (
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ),
-    )
-    for number, name in enumerate((_key(n) for n in names), start=1)
+    _key(name): number
+    for lang in ("fr", "en")
+    for number, name in enumerate(FACTS[lang]["months"], start=1)
 }
 _WEEKDAY_NAMES: Final[dict[str, int]] = {
-    name: number
-    for names in (
-        ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-    )
-    for number, name in enumerate(names)
+    _key(name): number
+    for lang in ("fr", "en")
+    for number, name in enumerate(FACTS[lang]["weekdays"])
 }
 _MONTH_PREFIX_MIN: Final = 3
 
