@@ -864,13 +864,15 @@ async def test_postgres_a_write_reconnects_when_its_begin_finds_the_connection_l
     pids = _backend_pids(storage)
     for pid in pids:
         pg_admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    for _ in range(100):  # until the server has closed them: the write's BEGIN meets that
+    for _ in range(500):  # until the server has closed them: the write's BEGIN meets that
         alive = pg_admin.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
         ).fetchone()
         if alive == (0,):
             break
         await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the server did not close the storage's connections")
     assert await storage.mark_processed(2)
     assert await processed(storage, 2)
 
