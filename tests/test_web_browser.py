@@ -205,17 +205,31 @@ class Pages:
 
     def click(self, css: str = "", *, link: str = "", navigates: bool = True) -> None:
         """Click an element; when it leads to a new page, wait until the old one is gone."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.wait import WebDriverWait
 
-        old = self.driver.find_element(By.TAG_NAME, "html")
-        found = (
-            self.driver.find_element(By.LINK_TEXT, link)
-            if link
-            else self.driver.find_element(By.CSS_SELECTOR, css)
-        )
-        found.click()
+        def press(driver: Any) -> Any:
+            # Right after a download the browser may still be leaving the navigation it began
+            # for it: an element found then can be "not in the document" for a moment.
+            try:
+                old = driver.find_element(By.TAG_NAME, "html")
+                found = (
+                    driver.find_element(By.LINK_TEXT, link)
+                    if link
+                    else driver.find_element(By.CSS_SELECTOR, css)
+                )
+                found.click()
+            except StaleElementReferenceException:
+                return None
+            except WebDriverException as exc:
+                if "does not belong to the document" not in str(exc):
+                    raise
+                return None
+            return old
+
+        old = WebDriverWait(self.driver, WAIT).until(press)
         if navigates:
             WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(old))
             WebDriverWait(self.driver, WAIT).until(
