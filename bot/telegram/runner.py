@@ -12,6 +12,7 @@ from telegram import Update
 from bot.config import Settings
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
+from bot.memory import limit_arenas
 from bot.process import run_until_signal
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
@@ -111,4 +112,5 @@ def settle_memory() -> None:
 
 def run(settings: Settings) -> int:
     """The blocking entry point of `alliance-bot run`."""
+    limit_arenas()  # before the storage's threads start (bot/memory.py)
     return run_until_signal(settings, serve)

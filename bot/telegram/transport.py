@@ -44,6 +44,8 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.memory import release_freed_memory
+
 
 class RequestNotSent(Exception):
     """Nothing of the request reached the server (the cause of a `NetworkError`)."""
@@ -54,6 +56,7 @@ NOT_SENT: tuple[type[BaseException], ...] = (RequestNotSent,)
 
 KEEPALIVE = 15.0  # seconds a connection may wait in the pool before we close it
 MAX_HEAD = 64 * 1024  # an answer's status line and headers, at most
+TRIM_AFTER = 64 * 1024  # a request this large (a chart, a PDF): freed memory given back after
 _TOKEN_PATH = re.compile(r"/bot[^/\s]+")
 _CRLF = b"\r\n"
 _END_OF_HEAD = b"\r\n\r\n"
@@ -334,6 +337,9 @@ class StreamRequest(BaseRequest):
                 raise
             finally:
                 self._busy.discard(connection)
+            if len(message) >= TRIM_AFTER:  # its copies are freed by now (bot/memory.py)
+                del message, body
+                release_freed_memory()
             if keep and not connection.ended and self._slots is slots:
                 connection.idle_since = time.monotonic()
                 self._idle.append(connection)
