@@ -360,7 +360,9 @@ class StreamRequest(BaseRequest):
         path = quote(parts.path or "/", safe="/:@!$&'()*+,;=-._~%")
         if parts.query:
             path += "?" + parts.query
-        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+        if parts.port is not None:
+            host += f":{parts.port}"
         origin = (scheme, parts.hostname, port)
         start = (
             f" {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {self.USER_AGENT}\r\nAccept: */*\r\n"
