@@ -317,6 +317,10 @@ class StreamRequest(BaseRequest):
             )
             self._busy.add(connection)
             try:
+                if connection.ended:  # closed by the server before we wrote a byte
+                    raise NetworkError(
+                        "the Bot API server closed the connection before the request was sent"
+                    ) from _not_sent(connection.lost or _Closed())
                 await connection.send(message, write)
                 status, payload, keep = await connection.receive(method, read)
             except TimeoutError as err:
@@ -388,6 +392,8 @@ class StreamRequest(BaseRequest):
     def _reuse(self, origin: tuple[str, str, int]) -> _Connection | None:
         now = time.monotonic()
         idle = self._idle
+        while idle and now - idle[0].idle_since >= KEEPALIVE:  # the longest idle: closed
+            idle.pop(0).close()
         for index in range(len(idle) - 1, -1, -1):
             connection = idle[index]
             if connection.origin != origin:
