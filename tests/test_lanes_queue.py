@@ -84,6 +84,10 @@ async def test_an_update_with_only_replies_left_makes_room_for_another():
     queue.get_nowait()
     queue.task_done()  # the end is handled
     assert queue.taken == 0
+    with replies_only(app):  # the webhook's updates are not in the queue: nothing to release
+        assert queue.taken == 0
+        await asyncio.wait_for(queue.put("an answer"), timeout=10)
+    assert queue.taken == 1
 
 
 def test_waiting_aside_outside_polling_changes_nothing():

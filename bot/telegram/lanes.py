@@ -169,7 +169,11 @@ class UpdateQueue(asyncio.Queue[object]):
     @contextlib.contextmanager
     def released(self) -> Iterator[None]:
         """While in this block, an update in hand no longer counts among them: its input is
-        committed, only replies are left to send (`replies_only`)."""
+        committed, only replies are left to send (`replies_only`). Nothing is in hand outside
+        polling (the webhook): nothing to release then."""
+        if self._taken == 0:
+            yield
+            return
         self._taken -= 1
         if self._room is not None:
             self._room.set()
