@@ -27,6 +27,7 @@ from typing import Any
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.request import RequestData
 
+from bot.telegram.priority import take_turn
 from bot.telegram.transport import NOT_SENT, StreamRequest
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class RetryingRequest(StreamRequest):
                 reason = f"no connection ({type(exc.__cause__).__name__})"
             else:
                 if code not in RETRY_STATUSES or attempt == self.retries:
+                    await take_turn()  # low-priority work goes on in its turn (priority.py)
                     return code, payload
                 reason = f"HTTP {code}"
             delay = self.backoff * 2**attempt
