@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import zoneinfo
 from functools import cache
-
-from babel import Locale
-from babel.core import get_global
-from babel.dates import get_timezone_location
+from pathlib import Path
 
 _LANGUAGES = ("fr", "en")
+#: City and country names in French and English -> zone, as `local_names_from_cldr` finds them
+#: in Babel's CLDR data. Kept in a file: looking them up through Babel loads its whole locale
+#: data for both languages, 6-7 MiB that the bot process would keep for good after the first
+#: time zone typed, for a table of under a thousand names. tests/test_timezones.py checks the
+#: file against Babel; after an upgrade of Babel or tzdata that changes the names, rewrite it
+#: with `python -m bot.reminders.timezones`.
+LOCAL_NAMES = Path(__file__).with_name("zone_names.json")
 
 # Cities the CLDR does not name because they share a zone with another city, and countries that
 # span several zones, where one zone is by far the most likely for a business in them.
@@ -48,8 +53,19 @@ def _by_city() -> dict[str, str]:
 
 @cache
 def _by_local_name() -> dict[str, str]:
-    """City and country names in French and English, from the CLDR (through Babel): "Londres",
-    "Le Caire", "La Réunion", "Belgique", "Morocco"... A country names its zone when it has one."""
+    """City and country names in French and English: "Londres", "Le Caire", "La Réunion",
+    "Belgique", "Morocco"... (`LOCAL_NAMES`)."""
+    names: dict[str, str] = json.loads(LOCAL_NAMES.read_text(encoding="utf-8"))
+    return names
+
+
+def local_names_from_cldr() -> dict[str, str]:
+    """City and country names in French and English, from the CLDR (through Babel), folded.
+    A country names its zone when it has one. Loads Babel's locale data: not for the bot."""
+    from babel import Locale
+    from babel.core import get_global
+    from babel.dates import get_timezone_location
+
     available = zoneinfo.available_timezones()
     canonical = sorted(set(get_global("zone_territories")) & available)
     names: dict[str, str] = {}
@@ -98,3 +114,10 @@ def resolve_timezone(text: str) -> str | None:
         # IANA's Etc zones count the other way round: UTC+2 is Etc/GMT-2.
         return f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
     return _by_city().get(folded.replace("-", " ")) or _by_city().get(folded)
+
+
+if __name__ == "__main__":  # rewrite LOCAL_NAMES from Babel's data
+    LOCAL_NAMES.write_text(
+        json.dumps(local_names_from_cldr(), ensure_ascii=False, indent=0, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
