@@ -26,6 +26,9 @@ NOT_AT_START = (
     "sqlalchemy.dialects.postgresql",
     "tornado",
     "apscheduler",
+    "multiprocessing",
+    "concurrent.futures.process",
+    "babel.dates",
 )
 
 # The bot, started as `alliance-bot run` starts it; once the test has seen its first

@@ -28,16 +28,17 @@ import datetime as dt
 import heapq
 import itertools
 import logging
-import multiprocessing
 import os
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from concurrent.futures import BrokenExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import AllianceBotError
 from bot.export.content import ReportContent
 from bot.export.divergence import DivergenceContent
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class RenderPool:
             try:
                 future = asyncio.wrap_future(executor.submit(function, *args))
                 return await asyncio.wait_for(future, self.timeout)
-            except BrokenProcessPool:
+            except BrokenExecutor:  # the pool's BrokenProcessPool: a worker died
                 self._discard(executor)
                 logger.warning("render worker died (%s, attempt %s)", function.__name__, attempt)
             except TimeoutError:
@@ -196,6 +197,11 @@ class RenderPool:
 
     def _running(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            # multiprocessing's machinery is loaded with the first drawing (start-up and an
+            # idle bot do without it: about 0.8 MiB).
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
