@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -130,8 +131,17 @@ def send_later(update: Update, context: BotContext, coroutine: Coroutine[Any, An
     reach the error handler); the chat's next update waits for it (app.py): one user's
     messages stay in order."""
     task = context.application.create_task(coroutine, update=update)
-    if context.chat_data is not None:
-        context.chat_data[BACKGROUND] = task
+    chat_data = context.chat_data
+    if chat_data is not None:
+        chat_data[BACKGROUND] = task
+        # Once done, the chat no longer keeps it (nor the error it may hold, its traceback
+        # and the locals of its frames): a chat keeps its task only while it runs.
+        task.add_done_callback(functools.partial(_forget_background, chat_data))
+
+
+def _forget_background(chat_data: dict[Any, Any], task: asyncio.Task[Any]) -> None:
+    if chat_data.get(BACKGROUND) is task:
+        del chat_data[BACKGROUND]
 
 
 async def background_done(context: BotContext) -> None:
