@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -846,6 +847,46 @@ async def test_sqlite_copies_its_write_ahead_log_back_as_it_writes(tmp_path):
             await asyncio.sleep(0.1)
         assert answers_in_the_file() >= 3 * every
     finally:
+        await storage.close()
+
+
+async def test_sqlite_a_write_waits_for_a_long_write_of_the_process_without_blocking(tmp_path):
+    """A long write (pruning, in a worker thread) holds this process's writers' turn: an
+    answer saved meanwhile waits for it, the event loop going on, then is written."""
+    storage = sqlite_storage(tmp_path / "bot.db")
+    pruning = threading.Event()
+    go_on = threading.Event()
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("DELETE FROM processed_updates"):
+            pruning.set()
+            go_on.wait(60)  # the worker thread holds the turn, and SQLite's write lock
+
+    try:
+        await storage.migrate()
+        user = await make_user(storage)
+        conversation = await storage.start_conversation(user.id, "alliance", {})
+        sqlalchemy.event.listen(storage.engine, "before_cursor_execute", on_statement)
+        prune = asyncio.create_task(storage.prune_processed(datetime.now(UTC)))
+        assert await asyncio.to_thread(pruning.wait, 60)  # a worker thread prunes
+        save = asyncio.create_task(
+            storage.save_step(
+                conversation.id,
+                expected_version=conversation.version,
+                state={"node": "q2"},
+                answers=[AnswerWrite("q1", "yes")],
+            )
+        )
+        for _ in range(20):  # the loop goes on while the answer waits
+            await asyncio.sleep(0.01)
+        assert not save.done()
+        go_on.set()
+        assert await prune == 0
+        assert await save == conversation.version + 1
+        assert await storage.current_answers(conversation.id) == {"q1": "yes"}
+    finally:
+        go_on.set()
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", on_statement)
         await storage.close()
 
 

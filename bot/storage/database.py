@@ -124,6 +124,69 @@ ANSWERS_KEPT = 256
 CHECKPOINT_EVERY = 100
 # SQLite's primary result codes that say "another connection holds a lock" (BUSY, LOCKED).
 _SQLITE_BUSY = frozenset({5, 6})
+# What Storage._transaction_here did.
+_RAN = "ran"
+_TURN_TAKEN = "turn taken"  # by a worker thread: wait for it on the loop
+_WOULD_WAIT = "would wait"  # for a lock, or a connection: a worker thread runs it
+
+
+class _Turn:
+    """The turn this process's SQLite writers take (see Storage.__init__). Worker threads
+    wait for it as for a lock; the event loop, which must not block, takes it only when it is
+    free and no worker thread waits for it (`take_now`: else a loop that writes often could
+    keep a thread from it for long), and otherwise waits on the loop until it is released
+    (`released`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guard = threading.Lock()  # over _queued and _waiting
+        self._queued = 0  # worker threads waiting for the turn
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __enter__(self) -> None:
+        with self._guard:
+            self._queued += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._guard:
+                self._queued -= 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def take_now(self) -> bool:
+        with self._guard:
+            return not self._queued and self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
+        with self._guard:
+            waiting, self._waiting = self._waiting, []
+        for loop, future in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_wake, future)
+
+    async def released(self) -> None:
+        """Return once the turn is free with no worker thread waiting for it, or was released
+        since this was called (it may be taken again by then)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._guard:
+            # A release takes the guard after it frees the turn, a thread's wait ends under
+            # it: if either came after this look, the release finds this one registered and
+            # wakes it (a waiting thread releases the turn once done).
+            if not self._lock.locked() and not self._queued:
+                return
+            self._waiting.append((loop, future))
+        await future
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x616C6C69616E6365
 
@@ -727,7 +790,7 @@ class Storage(AdvisorStorage):
         # busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries (100 ms
         # once several writers queue): a writer waiting here starts as soon as the one before
         # it commits. Another process's writer still meets the busy timeout.
-        self._writing = threading.Lock() if self._sqlite else None
+        self._writing = _Turn() if self._sqlite else None
         # SQLite (a file): the connection of the transactions run on the calling thread (see
         # _run), opened by the first that runs there, and that thread (the event loop's).
         self._at_once = self._sqlite and threads > 1  # ":memory:" has one connection only
@@ -735,7 +798,7 @@ class Storage(AdvisorStorage):
         self._own_thread: int | None = None
         # SQLite: writes since the write-ahead log was last copied back (see _written).
         self._writes = 0
-        self._checkpointing: asyncio.Future[None] | None = None
+        self._copying = False  # a worker thread has a checkpoint to run
 
     # Plumbing
 
@@ -755,12 +818,17 @@ class Storage(AdvisorStorage):
         """
         if self._closed:
             raise StorageError("the storage is closed")
-        if self._at_once and not long:
-            done, result = self._transaction_here(work, write)
-            if done:
+        while self._at_once and not long:
+            ran, result = self._transaction_here(work, write)
+            if ran is _RAN:
                 if write:
                     self._written()
-                return result  # type: ignore[return-value]  # done: work's result
+                return result  # type: ignore[return-value]  # ran: work's result
+            if ran is not _TURN_TAKEN or self._writing is None:
+                break  # it would wait: in a worker thread
+            # A worker thread writes (a checkpoint, a long write): wait on the loop, not in
+            # a thread that would then hold the turn, which the next writers would find taken.
+            await self._writing.released()
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._threads, self._transaction, work, write)
         if write and self._sqlite:
@@ -769,26 +837,26 @@ class Storage(AdvisorStorage):
 
     def _transaction_here(
         self, work: Callable[[Connection], T], write: bool
-    ) -> tuple[bool, T | None]:
-        """SQLite: run the transaction on this thread if nothing makes it wait; (False, None)
-        if something would (then nothing was written)."""
+    ) -> tuple[object, T | None]:
+        """SQLite: run the transaction on this thread if nothing makes it wait: (_RAN, work's
+        result); else (_TURN_TAKEN or _WOULD_WAIT, None), and nothing was written."""
         if self._own_thread not in (None, threading.get_ident()):
-            return False, None  # another thread's event loop: its connection is taken
+            return _WOULD_WAIT, None  # another thread's event loop: its connection is taken
         turn = self._writing if write else None
-        if turn is not None and not turn.acquire(blocking=False):
-            return False, None  # another writer of this process is in its turn
+        if turn is not None and not turn.take_now():
+            return _TURN_TAKEN, None  # another writer of this process is in its turn
         try:
             conn = self._own_connection()
             with conn.begin():
                 self._begin_transaction(conn, write)
                 result = work(conn)
-            return True, result
+            return _RAN, result
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 self._drop_own_connection()
-                return False, None  # a worker thread tries it on its connection
+                return _WOULD_WAIT, None  # a worker thread tries it on its connection
             if _sqlite_busy(exc):
-                return False, None  # a worker thread waits for the lock (busy timeout)
+                return _WOULD_WAIT, None  # a worker thread waits for the lock (busy timeout)
             raise StorageError(f"{self._name}: {exc.orig}") from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StorageError(f"{self._name}: {exc}") from exc
@@ -827,12 +895,14 @@ class Storage(AdvisorStorage):
         that crosses its threshold, on the event loop (see _run), while it copies and syncs
         the database."""
         self._writes += 1
-        if self._writes < CHECKPOINT_EVERY or self._checkpointing is not None:
+        if self._writes < CHECKPOINT_EVERY or self._copying:
             return
         self._writes = 0
-        loop = asyncio.get_running_loop()
-        self._checkpointing = loop.run_in_executor(self._threads, self._copy_back)
-        self._checkpointing.add_done_callback(self._copied_back)
+        self._copying = True
+        try:
+            self._threads.submit(self._copy_back)  # not awaited: nobody waits for it
+        except RuntimeError:  # closing (the threads are stopping): SQLite copies it at close
+            self._copying = False
 
     def _copy_back(self) -> None:
         """A PASSIVE checkpoint (it waits for no reader), in its turn among this process's
@@ -840,15 +910,15 @@ class Storage(AdvisorStorage):
         still reads), and the next write starts the log over from its beginning. SQLite does
         that only when a write begins with the whole log copied: a checkpoint that writes
         went on beside would leave the log growing for good."""
-        with self._writing or _NO_TURN:
-            conn = self._thread_connection()
-            _driver(conn).execute("PRAGMA wal_checkpoint(PASSIVE)").close()
-
-    def _copied_back(self, done: asyncio.Future[None]) -> None:
-        self._checkpointing = None
-        if not done.cancelled() and (exc := done.exception()) is not None:
-            # Nothing is lost: the log keeps every commit, and the next checkpoint copies it.
+        try:
+            with self._writing or _NO_TURN:
+                conn = self._thread_connection()
+                _driver(conn).execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except Exception as exc:
+            # The log keeps every commit, and the next checkpoint copies it.
             logger.warning("SQLite: checkpoint of the write-ahead log failed: %s", exc)
+        finally:
+            self._copying = False
 
     def _transaction(self, work: Callable[[Connection], T], write: bool) -> T:
         """One transaction, run again once on a new connection if the connection turns out to
