@@ -10,7 +10,13 @@ from types import SimpleNamespace
 
 from telegram import Bot
 
-from bot.telegram.lanes import PollingRequest, UpdateQueue, stop_taking, waiting_aside
+from bot.telegram.lanes import (
+    PollingRequest,
+    UpdateQueue,
+    replies_only,
+    stop_taking,
+    waiting_aside,
+)
 from tests.support.emulator import TgUser
 from tests.telegram_fixtures import emulator  # noqa: F401 (fixture)
 
@@ -53,6 +59,35 @@ async def test_updates_waiting_aside_still_count_among_those_in_hand():
         await settled()
         assert third.done()
     assert queue.taken == 2
+
+
+async def test_an_update_with_only_replies_left_makes_room_for_another():
+    class Application:
+        update_queue = UpdateQueue(in_hand=2)
+
+    app = Application()
+    queue = app.update_queue
+    await queue.put("the end of a checklist")
+    await queue.put("an answer")
+    with replies_only(app):  # the end's answer is committed: its replies go on
+        assert queue.taken == 1
+        await asyncio.wait_for(queue.put("another answer"), timeout=10)  # room at once
+        poll = asyncio.ensure_future(queue.handled(linger=3600))
+        with waiting_aside(app):  # its charts: it is not in hand, nothing changes
+            await settled()
+            assert not poll.done()  # the two answers are being handled
+            assert queue.taken == 2
+            for _ in range(2):
+                queue.get_nowait()
+                queue.task_done()
+            await asyncio.wait_for(poll, timeout=10)
+    queue.get_nowait()
+    queue.task_done()  # the end is handled
+    assert queue.taken == 0
+    with replies_only(app):  # the webhook's updates are not in the queue: nothing to release
+        assert queue.taken == 0
+        await asyncio.wait_for(queue.put("an answer"), timeout=10)
+    assert queue.taken == 1
 
 
 def test_waiting_aside_outside_polling_changes_nothing():

@@ -40,6 +40,7 @@ from bot.telegram import (
 )
 from bot.telegram.lanes import PollingRequest, UpdateQueue, UserLanes
 from bot.telegram.limiter import SendLimiter, not_replying, replying
+from bot.telegram.priority import Turns
 from bot.telegram.reminder_views import make_renderer
 from bot.telegram.retry import RetryingRequest
 from bot.telegram.services import BotContext, Services, background_done
@@ -145,6 +146,7 @@ def build_application(
         advisors=Advisors(storage, clock=clock),
         # Due reminders: claimed from the database and sent every few seconds (bot/reminders/).
         ticks=None if dispatch_every is None else dispatcher.every(dispatch_every, first=1.0),
+        turns=Turns(queue),
     )
 
     # What handlers send replies to the update: not held to the chat's pace (limiter.py);

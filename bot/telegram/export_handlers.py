@@ -24,6 +24,7 @@ from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.limiter import not_replying
+from bot.telegram.priority import later, take_turn
 from bot.telegram.render import choice_keyboard
 from bot.telegram.services import BotContext, send_later
 
@@ -75,6 +76,12 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
 
 async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
     not_replying()  # a task of its own: paced one message a second, like any other
+    # Prepared and sent after other users' updates, a step at a time (priority.py).
+    async with later(context.application, context.services.turns, in_hand=False):
+        await _make_export(update, context, fmt)
+
+
+async def _make_export(update: Update, context: BotContext, fmt: str) -> None:
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
@@ -95,6 +102,7 @@ async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
             now = dt.datetime.now(dt.UTC)
             if fmt == "pdf":  # drawn in a worker process
                 data = await services.renders.report(fmt, content, now=now)
+                await take_turn()  # after other users' updates (priority.py)
             else:
                 data = await asyncio.to_thread(render, fmt, content, now=now)
         else:
@@ -133,9 +141,11 @@ async def send_charts(update: Update, context: BotContext, session: Session) -> 
         with waiting_aside(context.application):
             pictures = await services.renders.charts(content)
     except RenderFailed:
+        await take_turn()
         await context.bot.send_message(
             chat.id, services.texts(session.user.lang).ui("export.chat.charts_failed")
         )
         return
+    await take_turn()  # at the end of a checklist, after other users' updates (priority.py)
     for png, caption in pictures:
         await context.bot.send_photo(chat.id, png, caption=caption)

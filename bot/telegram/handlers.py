@@ -38,6 +38,7 @@ from bot.telegram.callbacks import (
     encode,
     reminder_event,
 )
+from bot.telegram.priority import later
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -242,6 +243,19 @@ async def apply(
         if stale is not None:  # the question in chat is still the one to answer
             await _strip_source_keyboard(update)
             return
+    if not session.just_finished:
+        await _reply(update, context, session, views)
+        return
+    # The end of the checklist (the summary, its charts, the review, the offers): after other
+    # users' updates, a step at a time (priority.py).
+    async with later(context.application, context.services.turns):
+        await _reply(update, context, session, views)
+
+
+async def _reply(
+    update: Update, context: BotContext, session: Session, views: tuple[View, ...]
+) -> None:
+    """What `apply` shows once the input is committed, then the reminders it calls for."""
     if session.role == "partner":  # their walk has no next steps of its own to remind
         await show(update, context, session, views)
         if session.just_finished:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -165,6 +166,23 @@ class UpdateQueue(asyncio.Queue[object]):
         finally:
             self._aside -= 1
 
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """While in this block, an update in hand no longer counts among them: its input is
+        committed, only replies are left to send (`replies_only`). Nothing is in hand outside
+        polling (the webhook): nothing to release then."""
+        if self._taken == 0:
+            yield
+            return
+        self._taken -= 1
+        if self._room is not None:
+            self._room.set()
+        self._check_idle()
+        try:
+            yield
+        finally:
+            self._taken += 1  # task_done takes it off again
+
     def _busy(self) -> bool:
         return self._taken > self._aside
 
@@ -184,14 +202,40 @@ class UpdateQueue(asyncio.Queue[object]):
             await asyncio.wait_for(self._idle.wait(), linger)
 
 
+#: Whether the current update already waits aside (an update counts once, however nested).
+_ASIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("aside", default=False)
+
+
 @contextlib.contextmanager
 def waiting_aside(application: Any) -> Iterator[None]:
     """Around what an update awaits that is not the bot's work (a render worker, a task of
     its own): the poller fetches the next updates meanwhile (see the module docstring)."""
     queue = getattr(application, "update_queue", None)
-    if isinstance(queue, UpdateQueue):
-        with queue.aside():
-            yield
+    if isinstance(queue, UpdateQueue) and not _ASIDE.get():
+        token = _ASIDE.set(True)
+        try:
+            with queue.aside():
+                yield
+        finally:
+            _ASIDE.reset(token)
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def replies_only(application: Any) -> Iterator[None]:
+    """Around the rest of an update whose input is committed, with only replies left to send
+    (the end of a checklist, sent after other users' updates: priority.py): it no longer counts
+    among the updates in hand, and the poller takes another in its place. A crash then loses
+    those replies, not an answer (docs/reliability.md)."""
+    queue = getattr(application, "update_queue", None)
+    if isinstance(queue, UpdateQueue) and not _ASIDE.get():
+        token = _ASIDE.set(True)  # what it awaits within is aside already
+        try:
+            with queue.released():
+                yield
+        finally:
+            _ASIDE.reset(token)
     else:
         yield
 

@@ -46,6 +46,7 @@ from bot.storage.base import NewReminder, User
 from bot.telegram import project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.lanes import waiting_aside
+from bot.telegram.priority import take_turn
 from bot.telegram.project_handlers import chat_of, local_date, notify
 from bot.telegram.render import choice_keyboard, escape, split
 from bot.telegram.services import BotContext
@@ -303,6 +304,7 @@ async def send_report(
                 )
         except RenderFailed:
             picture = None
+        await take_turn()  # at the end of a walk, after other users' updates (priority.py)
         if picture is not None:
             await context.bot.send_photo(chat_id, picture[0], caption=picture[1])
         buttons = [

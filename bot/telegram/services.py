@@ -21,6 +21,7 @@ from bot.projects import Comparison, Projects
 from bot.reminders.dispatcher import Dispatcher, Ticks
 from bot.reminders.service import Reminders
 from bot.telegram.lanes import waiting_aside
+from bot.telegram.priority import Turns
 
 # Updates in hand whose load is kept for their handlers; beyond this, the oldest are forgotten.
 _LOADED_AT_MOST = 1024
@@ -49,6 +50,8 @@ class Services:
     advisors: Advisors  # what managers share with advisors (/advisor)
     # The dispatcher's ticks, started and stopped with the bot (None: ticked by the caller).
     ticks: Ticks | None = None
+    # Heavy work (the end of a checklist, a PDF) after other users' updates (priority.py).
+    turns: Turns = field(default_factory=Turns)
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
 
     def lang_for(self, update: Update) -> str:

@@ -1,0 +1,161 @@
+"""The end of a checklist and a PDF give way to other users' updates (bot/telegram/priority.py):
+what each user sees, and the turns themselves."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.dialogue.loader import DEFAULT_DIR
+from bot.export.pool import RenderPool
+from bot.telegram.lanes import UpdateQueue, waiting_aside
+from bot.telegram.priority import Turns, later, take_turn
+from tests.reminder_fixtures import nearly_done
+from tests.telegram_fixtures import running_bot
+
+
+class GatedPool(RenderPool):
+    """A render pool whose charts are drawn (none) only once the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self.drawing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def charts(self, content):
+        self.drawing.set()
+        await self.release.wait()
+        return []
+
+
+def _sent_to(calls, chat_id):
+    """Positions, in the order Telegram received them, of the messages sent to one chat."""
+    return [
+        i
+        for i, call in enumerate(calls)
+        if call.method in ("sendMessage", "sendPhoto", "sendDocument")
+        and call.params.get("chat_id") == chat_id
+    ]
+
+
+async def test_another_users_next_question_comes_before_the_rest_of_a_checklists_end(
+    emulator, database_url
+):
+    """Ana's last answer ends her checklist; while her charts are drawn, Bob answers his first
+    question, and Telegram is slow to take his answered question. The rest of Ana's end (the
+    review, the plan, the reminder offers) waits: Bob's next question reaches him first. Then
+    Ana gets all of her end, in its usual order."""
+    await nearly_done(database_url, 7401)
+    pool = GatedPool()
+    async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
+        services = bot.application.bot_data["services"]
+        services.turns.patience = 60  # the end waits as long as Bob's update runs
+        ana = bot.user(id=7401, language_code="fr")
+        bob = bot.user(id=7402, language_code="fr")
+        await ana.send("/start")
+        await bob.send("/start")
+        last = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+        yes = next(b for b in last.button_objects() if b["text"] == "Oui")
+        try:
+            emulator.push_callback(ana.user, last.message_id, yes["callback_data"])
+            await asyncio.wait_for(pool.drawing.wait(), timeout=10)  # her summary is sent
+            mark = emulator.mark()
+            emulator.slow_next("editMessageText", 1.0)
+            emulator.push_message(bob.user, "Acme")  # his first question asks the company
+            edited = lambda: any(  # noqa: E731
+                c.method == "editMessageText" and c.params.get("chat_id") == bob.id
+                for c in emulator.calls_since(mark)
+            )
+            await emulator.wait_for(edited, 10)
+        finally:
+            pool.release.set()
+        await bot.settle(timeout=30)
+        assert not bot.errors, [e.error for e in bot.errors]
+        calls = emulator.calls_since(mark)
+    bob_question = _sent_to(calls, bob.id)
+    assert len(bob_question) == 1  # his next question, after his answered one
+    rest_of_end = _sent_to(calls, ana.id)
+    assert len(rest_of_end) >= 2, [calls[i].method for i in rest_of_end]
+    assert bob_question[0] < rest_of_end[0]
+    # Her end is whole all the same: the reminder offers close it.
+    offers = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+    assert any(b["callback_data"] == "p|all" for b in offers.button_objects())
+
+
+async def settled() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_heavy_step_waits_for_the_updates_being_handled():
+    queue = UpdateQueue(in_hand=4)
+    turns = Turns(queue, patience=3600)
+    await queue.put("answer")  # another user's update, being handled
+    step = asyncio.ensure_future(turns.take())
+    await settled()
+    assert not step.done()
+    queue.get_nowait()
+    queue.task_done()
+    await settled()
+    assert step.done()
+
+
+async def test_a_heavy_step_does_not_wait_for_updates_waiting_aside():
+    class Application:
+        update_queue = UpdateQueue(in_hand=4)
+
+    app = Application()
+    turns = Turns(app.update_queue, patience=3600)
+    charts = asyncio.Event()
+
+    async def summary() -> None:  # an update waiting for its charts
+        await app.update_queue.put("summary")
+        with waiting_aside(app):
+            await charts.wait()
+
+    async def end() -> None:  # an update at the end of a checklist, its steps in their turn
+        await app.update_queue.put("end")
+        async with later(app, turns):
+            await take_turn()
+            with waiting_aside(app):  # nested: the update still counts once
+                await take_turn()
+            await take_turn()
+
+    waiting = asyncio.ensure_future(summary())
+    await settled()
+    await asyncio.wait_for(end(), timeout=10)
+    assert app.update_queue.taken == 2
+    charts.set()
+    await waiting
+
+
+async def test_under_a_steady_flow_of_updates_heavy_steps_still_go_on_one_at_a_time():
+    queue = UpdateQueue(in_hand=4)
+    turns = Turns(queue, patience=0.01)
+    await queue.put("an update that never ends")
+    order: list[str] = []
+
+    async def step(name: str) -> None:
+        await turns.take()
+        order.append(name)
+
+    await asyncio.wait_for(asyncio.gather(step("first"), step("second"), step("third")), 10)
+    assert order == ["first", "second", "third"]
+
+
+async def test_outside_heavy_work_a_turn_is_given_at_once():
+    queue = UpdateQueue(in_hand=4)
+    turns = Turns(queue, patience=3600)
+
+    class Application:
+        update_queue = queue
+
+    async with later(Application(), turns, in_hand=False):  # a task of its own, a PDF
+        await queue.put("answer")  # another user's update, being handled
+        step = asyncio.ensure_future(take_turn())
+        await settled()
+        assert not step.done()
+        queue.get_nowait()
+        queue.task_done()
+        await asyncio.wait_for(step, timeout=10)
+    await queue.put("another")
+    await asyncio.wait_for(take_turn(), timeout=10)  # ordinary work: nothing to wait for
