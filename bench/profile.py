@@ -29,6 +29,7 @@ CATEGORIES = (
     (f"{OURS_DIR}/storage/", "ours: storage (Python side)"),
     (f"{OURS_DIR}/dialogue/", "ours: dialogue core"),
     (f"{OURS_DIR}/reminders/", "ours: reminders"),
+    (f"{OURS_DIR}/telegram/transport.py", "HTTP client (ours: bot/telegram/transport.py)"),
     (f"{OURS_DIR}/telegram/", "ours: handlers and rendering"),
     (f"{OURS_DIR}/conversations.py", "ours: conversations service"),
     (f"{OURS_DIR}/", "ours: other"),

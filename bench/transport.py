@@ -1,4 +1,6 @@
-"""Benchmark 7: the Bot API transport, httpx (PTB's HTTPXRequest) against aiohttp (the bot's).
+"""Benchmark 7: the Bot API transport: httpx (PTB's HTTPXRequest), aiohttp
+(bench/aiohttp_request.py) and the bot's own on asyncio's sockets (bot/telegram/transport.py,
+"streams").
 
 Each transport runs in a process of its own (``python -m bench.transport <kind> <url> <n>``)
 that makes ``n`` sendMessage calls one after the other through PTB's whole path (Bot,
@@ -19,7 +21,7 @@ from typing import Any
 from bench.emulator import BenchEmulator
 from bench.procs import ROOT
 
-KINDS = ("httpx", "aiohttp")
+KINDS = ("httpx", "aiohttp", "streams")
 WARM_UP = 50
 
 
@@ -28,9 +30,13 @@ def _request(kind: str) -> Any:
         from telegram.request import HTTPXRequest
 
         return HTTPXRequest(connection_pool_size=8)
-    from bot.telegram.transport import AiohttpRequest
+    if kind == "aiohttp":
+        from bench.aiohttp_request import AiohttpRequest
 
-    return AiohttpRequest(connection_pool_size=8)
+        return AiohttpRequest(connection_pool_size=8)
+    from bot.telegram.transport import StreamRequest
+
+    return StreamRequest(connection_pool_size=8)
 
 
 async def _client(kind: str, base_url: str, token: str, calls: int) -> dict[str, float]:

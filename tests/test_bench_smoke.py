@@ -131,7 +131,7 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         assert done[name]["sends_per_update"] > 0, name
         assert done[name]["refused_429"] == 0, name
     transports = done.pop("transport")
-    assert set(transports) == {"httpx", "aiohttp"}
+    assert set(transports) == {"httpx", "aiohttp", "streams"}
     for figures in transports.values():
         well_formed(figures)
     reminders = done["reminders"]

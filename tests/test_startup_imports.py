@@ -8,17 +8,19 @@ import sys
 from tests.faults.process import bot_environment
 
 # Loaded by nothing `run` does before its first getUpdates on a new SQLite database: charts
-# and PDFs (worker processes), the web view's templates (WEB_ENABLED only), Alembic (a new
-# database is created from the tables), PostgreSQL's dialect and driver, and what the
-# python-telegram-bot extras the bot does without would bring (webhook server, JobQueue).
-# aiolimiter is not listed: the development tools install it for the benchmark's
-# ConversationHandler bot as shipped, and PTB imports it whenever it is installed.
+# and PDFs (worker processes), the web view's templates (WEB_ENABLED only), aiohttp (the
+# webhook's server and the web view; the Bot API transport and /healthz while polling are on
+# asyncio's own sockets), Alembic (a new database is created from the tables), PostgreSQL's
+# dialect and driver, and what the python-telegram-bot extras the bot does without would bring
+# (webhook server, JobQueue). aiolimiter is not listed: the development tools install it for the
+# benchmark's ConversationHandler bot as shipped, and PTB imports it whenever it is installed.
 NOT_AT_START = (
     "matplotlib",
     "fpdf",
     "PIL",
     "numpy",
     "jinja2",
+    "aiohttp",
     "alembic",
     "psycopg",
     "sqlalchemy.dialects.postgresql",

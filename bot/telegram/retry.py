@@ -2,7 +2,7 @@
 
 The rate limiter (limiter.py) waits and retries a 429 (RetryAfter) only. Any other failure of a
 send reaches the handler, whose reply is then lost and replaced by the error handler's apology.
-This request class (the aiohttp transport of transport.py), below the rate limiter, sends a
+This request class (the transport of transport.py), below the rate limiter, sends a
 request again when its failure proves that Telegram did nothing with it:
 
 * 502 Bad Gateway and 503 Service Unavailable: Telegram's front end could not hand the request
@@ -28,7 +28,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.request import RequestData
 
 from bot.telegram.priority import take_turn
-from bot.telegram.transport import NOT_SENT, AiohttpRequest
+from bot.telegram.transport import NOT_SENT, StreamRequest
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({502, 503})
 
 
-class RetryingRequest(AiohttpRequest):
+class RetryingRequest(StreamRequest):
     """The Bot API transport that repeats a request Telegram did not act on, `retries` times.
 
     Waits `backoff`, then twice as long each time (0.5, 1, 2 s by default: a Telegram restart

@@ -12,14 +12,16 @@ from telegram import Update
 from bot.config import Settings
 from bot.dialogue.engine import Engine
 from bot.dialogue.loader import load_dialogue
+from bot.memory import limit_arenas
 from bot.process import run_until_signal
 from bot.storage.factory import open_storage
 from bot.telegram.app import build_application, close_renders
+from bot.telegram.health import HealthServer
 from bot.telegram.lanes import stop_taking
 from bot.telegram.services import Services
-from bot.telegram.web import WebServer
 
 if TYPE_CHECKING:
+    from bot.telegram.web import WebServer
     from bot.web.server import WebView
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         services: Services = app.bot_data["services"]
         async with app:
             await app.start()
-            web: WebServer | None = None
+            web: WebServer | HealthServer | None = None
             view: WebView | None = None
             try:
                 if services.ticks is not None:  # due reminders, every few seconds
@@ -48,6 +50,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     view = WebView.for_services(settings, storage, engine, services.renders)
                     await view.start()
                 if settings.webhook_enabled:
+                    from bot.telegram.web import WebServer  # aiohttp's server: webhook only
+
                     web = WebServer(
                         app,
                         storage,
@@ -64,7 +68,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     )
                     logger.info("webhook mode: updates arrive at the configured URL")
                 else:
-                    web = WebServer(app, storage, host="0.0.0.0", port=settings.health_port)
+                    web = HealthServer(storage, host="0.0.0.0", port=settings.health_port)
                     await web.start()
                     await app.bot.delete_webhook()
                     assert app.updater is not None
@@ -108,4 +112,5 @@ def settle_memory() -> None:
 
 def run(settings: Settings) -> int:
     """The blocking entry point of `alliance-bot run`."""
+    limit_arenas()  # before the storage's threads start (bot/memory.py)
     return run_until_signal(settings, serve)

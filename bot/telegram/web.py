@@ -1,4 +1,6 @@
-"""The bot's own HTTP server: /healthz in every mode, and the webhook endpoint in webhook mode.
+"""The webhook's HTTP server (aiohttp): the webhook endpoint and /healthz, in webhook mode.
+
+While polling, /healthz alone is served by health.py, without aiohttp.
 
 The webhook checks Telegram's secret header in constant time before anything else: a request
 without the right secret gets 403 and never reaches a handler. An accepted update is processed
@@ -18,6 +20,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.storage.database import Storage
+from bot.telegram.health import health
 from bot.telegram.lanes import Lanes, lane_of
 
 logger = logging.getLogger(__name__)
@@ -69,12 +72,8 @@ class WebServer:
             self._runner = None
 
     async def health(self, request: web.Request) -> web.Response:
-        try:
-            await self.storage.get_user("health:probe")
-        except Exception:
-            logger.warning("health check: the database does not answer", exc_info=True)
-            return web.json_response({"status": "database unavailable"}, status=503)
-        return web.json_response({"status": "ok"})
+        status, answer = await health(self.storage)
+        return web.json_response(answer, status=status)
 
     async def webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()

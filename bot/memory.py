@@ -1,0 +1,50 @@
+"""The bot process's memory, as glibc's allocator keeps it.
+
+Two habits of glibc's malloc keep the bot's resident memory above what it uses:
+
+* every thread that allocates gets an arena of its own (up to 8 per core): the storage's worker
+  threads and the render pool's reader each keep the pages they touched. `limit_arenas`, called
+  before any thread starts, shares two arenas among them all: these threads hold the GIL
+  whenever they allocate, so they seldom wait for one another there;
+* freed pages stay with the process for later allocations. `release_freed_memory` gives them
+  back after large buffers (a chart, a PDF: several copies pass through the bot on their way to
+  Telegram) were freed.
+
+Measured with `python -m bench --only update` (RSS of the bot after 40 checklist ends and 20
+PDFs): 69.3 MiB without either, 66.5 MiB with both. Elsewhere than glibc (musl), both do nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+ARENAS = 2
+
+_libc: Any = None
+
+
+def _glibc() -> Any:
+    """The C library's allocator functions, or False when they are not glibc's."""
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        glibc = hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt")
+        _libc = libc if glibc else False
+    return _libc
+
+
+def limit_arenas(arenas: int = ARENAS) -> None:
+    """At most `arenas` malloc arenas for the whole process (before threads start)."""
+    libc = _glibc()
+    if libc:
+        libc.mallopt(M_ARENA_MAX, arenas)
+
+
+def release_freed_memory() -> None:
+    """Give the pages freed in every arena back to the system (glibc's malloc_trim)."""
+    libc = _glibc()
+    if libc:
+        libc.malloc_trim(0)
