@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import stat
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -801,6 +803,90 @@ async def test_sqlite_connection_settings(tmp_path):
                 found = conn.exec_driver_sql(f"PRAGMA {pragma}").scalar()
                 assert found == expected, pragma
     finally:
+        await storage.close()
+
+
+async def test_sqlite_copies_its_write_ahead_log_back_as_it_writes(tmp_path):
+    """SQLite's own checkpoint is off on the storage's connections (it would run inside a
+    COMMIT): the storage copies the log back itself as it writes. The log stops growing, and
+    the database file alone (ignoring its log, as a copy of that file alone would) holds
+    what was written."""
+    path = tmp_path / "bot.db"
+    log = tmp_path / "bot.db-wal"
+    every = database.CHECKPOINT_EVERY
+    storage = sqlite_storage(path)
+    try:
+        await storage.migrate()
+        user = await make_user(storage)
+        conversation = await storage.start_conversation(user.id, "alliance", {})
+        version = conversation.version
+        for number in range(5 * every):
+            version = await storage.save_step(
+                conversation.id,
+                expected_version=version,
+                state={},
+                answers=[AnswerWrite(f"q{number}", "yes")],
+            )
+            if number + 1 == every // 2:
+                half = log.stat().st_size  # the log of every // 2 answers, none copied
+        # Five times as many answers as that: the log never held more than about twice.
+        assert log.stat().st_size < 4 * half
+
+        def answers_in_the_file() -> int:
+            file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+            try:
+                return int(file.execute("SELECT count(*) FROM answers").fetchone()[0])
+            except sqlite3.DatabaseError:  # a page being copied
+                return 0
+            finally:
+                file.close()
+
+        for _ in range(600):  # the last copy may still run, in a worker thread
+            if answers_in_the_file() >= 3 * every:
+                break
+            await asyncio.sleep(0.1)
+        assert answers_in_the_file() >= 3 * every
+    finally:
+        await storage.close()
+
+
+async def test_sqlite_a_write_waits_for_a_long_write_of_the_process_without_blocking(tmp_path):
+    """A long write (pruning, in a worker thread) holds this process's writers' turn: an
+    answer saved meanwhile waits for it, the event loop going on, then is written."""
+    storage = sqlite_storage(tmp_path / "bot.db")
+    pruning = threading.Event()
+    go_on = threading.Event()
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("DELETE FROM processed_updates"):
+            pruning.set()
+            go_on.wait(60)  # the worker thread holds the turn, and SQLite's write lock
+
+    try:
+        await storage.migrate()
+        user = await make_user(storage)
+        conversation = await storage.start_conversation(user.id, "alliance", {})
+        sqlalchemy.event.listen(storage.engine, "before_cursor_execute", on_statement)
+        prune = asyncio.create_task(storage.prune_processed(datetime.now(UTC)))
+        assert await asyncio.to_thread(pruning.wait, 60)  # a worker thread prunes
+        save = asyncio.create_task(
+            storage.save_step(
+                conversation.id,
+                expected_version=conversation.version,
+                state={"node": "q2"},
+                answers=[AnswerWrite("q1", "yes")],
+            )
+        )
+        for _ in range(20):  # the loop goes on while the answer waits
+            await asyncio.sleep(0.01)
+        assert not save.done()
+        go_on.set()
+        assert await prune == 0
+        assert await save == conversation.version + 1
+        assert await storage.current_answers(conversation.id) == {"q1": "yes"}
+    finally:
+        go_on.set()
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", on_statement)
         await storage.close()
 
 

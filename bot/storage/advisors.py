@@ -93,10 +93,10 @@ class AdvisorStorage:
 
     _sql: Any  # Storage's statements of its dialect (upsert_note among them)
 
-    async def _read(self, work: Callable[[Connection], T]) -> T:
-        raise NotImplementedError  # Storage runs it in a read transaction
+    async def _read(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
+        raise NotImplementedError  # Storage runs it in a read transaction (long: see Storage._run)
 
-    async def _write(self, work: Callable[[Connection], T]) -> T:
+    async def _write(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
         raise NotImplementedError  # Storage runs it in a write transaction
 
     # Advisors
@@ -338,7 +338,7 @@ class AdvisorStorage:
             rows = list(conn.execute(_SHARED.where(advisor_shares.c.advisor_id == advisor_id)))
             return _shared_projects(conn, rows)
 
-        return await self._read(work)
+        return await self._read(work, long=True)
 
     async def shared_project(self, advisor_id: int, project_id: int) -> SharedProject | None:
         """One project, if it is shared with the advisor (and not withdrawn)."""
@@ -407,7 +407,7 @@ class AdvisorStorage:
                 for row in rows
             ]
 
-        return await self._read(work)
+        return await self._read(work, long=True)
 
 
 def _stamp(

@@ -6,16 +6,21 @@ the row locks of claim_due (FOR UPDATE ... SKIP LOCKED on PostgreSQL, where repl
 the same time; SQLite ignores them and takes the write lock up front), and the WAL checkpoint
 that erases a deleted user from SQLite's files.
 
-Every method is a coroutine that runs its whole transaction, on a pooled connection, in one of
-the storage's worker threads: the event loop goes on meanwhile, and an update costs one thread
-hop per transaction (an asyncio driver would cost one per statement and fetch: about five
-times the CPU, measured). SQLite: WAL journal, synchronous=FULL; a writing transaction starts
-with BEGIN IMMEDIATE, so a second process waits for the write lock (busy timeout, in the worker
-thread) instead of failing when its read turns into a write. PostgreSQL: several replicas may
-share the database; conversations are guarded by their version (optimistic concurrency), update
-ids by their primary key, migrations by an advisory lock. If a connection turns out to be lost
-(server restarted, connection killed) before COMMIT, the call runs again once on a new
-connection: the server rolled it back.
+Every method is a coroutine that runs its whole transaction at once, on one connection.
+PostgreSQL: in one of the storage's worker threads, on a pooled connection: the event loop
+goes on meanwhile, and an update costs one thread hop per transaction (an asyncio driver would
+cost one per statement and fetch: about five times the CPU, measured). SQLite: on the event
+loop's thread itself, on a connection of its own, when nothing can make the transaction wait;
+in a worker thread when something would, or when it may take long (see Storage._run).
+
+SQLite: WAL journal, synchronous=FULL; a writing transaction starts with BEGIN IMMEDIATE, so a
+second process waits for the write lock (busy timeout, in a worker thread) instead of failing
+when its read turns into a write; a worker thread copies the write-ahead log back into the
+database every CHECKPOINT_EVERY writes, never a COMMIT (see Storage._written). PostgreSQL:
+several replicas may share the database; conversations are guarded by their version
+(optimistic concurrency), update ids by their primary key, migrations by an advisory lock. If
+a connection turns out to be lost (server restarted, connection killed) before COMMIT, the
+call runs again once on a new connection: the server rolled it back.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -104,12 +110,83 @@ from bot.storage.schema import (
     users,
 )
 
+logger = logging.getLogger(__name__)
+
 T = TypeVar("T")
 Maker = Callable[[Any], T]  # a record from its row
 MEMORY = ":memory:"
 _NO_TURN = contextlib.nullcontext()  # what a transaction waits for when it need not wait
 # Conversations whose current answers are kept in memory (see Storage.load).
 ANSWERS_KEPT = 256
+# SQLite: write transactions between two copies of the write-ahead log into the database
+# (SQLite's own automatic checkpoint, off on the bot's connections, runs every 1,000 pages:
+# a write of one update dirties a few pages).
+CHECKPOINT_EVERY = 100
+# SQLite's primary result codes that say "another connection holds a lock" (BUSY, LOCKED).
+_SQLITE_BUSY = frozenset({5, 6})
+# What Storage._transaction_here did.
+_RAN = "ran"
+_TURN_TAKEN = "turn taken"  # by a worker thread: wait for it on the loop
+_WOULD_WAIT = "would wait"  # for a lock, or a connection: a worker thread runs it
+
+
+class _Turn:
+    """The turn this process's SQLite writers take (see Storage.__init__). Worker threads
+    wait for it as for a lock; the event loop, which must not block, takes it only when it is
+    free and no worker thread waits for it (`take_now`: else a loop that writes often could
+    keep a thread from it for long), and otherwise waits on the loop until it is released
+    (`released`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guard = threading.Lock()  # over _queued and _waiting
+        self._queued = 0  # worker threads waiting for the turn
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __enter__(self) -> None:
+        with self._guard:
+            self._queued += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._guard:
+                self._queued -= 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def take_now(self) -> bool:
+        with self._guard:
+            return not self._queued and self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
+        with self._guard:
+            waiting, self._waiting = self._waiting, []
+        for loop, future in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_wake, future)
+
+    async def released(self) -> None:
+        """Return once the turn is free with no worker thread waiting for it, or was released
+        since this was called (it may be taken again by then)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._guard:
+            # A release takes the guard after it frees the turn, a thread's wait ends under
+            # it: if either came after this look, the release finds this one registered and
+            # wakes it (a waiting thread releases the turn once done).
+            if not self._lock.locked() and not self._queued:
+                return
+            self._waiting.append((loop, future))
+        await future
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x616C6C69616E6365
 
@@ -713,17 +790,135 @@ class Storage(AdvisorStorage):
         # busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries (100 ms
         # once several writers queue): a writer waiting here starts as soon as the one before
         # it commits. Another process's writer still meets the busy timeout.
-        self._writing = threading.Lock() if self._sqlite else None
+        self._writing = _Turn() if self._sqlite else None
+        # SQLite (a file): the connection of the transactions run on the calling thread (see
+        # _run), opened by the first that runs there, and that thread (the event loop's).
+        self._at_once = self._sqlite and threads > 1  # ":memory:" has one connection only
+        self._own: Connection | None = None
+        self._own_thread: int | None = None
+        # SQLite: writes since the write-ahead log was last copied back (see _written).
+        self._writes = 0
+        self._copying = False  # a worker thread has a checkpoint to run
 
     # Plumbing
 
-    async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        """Run work(connection) in one transaction, in a worker thread: the event loop goes on
-        meanwhile. Commit if it returns, roll back if it raises."""
+    async def _run(self, work: Callable[[Connection], T], *, write: bool, long: bool = False) -> T:
+        """Run work(connection) in one transaction. Commit if it returns, roll back if it
+        raises.
+
+        PostgreSQL, and a `long` transaction (a scan, a batch): in a worker thread, the event
+        loop going on meanwhile. Otherwise, on SQLite, at once on the calling thread when
+        nothing would make it wait: a read (in WAL mode, readers never wait for writers), or
+        a write when this process has no other writer in its turn and SQLite grants the write
+        lock at once (its connection does not wait: busy timeout 0). It then costs no thread
+        hop: the wake-up of a sleeping worker thread, the hand-overs of the GIL around each of
+        SQLite's calls and the event loop's wake-up when the thread is done, which cost more
+        than the transaction itself. A transaction that would wait (another process's writer,
+        a checkpoint) runs in a worker thread instead, as a long one does.
+        """
         if self._closed:
             raise StorageError("the storage is closed")
+        while self._at_once and not long:
+            ran, result = self._transaction_here(work, write)
+            if ran is _RAN:
+                if write:
+                    self._written()
+                return result  # type: ignore[return-value]  # ran: work's result
+            if ran is not _TURN_TAKEN or self._writing is None:
+                break  # it would wait: in a worker thread
+            # A worker thread writes (a checkpoint, a long write): wait on the loop, not in
+            # a thread that would then hold the turn, which the next writers would find taken.
+            await self._writing.released()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._transaction, work, write)
+        result = await loop.run_in_executor(self._threads, self._transaction, work, write)
+        if write and self._sqlite:
+            self._written()
+        return result
+
+    def _transaction_here(
+        self, work: Callable[[Connection], T], write: bool
+    ) -> tuple[object, T | None]:
+        """SQLite: run the transaction on this thread if nothing makes it wait: (_RAN, work's
+        result); else (_TURN_TAKEN or _WOULD_WAIT, None), and nothing was written."""
+        if self._own_thread not in (None, threading.get_ident()):
+            return _WOULD_WAIT, None  # another thread's event loop: its connection is taken
+        turn = self._writing if write else None
+        if turn is not None and not turn.take_now():
+            return _TURN_TAKEN, None  # another writer of this process is in its turn
+        try:
+            conn = self._own_connection()
+            with conn.begin():
+                self._begin_transaction(conn, write)
+                result = work(conn)
+            return _RAN, result
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                self._drop_own_connection()
+                return _WOULD_WAIT, None  # a worker thread tries it on its connection
+            if _sqlite_busy(exc):
+                return _WOULD_WAIT, None  # a worker thread waits for the lock (busy timeout)
+            raise StorageError(f"{self._name}: {exc.orig}") from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"{self._name}: {exc}") from exc
+        finally:
+            if turn is not None:
+                turn.release()
+
+    def _own_connection(self) -> Connection:
+        """The connection of the transactions run on the calling thread (see _run): it never
+        waits for a lock."""
+        conn = self._own
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._connect()
+            try:
+                _driver(conn).execute("PRAGMA busy_timeout = 0")
+            except self._driver_error as exc:
+                conn.close()
+                raise StorageError(f"{self._name}: {exc}") from exc
+            self._own, self._own_thread = conn, threading.get_ident()
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
+
+    def _drop_own_connection(self) -> None:
+        conn, self._own = self._own, None
+        if conn is not None:
+            with self._held_lock:
+                self._held.remove(conn)
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+
+    def _written(self) -> None:
+        """After a committed SQLite write: every CHECKPOINT_EVERY writes, a worker thread
+        copies the write-ahead log back into the database (see _copy_back). SQLite's
+        automatic checkpoint is off on the bot's connections: it would run inside the COMMIT
+        that crosses its threshold, on the event loop (see _run), while it copies and syncs
+        the database."""
+        self._writes += 1
+        if self._writes < CHECKPOINT_EVERY or self._copying:
+            return
+        self._writes = 0
+        self._copying = True
+        try:
+            self._threads.submit(self._copy_back)  # not awaited: nobody waits for it
+        except RuntimeError:  # closing (the threads are stopping): SQLite copies it at close
+            self._copying = False
+
+    def _copy_back(self) -> None:
+        """A PASSIVE checkpoint (it waits for no reader), in its turn among this process's
+        writers: none appends to the log meanwhile, so it copies all of it (but what a reader
+        still reads), and the next write starts the log over from its beginning. SQLite does
+        that only when a write begins with the whole log copied: a checkpoint that writes
+        went on beside would leave the log growing for good."""
+        try:
+            with self._writing or _NO_TURN:
+                conn = self._thread_connection()
+                _driver(conn).execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except Exception as exc:
+            # The log keeps every commit, and the next checkpoint copies it.
+            logger.warning("SQLite: checkpoint of the write-ahead log failed: %s", exc)
+        finally:
+            self._copying = False
 
     def _transaction(self, work: Callable[[Connection], T], write: bool) -> T:
         """One transaction, run again once on a new connection if the connection turns out to
@@ -833,11 +1028,11 @@ class Storage(AdvisorStorage):
             sql, params, exc, self._driver_error, connection_invalidated=lost, dialect=dialect
         )
 
-    async def _read(self, work: Callable[[Connection], T]) -> T:
-        return await self._run(work, write=False)
+    async def _read(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
+        return await self._run(work, write=False, long=long)
 
-    async def _write(self, work: Callable[[Connection], T]) -> T:
-        return await self._run(work, write=True)
+    async def _write(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
+        return await self._run(work, write=True, long=long)
 
     async def _one(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> T | None:
         """The record of the row statement reads, if any."""
@@ -883,7 +1078,7 @@ class Storage(AdvisorStorage):
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
             migrations.bring_to_head(conn)
 
-        await self._write(work)
+        await self._write(work, long=True)
 
     async def schema_revision(self) -> str | None:
         """The migration the database is at; None for a database never migrated."""
@@ -1094,7 +1289,7 @@ class Storage(AdvisorStorage):
             # and reminders go with it (CASCADE); invitations they used forget who used them.
             conn.execute(_DELETE_USER, {"uid": user_id})
 
-        await self._write(work)
+        await self._write(work, long=True)
         # Erased from the files too: secure_delete zeroes the freed space, and the write-ahead
         # log, which still holds the rows' earlier pages, is copied back and emptied. Outside
         # any transaction, or the checkpoint could not complete.
@@ -1295,7 +1490,7 @@ class Storage(AdvisorStorage):
         def work(conn: Connection) -> int:
             return (conn.execute(_PRUNE, params)).rowcount
 
-        return await self._write(work)
+        return await self._write(work, long=True)
 
     # Projects
     #
@@ -1698,7 +1893,7 @@ class Storage(AdvisorStorage):
             rows = conn.execute(_ALL_PENDING, {"limit": limit})
             return [(_reminder(row), _user(row[width:])) for row in rows]
 
-        return await self._read(work)
+        return await self._read(work, long=True)
 
     async def reschedule(
         self, reminder_id: int, *, user_id: int, due_at: datetime
@@ -1815,7 +2010,7 @@ class Storage(AdvisorStorage):
             claimed.sort(key=lambda reminder: (reminder.due_at, reminder.id))
             return claimed
 
-        return await self._write(work)
+        return await self._write(work, long=True)
 
     async def mark_sent(self, reminder_id: int, *, worker: str) -> bool:
         """Record that worker sent the reminder: status "sent", sent_at now, claim released.
@@ -1896,12 +2091,16 @@ def sqlite_storage(
     if memory:  # one connection, one thread: the database lives in that connection
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
     else:
-        engine = create_engine(url, connect_args=connect_args, pool_size=threads, max_overflow=0)
+        # The worker threads' connections, and the event loop's (see Storage._run).
+        engine = create_engine(
+            url, connect_args=connect_args, pool_size=threads + 1, max_overflow=0
+        )
     pragmas = (
         "PRAGMA foreign_keys = ON",
         "PRAGMA secure_delete = ON",  # erased rows leave no trace
         f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}",
         f"PRAGMA synchronous = {synchronous}",
+        "PRAGMA wal_autocheckpoint = 0",  # checkpoints run in a worker thread (Storage._written)
     )
 
     @event.listens_for(engine, "connect")
@@ -1984,6 +2183,17 @@ def postgres_storage(
 
     engine = create_engine("postgresql+psycopg://", creator=connect, pool_size=threads)
     return Storage(engine, threads=threads)
+
+
+def _driver(conn: Connection) -> Any:
+    """The driver's connection under conn: what it runs is not part of conn's transactions."""
+    return conn.connection.driver_connection
+
+
+def _sqlite_busy(exc: DBAPIError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (it did not wait)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _SQLITE_BUSY
 
 
 def _check_change(change: ChangeReminder) -> None:
