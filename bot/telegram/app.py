@@ -39,6 +39,7 @@ from bot.telegram import (
     reminder_handlers,
 )
 from bot.telegram.lanes import PollingRequest, UpdateQueue, UserLanes
+from bot.telegram.leanbot import LeanBot
 from bot.telegram.limiter import SendLimiter, not_replying, replying
 from bot.telegram.priority import Turns
 from bot.telegram.reminder_views import make_renderer
@@ -88,11 +89,23 @@ def build_application(
     started and stopped by whoever runs the application, with it (bot/telegram/runner.py).
     """
     queue = UpdateQueue(settings.updates_in_hand)
+    # Sends paced under Telegram's limits, edits and button answers at once; 429s retried
+    # (limiter.py). The reminder dispatcher paces through it too: one pacing layer.
+    limiter = rate_limiter if isinstance(rate_limiter, SendLimiter) else SendLimiter()
+    bot = LeanBot(
+        settings.telegram_bot_token,
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.telegram_api_base_file_url,
+        # Requests Telegram did not act on (502, 503, no connection) are sent again
+        # (retry.py). getUpdates once the updates in hand are handled (or soon after,
+        # lanes.py).
+        request=RetryingRequest(),
+        get_updates_request=PollingRequest(queue, connection_pool_size=1),
+        rate_limiter=limiter if rate_limiter else None,  # type: ignore[arg-type]
+    )
     builder = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token)
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.telegram_api_base_file_url)
+        .bot(bot)
         .context_types(ContextTypes(context=BotContext))
         .application_class(application_class)
         # Different users' updates side by side, each user's one at a time in order; the
@@ -104,16 +117,6 @@ def build_application(
         # The reminder dispatcher ticks on a task of its own (Ticks), not on PTB's JobQueue.
         .job_queue(None)
     )
-    # Requests Telegram did not act on (502, 503, no connection) are sent again (retry.py).
-    # getUpdates once the updates in hand are handled (or soon after, lanes.py).
-    builder = builder.request(RetryingRequest()).get_updates_request(
-        PollingRequest(queue, connection_pool_size=1)
-    )
-    # Sends paced under Telegram's limits, edits and button answers at once; 429s retried
-    # (limiter.py). The reminder dispatcher paces through it too: one pacing layer.
-    limiter = rate_limiter if isinstance(rate_limiter, SendLimiter) else SendLimiter()
-    if rate_limiter:
-        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     app = builder.build()
     conversations = Conversations(
         storage,

@@ -38,6 +38,7 @@ from bot.telegram.callbacks import (
     encode,
     reminder_event,
 )
+from bot.telegram.leanbot import read_reply
 from bot.telegram.priority import later
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
@@ -403,9 +404,10 @@ async def show(
             if greeting and len(message.text) > render.MAX_TEXT:  # too long for one: two
                 await context.bot.send_message(chat.id, greeting, parse_mode=ParseMode.HTML)
                 greeting, message = "", render.question(view, texts)
-            sent = await context.bot.send_message(
-                chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
-            )
+            with read_reply():  # its id, to edit it once answered
+                sent = await context.bot.send_message(
+                    chat.id, message.text, parse_mode=ParseMode.HTML, reply_markup=message.keyboard
+                )
             _chat_data(context)[PROMPT] = (sent.message_id, view.question_id, greeting)
             greeting = ""
         elif isinstance(view, Say):

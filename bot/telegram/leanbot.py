@@ -1,0 +1,57 @@
+"""The bot's Bot API client: the replies to messages sent or edited are not parsed, unless read.
+
+python-telegram-bot turns Telegram's answer to every message sent or edited into a `Message`
+(about 0.2 ms of CPU each: some eighty optional fields looked up and checked), two or three
+times per update and a dozen times at the end of a checklist. The handlers read that answer
+once: the message id of a question they send, to edit it when it is answered. `LeanBot` hands
+the other answers back as `True` (what these methods already return for an inline message),
+and parses only inside `read_reply`:
+
+    with read_reply():
+        sent = await context.bot.send_message(...)
+
+What is sent, and when, does not change; only what the call returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+from telegram.ext import ExtBot
+
+#: Methods whose answer is the message sent or edited.
+MESSAGE_REPLIES = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+    }
+)
+
+_READ: contextvars.ContextVar[bool] = contextvars.ContextVar("read_reply", default=False)
+
+
+@contextlib.contextmanager
+def read_reply() -> Iterator[None]:
+    """Within this block, the bot's methods return the `Message` Telegram answered."""
+    token = _READ.set(True)
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+class LeanBot(ExtBot[None]):
+    """PTB's bot, but a message sent or edited outside `read_reply` returns `True`."""
+
+    async def _post(self, endpoint: str, data: Any = None, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._post(endpoint, data, *args, **kwargs)
+        if endpoint in MESSAGE_REPLIES and isinstance(result, dict) and not _READ.get():
+            return True  # the caller returns it as is: no Message is built
+        return result

@@ -1,0 +1,40 @@
+"""The bot's Bot API client (bot/telegram/leanbot.py): a message sent or edited reaches the chat
+as before; what Telegram answers is turned into a Message only where the handlers read it."""
+
+from __future__ import annotations
+
+from telegram import Message
+
+from bot.telegram.leanbot import read_reply
+
+
+async def test_sent_and_edited_messages_reach_the_chat_and_return_true_unless_read(bot):
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    app_bot = bot.application.bot
+
+    sent = await app_bot.send_message(ana.chat_id, "<b>plain</b>", parse_mode="HTML")
+    with read_reply():
+        read = await app_bot.send_message(ana.chat_id, "read")
+    edited = await app_bot.edit_message_text("read, edited", ana.chat_id, read.message_id)
+
+    assert sent is True  # no Message built
+    assert edited is True
+    assert isinstance(read, Message)
+    assert read.chat.id == ana.chat_id
+    assert ana.emulator.message(ana.chat_id, read.message_id).readable == "read, edited"
+    texts = [m.readable for m in ana.messages()]
+    assert texts[-2:] == ["plain", "read, edited"]
+
+
+async def test_a_question_answered_after_other_messages_is_still_the_one_edited(bot):
+    """The id of the question sent is read (read_reply); the summary and notices in between
+    are sent without it."""
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    await ana.send("/help")  # a notice, then the same question again
+    question = ana.last_message()
+    await ana.send("Acme")
+    answered = ana.emulator.message(ana.chat_id, question.message_id)
+    assert "Name? (en)\n✅ Acme" in answered.readable
+    assert answered.buttons() == []
