@@ -26,6 +26,13 @@ def clock():
     return NOW
 
 
+def refused(emulator):
+    """The calls Telegram refused (a 4xx), as "method status description"."""
+    return [
+        f"{c.method} {c.status} {c.description}" for c in emulator.calls if 400 <= c.status < 500
+    ]
+
+
 async def pending(database_url, user_id):
     storage = open_storage(database_url)
     try:
@@ -57,6 +64,16 @@ async def test_finishing_offers_reminders_and_schedules_the_review(finished, dat
     assert len(reviews) == 1
     local = reviews[0].due_at.astimezone(PARIS)
     assert (local.hour, local.minute) == (9, 0)
+
+
+async def test_the_last_question_tapped_shows_its_answer_and_is_left_alone(finished, emulator):
+    """The offers that follow the summary do not touch the question answered last: it
+    already shows its answer, without buttons (removing them again would be refused)."""
+    answered = [c for c in emulator.calls if c.method == "editMessageText"][-1]
+    message = emulator.message(4242, answered.params["message_id"])
+    assert "Oui" in message.text
+    assert not message.reply_markup
+    assert refused(emulator) == []
 
 
 async def test_all_next_steps_on_their_date(finished, database_url):
@@ -162,7 +179,7 @@ async def test_city_and_country_names_in_french_or_english(finished, typed, zone
     assert zone in finished.last_text()
 
 
-async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url):
+async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, emulator, database_url):
     ana = bot.user(id=9090, language_code="en")
     await ana.send("/start")
     await ana.send("Acme")
@@ -175,6 +192,7 @@ async def test_not_yet_answer_offers_a_reminder_for_that_point(bot, database_url
     offer = next(r for r in replies if "Noted as “not yet”" in r)
     assert "Decide on: Start-en" in offer
     assert any("Sessions? (en)" in r for r in replies)  # the checklist goes on meanwhile
+    assert refused(emulator) == []  # the question tapped is edited once, not stripped again
     await ana.tap("+1 week")
     todo = await pending(database_url, 9090)
     assert [(r.kind, r.ref) for r in todo if r.kind == "todo"] == [("todo", "when_start")]

@@ -29,10 +29,14 @@ async def on_event(update: Update, context: BotContext, event: flow.Event) -> No
 
 
 async def answer(update: Update, context: BotContext, session: Session, event: flow.Event) -> None:
-    """Run one input through the reminder service (committed), then show its views."""
-    update_id = None if isinstance(event, flow.Finished | flow.NotYet) else update.update_id
+    """Run one input through the reminder service (committed), then show its views.
+
+    After a checklist input (a "not yet", the end of the checklist), the tapped message is the
+    checklist's: its handler already edited it, so it is left alone here."""
+    after_checklist = isinstance(event, flow.Finished | flow.NotYet)
+    update_id = None if after_checklist else update.update_id
     outcome = await context.services.reminders.handle(session, event, update_id=update_id)
-    await show(update, context, outcome)
+    await show(update, context, outcome, keep_source=after_checklist)
 
 
 async def list_reminders(update: Update, context: BotContext) -> None:
@@ -56,8 +60,11 @@ async def timezone(update: Update, context: BotContext) -> None:
     await on_event(update, context, event)
 
 
-async def show(update: Update, context: BotContext, outcome: flow.Outcome) -> None:
-    """Send the views; a note goes on the tapped message, whose buttons go unless kept."""
+async def show(
+    update: Update, context: BotContext, outcome: flow.Outcome, *, keep_source: bool = False
+) -> None:
+    """Send the views; a note goes on the tapped message, whose buttons go unless kept (by the
+    outcome, or by `keep_source`: the message is not the reminders' to change)."""
     chat = update.effective_chat
     assert chat is not None
     query = update.callback_query
@@ -75,7 +82,7 @@ async def show(update: Update, context: BotContext, outcome: flow.Outcome) -> No
             )
         elif isinstance(view, flow.Note | Say):
             await context.bot.send_message(chat.id, escape(view.text), parse_mode=ParseMode.HTML)
-    keep = noted or outcome.keep_source
+    keep = noted or outcome.keep_source or keep_source
     if query is not None and source is not None and source.reply_markup and not keep:
         try:
             await query.edit_message_reply_markup(reply_markup=None)
