@@ -10,13 +10,13 @@ Without a file, the parameters go as one JSON object (PTB's `RequestData.json_pa
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.telegram.transport import _given, _safe  # the same time-outs, the token kept out
 
 #: aiohttp failures that happen before the request is sent (nothing reached Telegram).
 NOT_SENT: tuple[type[BaseException], ...] = (
@@ -24,7 +24,6 @@ NOT_SENT: tuple[type[BaseException], ...] = (
     aiohttp.ConnectionTimeoutError,
 )
 
-_TOKEN_PATH = re.compile(r"/bot[^/\s]+")
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -118,15 +117,3 @@ class AiohttpRequest(BaseRequest):
             ) from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {_safe(err)}") from err
-
-
-def _safe(err: BaseException) -> str:
-    """The error's text without the bot token (a URL path holds it: /bot<token>/<method>)."""
-    return _TOKEN_PATH.sub("/bot<token>", str(err))
-
-
-def _given(value: Any, default: float | None) -> float | None:
-    """A time-out passed to a bot method, or this request's default."""
-    if isinstance(value, DefaultValue):
-        return default
-    return None if value is None else float(value)

@@ -882,11 +882,7 @@ class Storage(AdvisorStorage):
 
     def _drop_own_connection(self) -> None:
         conn, self._own = self._own, None
-        if conn is not None:
-            with self._held_lock:
-                self._held.remove(conn)
-            with contextlib.suppress(SQLAlchemyError):
-                conn.close()
+        self._release(conn)
 
     def _written(self) -> None:
         """After a committed SQLite write: every CHECKPOINT_EVERY writes, a worker thread
@@ -964,6 +960,10 @@ class Storage(AdvisorStorage):
     def _drop_thread_connection(self) -> None:
         conn: Connection | None = getattr(self._local, "conn", None)
         self._local.conn = None
+        self._release(conn)
+
+    def _release(self, conn: Connection | None) -> None:
+        """Forget a held connection (the loop's own or a worker thread's) and close it."""
         if conn is not None:
             with self._held_lock:
                 self._held.remove(conn)
