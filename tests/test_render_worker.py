@@ -99,6 +99,8 @@ async def test_workers_run_at_the_lowest_priority():
     try:
         pids = await pool.pids()
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {19}
+        if hasattr(os, "SCHED_IDLE"):  # Linux: set aside by any other process that wakes
+            assert {os.sched_getscheduler(pid) for pid in pids} == {os.SCHED_IDLE}
     finally:
         pool.close()
 
