@@ -99,11 +99,11 @@ def lower_priority() -> None:
     (a new update, Telegram's answer to a reply) may wait for the drawing's time
     slice when both share a core, and the scheduler counts the drawing's core as busy when it
     places the bot: under a burst of summaries and PDFs, other users' next questions waited
-    meanwhile (the benchmark's busy p99, alternated runs on a shared 2-core machine: about
-    half as long with SCHED_IDLE). A SCHED_IDLE process is set aside at once by any other
-    that wakes, and its core counts as free. It still gets the CPU nothing else wants (its
-    weight is a fifth of nice 19's): a drawing misses its time-out only if other work keeps
-    every core full for a minute, as at nice 19."""
+    meanwhile (the benchmark's busy p99, runs alternated on a shared 2-core machine: lower
+    with SCHED_IDLE in 6 pairs of 8, the median about half). A SCHED_IDLE process is set
+    aside at once by any other that wakes, and its core counts as free. It still gets the
+    CPU nothing else wants (its weight is a fifth of nice 19's): a drawing misses its
+    time-out only if other work keeps every core full for a minute, as at nice 19."""
     os.setpriority(os.PRIO_PROCESS, 0, 19)
     if hasattr(os, "SCHED_IDLE"):
         with contextlib.suppress(OSError):
