@@ -105,9 +105,11 @@ def settle_memory() -> None:
     """Once started: what start-up made (modules, the dialogue, SQLAlchemy's statements,
     PTB's handlers: most of the process's objects) is left out of the garbage collector's
     later passes. A full pass stops the event loop while it runs: it then goes through what
-    was made since, not through all of that again (90 to 110 ms a pass, measured under load)."""
+    was made since, not through all of that again (90 to 110 ms a pass, measured under load).
+    The collector, paused while the bot starts (bot/cli.py), runs from here on."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def run(settings: Settings) -> int:
