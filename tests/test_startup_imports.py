@@ -11,9 +11,10 @@ from tests.faults.process import bot_environment
 # and PDFs (worker processes), the web view's templates (WEB_ENABLED only), aiohttp (the
 # webhook's server and the web view; the Bot API transport and /healthz while polling are on
 # asyncio's own sockets), Alembic (a new database is created from the tables), PostgreSQL's
-# dialect and driver, and what the python-telegram-bot extras the bot does without would bring
-# (webhook server, JobQueue). aiolimiter is not listed: the development tools install it for the
-# benchmark's ConversationHandler bot as shipped, and PTB imports it whenever it is installed.
+# dialect and driver, what the python-telegram-bot extras the bot does without would bring
+# (webhook server, JobQueue), and python-dotenv (read only when a .env file is there).
+# aiolimiter is not listed: the development tools install it for the benchmark's
+# ConversationHandler bot as shipped, and PTB imports it whenever it is installed.
 NOT_AT_START = (
     "matplotlib",
     "fpdf",
@@ -29,6 +30,7 @@ NOT_AT_START = (
     "multiprocessing",
     "concurrent.futures.process",
     "babel.dates",
+    "dotenv",
 )
 
 # The bot, started as `alliance-bot run` starts it; once the test has seen its first
