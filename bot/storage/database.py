@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -118,6 +119,10 @@ MEMORY = ":memory:"
 _NO_TURN = contextlib.nullcontext()  # what a transaction waits for when it need not wait
 # Conversations whose current answers are kept in memory (see Storage.load).
 ANSWERS_KEPT = 256
+# Kept answers this long or shorter are shared strings (see _kept_value).
+_SHARED_TEXT = 24
+# SQLite: the page cache of each connection, in KiB (see sqlite_storage).
+PAGE_CACHE_KIB = 256
 # SQLite: write transactions between two copies of the write-ahead log into the database
 # (SQLite's own automatic checkpoint, off on the bot's connections, runs every 1,000 pages:
 # a write of one update dirties a few pages).
@@ -1174,7 +1179,7 @@ class Storage(AdvisorStorage):
         for question_id, value in writes:
             current.pop(question_id, None)  # a new answer comes last, as in the database
             if value is not None:
-                current[question_id] = json.loads(value)
+                current[sys.intern(question_id)] = _kept_value(json.loads(value))
         self._keep_answers(conversation_id, version + 1, current)
 
     async def open_user(
@@ -1479,7 +1484,7 @@ class Storage(AdvisorStorage):
 
     def _read_answers(self, conn: Connection, conversation_id: int) -> dict[str, JSON]:
         rows = self._execute(conn, self._hot.current_answers, {"cid": conversation_id})
-        return {question_id: json.loads(value) for question_id, value in rows}
+        return {sys.intern(question): _kept_value(json.loads(value)) for question, value in rows}
 
     async def prune_processed(self, before: datetime) -> int:
         """Forget updates processed before `before`, PRUNE_BATCH of them at most, in one
@@ -2101,6 +2106,10 @@ def sqlite_storage(
         f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}",
         f"PRAGMA synchronous = {synchronous}",
         "PRAGMA wal_autocheckpoint = 0",  # checkpoints run in a worker thread (Storage._written)
+        # SQLite's page cache, per connection (the loop's and each worker thread's): at most
+        # 256 KiB rather than 2 MiB. An update's transactions touch a few dozen pages, and a
+        # page left out is read again from the operating system's file cache.
+        f"PRAGMA cache_size = -{PAGE_CACHE_KIB}",
     )
 
     @event.listens_for(engine, "connect")
@@ -2251,6 +2260,17 @@ def _start_in(
 
 
 # Rows to records
+
+
+def _kept_value(value: JSON) -> JSON:
+    """An answer as kept in memory (Storage._answers, up to ANSWERS_KEPT conversations): a short
+    text (a choice, yes or no, a date) is one string shared by every conversation that gave it,
+    as the question ids are (sys.intern), rather than a copy per conversation."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= _SHARED_TEXT else value
+    if isinstance(value, list):  # the options ticked in a multiple choice
+        return [_kept_value(item) for item in value]
+    return value
 
 
 def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:
