@@ -116,9 +116,9 @@ def _settings() -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     # Start-up makes what lives as long as the process (modules, the dialogue, the handlers):
-    # the collector's passes while it is made find nothing to free and cost about a seventh of
-    # start-up's CPU. It resumes once the bot is started (bot/telegram/runner.py,
-    # settle_memory), or here if it stops before.
+    # the collector's passes go through it again and again while it is made, about a seventh
+    # of start-up's CPU. Paused, it resumes once the bot is started, with one full collection
+    # (bot/telegram/runner.py, settle_memory), or here if the bot stops before.
     gc.disable()
     try:
         from bot.config import load_settings
