@@ -122,7 +122,7 @@ ANSWERS_KEPT = 256
 # Kept answers this long or shorter are shared strings (see _kept_value).
 _SHARED_TEXT = 24
 # SQLite: the page cache of each connection, in KiB (see sqlite_storage).
-PAGE_CACHE_KIB = 256
+PAGE_CACHE_KIB = 512
 # SQLite: write transactions between two copies of the write-ahead log into the database
 # (SQLite's own automatic checkpoint, off on the bot's connections, runs every 1,000 pages:
 # a write of one update dirties a few pages).
@@ -2107,7 +2107,7 @@ def sqlite_storage(
         f"PRAGMA synchronous = {synchronous}",
         "PRAGMA wal_autocheckpoint = 0",  # checkpoints run in a worker thread (Storage._written)
         # SQLite's page cache, per connection (the loop's and each worker thread's): at most
-        # 256 KiB rather than 2 MiB. An update's transactions touch a few dozen pages, and a
+        # 512 KiB rather than 2 MiB. An update's transactions touch a few dozen pages, and a
         # page left out is read again from the operating system's file cache.
         f"PRAGMA cache_size = -{PAGE_CACHE_KIB}",
     )
