@@ -160,6 +160,7 @@ async def test_a_stream_of_one_users_updates_is_processed_one_at_a_time_in_order
 @pytest.mark.expected_api_errors(
     # A tap on a keyboard the bot has since edited away (a stale snapshot in the update).
     r"^editMessageText 400 Bad Request: message is not modified",
+    r"^editMessageReplyMarkup 400 Bad Request: message is not modified",
 )
 async def test_thirty_taps_in_a_second_make_one_transition_per_question(
     emulator, database_url, mini_dialogues

@@ -38,6 +38,7 @@ from bot.telegram.callbacks import (
     encode,
     reminder_event,
 )
+from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.leanbot import read_reply
 from bot.telegram.priority import later
 from bot.telegram.retry import at_least_once
@@ -242,7 +243,7 @@ async def apply(
         stale = next((v for v in views if isinstance(v, Say) and v.kind == "stale"), None)
         await _answer(query, stale.text if stale is not None else None)
         if stale is not None:  # the question in chat is still the one to answer
-            await _strip_source_keyboard(update)
+            await strip_keyboard(update)
             return
     if not session.just_finished:
         await _reply(update, context, session, views)
@@ -297,12 +298,12 @@ async def set_language(update: Update, context: BotContext, lang: str) -> None:
         lang = session.user.lang
     await services.conversations.set_language(session, lang)
     texts = services.texts(lang)
-    await _strip_source_keyboard(update)
+    await strip_keyboard(update)
     views: tuple[View, ...] = (Say(texts.ui("telegram.language.set")),)
     views += services.conversations.engine_for(session).current(
         session.state, session.answers, lang, _today(context, session)
     )
-    await show(update, context, session, views)
+    await show(update, context, session, views, keep_source=True)
 
 
 async def mydata(update: Update, context: BotContext) -> None:
@@ -348,7 +349,7 @@ async def confirm_delete(update: Update, context: BotContext, confirmed: bool) -
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
-    await _strip_source_keyboard(update)
+    await strip_keyboard(update)
     assert update.effective_chat is not None
     if not confirmed:
         await context.bot.send_message(update.effective_chat.id, texts.ui("telegram.delete.kept"))
@@ -444,7 +445,7 @@ async def show(
                 update, context, session, compared, report=not session.just_finished
             )
     if source is not None and not source_done:
-        await _strip_source_keyboard(update)
+        await strip_keyboard(update)
 
 
 def _prompt_for(context: BotContext, view: Answered) -> int | None:
@@ -489,18 +490,6 @@ async def _edit(
         )
     except BadRequest as exc:  # too old, deleted, or unchanged: the new message says it all
         logger.debug("could not edit message %s: %s", message_id, exc)
-
-
-async def _strip_source_keyboard(update: Update) -> None:
-    query = update.callback_query
-    if query is None or not isinstance(query.message, TgMessage):
-        return
-    if not query.message.reply_markup:
-        return
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest as exc:
-        logger.debug("could not remove a keyboard: %s", exc)
 
 
 def _chat_data(context: BotContext) -> dict[Any, Any]:

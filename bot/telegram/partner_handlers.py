@@ -45,6 +45,7 @@ from bot.report import Html
 from bot.storage.base import NewReminder, User
 from bot.telegram import project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.priority import take_turn
 from bot.telegram.project_handlers import chat_of, local_date, notify
@@ -105,7 +106,7 @@ async def on_invite(update: Update, context: BotContext, action: str, ref: str) 
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
-    await project_handlers.strip_keyboard(update)
+    await strip_keyboard(update)
     project_id = int(ref) if ref.isdigit() else 0
     if session.project is None or session.project.id != project_id or session.role != "owner":
         await _say(update, context, texts.ui("errors.stale"))
@@ -181,7 +182,7 @@ async def on_consent(update: Update, context: BotContext, choice: str, token: st
     manager is told; nothing of theirs is kept but their language)."""
     services = context.services
     assert update.effective_user is not None
-    await project_handlers.strip_keyboard(update)
+    await strip_keyboard(update)
     storage = services.conversations.storage
     key = f"tg:{update.effective_user.id}"
     known = await storage.get_user(key)
@@ -490,7 +491,7 @@ async def on_sessions(update: Update, context: BotContext, choice: str, ref: str
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
-    await project_handlers.strip_keyboard(update)
+    await strip_keyboard(update)
     project = session.project
     if project is None or str(project.id) != ref or session.role != "partner":
         await _say(update, context, texts.ui("errors.stale"))

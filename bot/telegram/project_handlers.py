@@ -19,6 +19,7 @@ from bot.dialogue.views import Say, View
 from bot.projects import Notice
 from bot.telegram import render
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.render import choice_keyboard, escape
 from bot.telegram.services import BotContext
 
@@ -239,16 +240,6 @@ async def send(
         await context.bot.send_message(
             chat.id, part, parse_mode=ParseMode.HTML, reply_markup=markup
         )
-
-
-async def strip_keyboard(update: Update) -> None:
-    query = update.callback_query
-    if query is None or query.message is None:
-        return
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except TelegramError as exc:
-        logger.debug("could not remove a keyboard: %s", exc)
 
 
 def _today(context: BotContext, session: Session) -> dt.date:

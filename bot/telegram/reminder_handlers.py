@@ -15,6 +15,7 @@ from telegram.error import BadRequest
 from bot.conversations import Session
 from bot.dialogue.views import Say
 from bot.reminders import flow
+from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.reminder_views import offer_message
 from bot.telegram.render import escape
 from bot.telegram.services import BotContext
@@ -83,11 +84,8 @@ async def show(
         elif isinstance(view, flow.Note | Say):
             await context.bot.send_message(chat.id, escape(view.text), parse_mode=ParseMode.HTML)
     keep = noted or outcome.keep_source or keep_source
-    if query is not None and source is not None and source.reply_markup and not keep:
-        try:
-            await query.edit_message_reply_markup(reply_markup=None)
-        except BadRequest as exc:
-            logger.debug("could not remove a keyboard: %s", exc)
+    if not keep:
+        await strip_keyboard(update)
 
 
 async def _edit_source(update: Update, text: str) -> None:
