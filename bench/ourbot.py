@@ -10,15 +10,18 @@ dispatcher.
 """
 
 import functools
+import gc
 import os
 import sys
 
 from bot import cli
-from bot.telegram import app, runner
 
 
 def main() -> int:
     if os.environ.get("BENCH_RATE_LIMITER", "1") == "0":
+        gc.disable()  # as `run` starts (bot/cli.py); it resumes the collector once started
+        from bot.telegram import app, runner
+
         runner.build_application = functools.partial(app.build_application, rate_limiter=False)
     return cli.main(["run"])
 

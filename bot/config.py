@@ -22,8 +22,6 @@ from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dotenv
-
 import bot
 from bot.errors import ConfigError
 
@@ -327,6 +325,8 @@ def _read_env_file(env_file: str | Path | None) -> dict[str, str]:
         return {}
     if not path.is_file():
         raise ConfigError(f"Invalid configuration: the env file {path} is not a file")
+    import dotenv  # only when there is a file to read: a container passes its environment
+
     try:
         raw = dotenv.dotenv_values(path, interpolate=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

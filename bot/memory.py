@@ -8,7 +8,8 @@ Two habits of glibc's malloc keep the bot's resident memory above what it uses:
   whenever they allocate, so they seldom wait for one another there;
 * freed pages stay with the process for later allocations. `release_freed_memory` gives them
   back after large buffers (a chart, a PDF: several copies pass through the bot on their way to
-  Telegram) were freed.
+  Telegram) were freed, and once the garbage start-up left was collected (about 0.5 MiB,
+  bot/telegram/runner.py).
 
 Measured with `python -m bench --only update` (RSS of the bot after 40 checklist ends and 20
 PDFs): 69.3 MiB without either, 66.5 MiB with both. Elsewhere than glibc (musl), both do nothing.

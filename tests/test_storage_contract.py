@@ -799,6 +799,7 @@ async def test_sqlite_connection_settings(tmp_path):
                 ("busy_timeout", 5000),
                 ("synchronous", 2),  # FULL
                 ("secure_delete", 1),
+                ("cache_size", -512),  # KiB
             ]:
                 found = conn.exec_driver_sql(f"PRAGMA {pragma}").scalar()
                 assert found == expected, pragma

@@ -67,9 +67,13 @@ async def test_a_typed_answer_and_a_tap_cost_one_read_and_one_write_each(
         assert not bot.app.errors, [e.error for e in bot.app.errors]
     assert current == {"company": "Acme", "kind": "beta"}
     # A new user: the read finds nobody (and the update not processed), one write creates the
-    # user and their conversation, and the update is recorded once replied.
-    assert [statements[0] for statements in started] == ["SELECT", "SELECT", "INSERT"]
-    assert len(started) == 3
+    # user, their first project (its owner, their current one) and their conversation, with
+    # nothing to look up first, and the update is recorded once replied.
+    assert started == [
+        ["SELECT", "SELECT"],
+        ["INSERT", "INSERT", "INSERT", "UPDATE", "INSERT"],
+        ["INSERT"],
+    ]
     # The read (user, conversation and processed update; answers), then the write: the update
     # recorded, the state, the answer, and for the day's first answer the two "unfinished
     # checklist" nudges moved later. The answers read show the question unanswered: no earlier

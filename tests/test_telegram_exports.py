@@ -54,6 +54,7 @@ async def test_export_pdf(finished):
     await finished.tap("📄 PDF")
     document = finished.last_document()
     assert document.filename == "alliance-dupont-sa-2026-11-26.pdf"
+    assert document.mime_type == "application/pdf"
     assert "upload_document" in finished.chat_actions()
     text = "".join(
         page.extract_text() for page in pypdf.PdfReader(io.BytesIO(document.data)).pages
@@ -66,12 +67,14 @@ async def test_export_calendar_and_markdown(finished):
     await finished.tap("Tous à leur date")
     await finished.send("/export")
     await finished.tap("📅 Agenda")
+    assert finished.last_document().mime_type == "text/calendar"
     calendar = icalendar.Calendar.from_ical(finished.last_document().data)
     events = [c for c in calendar.walk() if c.name in ("VEVENT", "VTODO")]
     assert len(events) >= 5
     assert len({str(e["UID"]) for e in events}) == len(events)
     await finished.send("/export")
     await finished.tap("📝 Markdown")
+    assert finished.last_document().mime_type == "text/markdown"
     markdown = finished.last_document().data.decode()
     assert markdown.startswith("# ")
     assert "Dupont SA" in markdown
@@ -81,10 +84,15 @@ async def test_export_json_and_mydata_validate_against_the_schema(finished):
     schema = json.loads(SCHEMA_PATH.read_text())
     await finished.send("/export")
     await finished.tap("🗂 JSON")
+    assert finished.last_document().mime_type == "application/json"
     exported = json.loads(finished.last_document().data)
     jsonschema.validate(exported, schema)
     await finished.send("/mydata")
     document = finished.last_document()
+    assert (document.filename, document.mime_type) == (
+        "alliance-bot-mydata.json",
+        "application/json",
+    )
     mine = json.loads(document.data)
     jsonschema.validate(mine, schema)
     answers = json.dumps(mine, ensure_ascii=False)

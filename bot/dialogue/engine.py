@@ -8,6 +8,7 @@ transaction, and only then shows `Step.views`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -607,9 +608,16 @@ def _fold_word(text: str) -> str:
     return " ".join(folded.replace("?", " ?").split())
 
 
-def _words(texts: Texts, command: str) -> set[str]:
+def _words(texts: Texts, command: str) -> frozenset[str]:
     """The words that stand for `command` in this language (ui `commands.words.<command>`)."""
-    return {_fold_word(word) for word in texts.ui(f"commands.words.{command}").split(",")}
+    return _folded_words(texts.ui(f"commands.words.{command}"))
+
+
+@functools.cache
+def _folded_words(words: str) -> frozenset[str]:
+    """Comma-separated command words, folded: once per text of the dialogues (every typed
+    line is compared with every command's words)."""
+    return frozenset(_fold_word(word) for word in words.split(","))
 
 
 def _literal(texts: Texts, question: Question, text: str) -> str:

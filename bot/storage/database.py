@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
 import os
+import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -118,6 +120,10 @@ MEMORY = ":memory:"
 _NO_TURN = contextlib.nullcontext()  # what a transaction waits for when it need not wait
 # Conversations whose current answers are kept in memory (see Storage.load).
 ANSWERS_KEPT = 256
+# Kept answers this long or shorter are shared strings (see _kept_value).
+_SHARED_TEXT = 24
+# SQLite: the page cache of each connection, in KiB (see sqlite_storage).
+PAGE_CACHE_KIB = 512
 # SQLite: write transactions between two copies of the write-ahead log into the database
 # (SQLite's own automatic checkpoint, off on the bot's connections, runs every 1,000 pages:
 # a write of one update dirties a few pages).
@@ -185,6 +191,88 @@ class _Turn:
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class _Workers:
+    """The storage's worker threads: at most `count`, each started when a call finds none
+    idle, each kept (with its connection, see Storage._thread_connection) until shutdown.
+
+    A call is handed over with one queue put and its outcome handed back to the event loop
+    with one call_soon_threadsafe: about a third less CPU per thread hop than
+    loop.run_in_executor, whose futures chain through several callbacks on both threads.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a call and not yet promised one
+        self._lock = threading.Lock()
+        self._shut = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in a worker thread; its result, or its exception."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._put((fn, args, loop, future))
+        return await future
+
+    def submit(self, fn: Callable[[], object]) -> None:
+        """fn() in a worker thread, nobody waiting for it (its errors are its own)."""
+        self._put((fn, (), None, None))
+
+    def _put(self, job: _Job) -> None:
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("the storage's worker threads are shut down")
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self._count:
+                thread = threading.Thread(
+                    target=self._work, name=f"storage_{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+            self._jobs.put(job)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, loop, future = job
+            try:
+                outcome: tuple[bool, Any] = (True, fn(*args))
+            except BaseException as exc:  # handed to the caller, as run_in_executor does
+                outcome = (False, exc)
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, outcome)
+            elif not outcome[0]:
+                logger.error("storage: a worker thread's call failed", exc_info=outcome[1])
+            job = outcome = None  # type: ignore[assignment]  # nothing kept while waiting
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        """Run the calls already handed over, then stop every thread (blocks until then)."""
+        with self._lock:
+            self._shut = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join()
+
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Any, Any]
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 # pg_advisory_xact_lock key held while migrating ("alliance" in ASCII, first 8 bytes).
@@ -688,9 +776,10 @@ class _Prepared:
         self.names: tuple[str, ...] | None = (
             tuple(compiled.positiontup) if compiled.positional else None
         )
+        # By the name each value has in construct_params (a literal's anonymous one included).
         self.binds = tuple(
-            (name, processor)
-            for name, bind in compiled.binds.items()
+            (compiled.bind_names[bind], processor)
+            for bind in compiled.binds.values()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         )
         # The columns of its rows: a SELECT's, or what an INSERT or UPDATE returns (if any).
@@ -749,6 +838,13 @@ class _Hot:
         self.save_state_finished = _Prepared(_SAVE_STATE_FINISHED, dialect)
         self.supersede = _Prepared(_SUPERSEDE, dialect)
         self.insert_answer = _Prepared(_INSERT_ANSWER, dialect)
+        self.upsert_reminder = _Prepared(statements.upsert_reminder, dialect)
+        # A new user's first update (open_user).
+        self.new_user = _Prepared(statements.new_user, dialect)
+        self.new_project = _Prepared(_NEW_PROJECT, dialect)
+        self.new_member = _Prepared(_NEW_MEMBER, dialect)
+        self.set_current = _Prepared(_SET_CURRENT, dialect)
+        self.new_conversation = _Prepared(_NEW_CONVERSATION, dialect)
 
 
 class Storage(AdvisorStorage):
@@ -767,16 +863,19 @@ class Storage(AdvisorStorage):
         # write with BEGIN IMMEDIATE (the write lock at once). PostgreSQL: a write begins with
         # BEGIN; a read begins nothing, so it costs no BEGIN and COMMIT round trips: each of
         # its statements reads what is committed when it starts, as in a READ COMMITTED
-        # transaction (PostgreSQL's default, used here).
-        self._begin: dict[bool, str | None] = (
-            {False: "BEGIN", True: "BEGIN IMMEDIATE"}
+        # transaction (PostgreSQL's default, used here). Nor does a write of one statement
+        # (`single`): in autocommit, PostgreSQL runs a statement as a transaction of its own.
+        self._begin: dict[tuple[bool, bool], str | None] = (
+            {(False, False): "BEGIN", (True, False): "BEGIN IMMEDIATE"}
             if self._sqlite
-            else {False: None, True: "BEGIN"}
+            else {(False, False): None, (True, False): "BEGIN", (True, True): None}
         )
+        if self._sqlite:  # SQLite: a write takes the write lock up front, whatever its size
+            self._begin[True, True] = self._begin[True, False]
         self._sql = _dialect_statements(self.dialect)
         self._hot = _Hot(engine.dialect, self._sql)
         self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="storage")
+        self._threads = _Workers(threads)
         # Each worker thread keeps its connection between transactions (no pool round trip).
         self._local = threading.local()
         self._held: list[Connection] = []  # every such connection, to close them all
@@ -802,9 +901,18 @@ class Storage(AdvisorStorage):
 
     # Plumbing
 
-    async def _run(self, work: Callable[[Connection], T], *, write: bool, long: bool = False) -> T:
+    async def _run(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        write: bool,
+        long: bool = False,
+        single: bool = False,
+    ) -> T:
         """Run work(connection) in one transaction. Commit if it returns, roll back if it
-        raises.
+        raises. `single`: a write of one statement that may run twice: PostgreSQL sends
+        neither BEGIN nor COMMIT (in autocommit, the statement is a transaction of its own),
+        so a connection lost meanwhile may have committed it before the call runs again.
 
         PostgreSQL, and a `long` transaction (a scan, a batch): in a worker thread, the event
         loop going on meanwhile. Otherwise, on SQLite, at once on the calling thread when
@@ -821,7 +929,7 @@ class Storage(AdvisorStorage):
         if self._closed:
             raise StorageError("the storage is closed")
         while self._at_once and not long:
-            ran, result = self._transaction_here(work, write)
+            ran, result = self._transaction_here(work, write, single)
             if ran is _RAN:
                 if write:
                     self._written()
@@ -831,14 +939,13 @@ class Storage(AdvisorStorage):
             # A worker thread writes (a checkpoint, a long write): wait on the loop, not in
             # a thread that would then hold the turn, which the next writers would find taken.
             await self._writing.released()
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._threads, self._transaction, work, write)
+        done = await self._threads.run(self._transaction, work, write, single)
         if write and self._sqlite:
             self._written()
-        return result
+        return done
 
     def _transaction_here(
-        self, work: Callable[[Connection], T], write: bool
+        self, work: Callable[[Connection], T], write: bool, single: bool = False
     ) -> tuple[object, T | None]:
         """SQLite: run the transaction on this thread if nothing makes it wait: (_RAN, work's
         result); else (_TURN_TAKEN or _WOULD_WAIT, None), and nothing was written."""
@@ -850,7 +957,7 @@ class Storage(AdvisorStorage):
         try:
             conn = self._own_connection()
             with conn.begin():
-                self._begin_transaction(conn, write)
+                self._begin_transaction(conn, write, single)
                 result = work(conn)
             return _RAN, result
         except DBAPIError as exc:
@@ -918,7 +1025,9 @@ class Storage(AdvisorStorage):
         finally:
             self._copying = False
 
-    def _transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+    def _transaction(
+        self, work: Callable[[Connection], T], write: bool, single: bool = False
+    ) -> T:
         """One transaction, run again once on a new connection if the connection turns out to
         be lost before COMMIT (the server rolled it back)."""
         for attempt in (1, 2):
@@ -929,7 +1038,7 @@ class Storage(AdvisorStorage):
                 turn = self._writing
             try:
                 with turn, conn.begin():
-                    self._begin_transaction(conn, write)
+                    self._begin_transaction(conn, write, single)
                     result = work(conn)
                     committing = True
                 return result
@@ -1005,10 +1114,10 @@ class Storage(AdvisorStorage):
             raise self._driver_failure(conn, cursor, prepared.sql, params, exc) from exc
         return [prepared.row(row) for row in raw]
 
-    def _begin_transaction(self, conn: Connection, write: bool) -> None:
+    def _begin_transaction(self, conn: Connection, write: bool, single: bool = False) -> None:
         """Send the BEGIN a transaction needs, if any (see __init__); engine listeners do not
         see it."""
-        begin = self._begin[write]
+        begin = self._begin[write, write and single]
         if begin is None:
             return
         cursor = _cursor(conn.connection, begin)
@@ -1033,8 +1142,10 @@ class Storage(AdvisorStorage):
     async def _read(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
         return await self._run(work, write=False, long=long)
 
-    async def _write(self, work: Callable[[Connection], T], *, long: bool = False) -> T:
-        return await self._run(work, write=True, long=long)
+    async def _write(
+        self, work: Callable[[Connection], T], *, long: bool = False, single: bool = False
+    ) -> T:
+        return await self._run(work, write=True, long=long, single=single)
 
     async def _one(self, statement: Any, params: dict[str, Any], make: Maker[T]) -> T | None:
         """The record of the row statement reads, if any."""
@@ -1104,7 +1215,7 @@ class Storage(AdvisorStorage):
 
         def finish() -> None:
             # The transactions still running end first: a connection in use is never closed.
-            self._threads.shutdown(wait=True)
+            self._threads.shutdown()
             self._close_all()
 
         await asyncio.to_thread(finish)
@@ -1176,7 +1287,7 @@ class Storage(AdvisorStorage):
         for question_id, value in writes:
             current.pop(question_id, None)  # a new answer comes last, as in the database
             if value is not None:
-                current[question_id] = json.loads(value)
+                current[sys.intern(question_id)] = _kept_value(json.loads(value))
         self._keep_answers(conversation_id, version + 1, current)
 
     async def open_user(
@@ -1192,6 +1303,9 @@ class Storage(AdvisorStorage):
         encoded = _json(state)
 
         def work(conn: Connection) -> tuple[User, Project, Conversation, bool]:
+            new = self._new_user(conn, key, lang, tz, dialogue_id, encoded)
+            if new is not None:
+                return new
             user = self._user_or_new(conn, key, lang, tz)
             found = (conn.execute(_ACTIVE, {"uid": user.id})).first()
             if found is not None:
@@ -1203,6 +1317,35 @@ class Storage(AdvisorStorage):
             return user, _project(row), conversation, fresh
 
         return await self._write(work)
+
+    def _new_user(
+        self, conn: Connection, key: str, lang: str, tz: str, dialogue_id: str, encoded: str
+    ) -> tuple[User, Project, Conversation, bool] | None:
+        """Create the user with this key, their first project and their first conversation;
+        None, and nothing written, if the key is taken. A new user has nothing to look up or
+        archive (no other transaction sees their row before this one commits): five
+        statements, each on the prepared path."""
+        hot, now = self._hot, _utc_now()
+        params = {"b_key": key, "b_lang": lang, "b_tz": tz, "now": now}
+        created = self._execute(conn, hot.new_user, params)
+        if not created:
+            return None
+        user = _user(created[0])
+        params = {"uid": user.id, "b_title": None, "now": now}
+        project = _project(self._execute(conn, hot.new_project, params)[0])
+        params = {"pid": project.id, "uid": user.id, "b_role": "owner", "now": now}
+        self._execute(conn, hot.new_member, params)
+        self._execute(conn, hot.set_current, params)
+        params = {
+            "uid": user.id,
+            "pid": project.id,
+            "b_dialogue": dialogue_id,
+            "b_state": encoded,
+            "now": now,
+        }
+        conversation = _conversation(self._execute(conn, hot.new_conversation, params)[0])
+        user = dataclasses.replace(user, current_project_id=project.id)
+        return user, project, conversation, True
 
     # Users
 
@@ -1307,7 +1450,7 @@ class Storage(AdvisorStorage):
             except (SQLAlchemyError, OSError) as exc:
                 raise StorageError(f"{self._name}: {exc}") from exc
 
-        await asyncio.get_running_loop().run_in_executor(self._threads, run)
+        await self._threads.run(run)
 
     # Conversations
 
@@ -1448,7 +1591,7 @@ class Storage(AdvisorStorage):
                 if isinstance(change, NewReminder):
                     params = {**planned[id(change)], "uid": owner, "cid": conversation_id}
                     params.update(pid=project_id, now=now)
-                    conn.execute(self._sql.upsert_reminder, params)
+                    self._execute(conn, hot.upsert_reminder, params)
                 elif isinstance(change, ChangeReminder):
                     self._change(conn, owner, change)
                 else:
@@ -1470,7 +1613,8 @@ class Storage(AdvisorStorage):
             return True
 
         try:
-            return await self._write(work)
+            # One statement, which may run twice (see _run): the second finds the record.
+            return await self._write(work, single=True)
         except DuplicateUpdate:
             return False
 
@@ -1481,7 +1625,7 @@ class Storage(AdvisorStorage):
 
     def _read_answers(self, conn: Connection, conversation_id: int) -> dict[str, JSON]:
         rows = self._execute(conn, self._hot.current_answers, {"cid": conversation_id})
-        return {question_id: json.loads(value) for question_id, value in rows}
+        return {sys.intern(question): _kept_value(json.loads(value)) for question, value in rows}
 
     async def prune_processed(self, before: datetime) -> int:
         """Forget updates processed before `before`, PRUNE_BATCH of them at most, in one
@@ -2103,6 +2247,10 @@ def sqlite_storage(
         f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}",
         f"PRAGMA synchronous = {synchronous}",
         "PRAGMA wal_autocheckpoint = 0",  # checkpoints run in a worker thread (Storage._written)
+        # SQLite's page cache, per connection (the loop's and each worker thread's): at most
+        # 512 KiB rather than 2 MiB. An update's transactions touch a few dozen pages, and a
+        # page left out is read again from the operating system's file cache.
+        f"PRAGMA cache_size = -{PAGE_CACHE_KIB}",
     )
 
     @event.listens_for(engine, "connect")
@@ -2253,6 +2401,17 @@ def _start_in(
 
 
 # Rows to records
+
+
+def _kept_value(value: JSON) -> JSON:
+    """An answer as kept in memory (Storage._answers, up to ANSWERS_KEPT conversations): a short
+    text (a choice, yes or no, a date) is one string shared by every conversation that gave it,
+    as the question ids are (sys.intern), rather than a copy per conversation."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= _SHARED_TEXT else value
+    if isinstance(value, list):  # the options ticked in a multiple choice
+        return [_kept_value(item) for item in value]
+    return value
 
 
 def _current_answers(conn: Connection, conversation_id: int) -> dict[str, JSON]:

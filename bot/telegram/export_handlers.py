@@ -22,6 +22,7 @@ from bot.export.content import build_content, uid_seed
 from bot.export.pool import RenderFailed
 from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.files import named_file
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.limiter import not_replying
 from bot.telegram.priority import later, take_turn
@@ -114,7 +115,7 @@ async def _make_export(update: Update, context: BotContext, fmt: str) -> None:
         await context.bot.send_message(chat.id, texts.ui("export.chat.render_failed"))
         return
     await context.bot.send_document(
-        chat.id, data, filename=name, caption=texts.ui(f"export.chat.captions.{fmt}")
+        chat.id, named_file(data, name), caption=texts.ui(f"export.chat.captions.{fmt}")
     )
 
 

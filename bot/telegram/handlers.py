@@ -38,6 +38,7 @@ from bot.telegram.callbacks import (
     encode,
     reminder_event,
 )
+from bot.telegram.files import named_file
 from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.leanbot import read_reply
 from bot.telegram.priority import later
@@ -322,8 +323,7 @@ async def mydata(update: Update, context: BotContext) -> None:
     line = project_handlers.header(context, session)
     await context.bot.send_document(
         update.effective_chat.id,
-        payload,
-        filename="alliance-bot-mydata.json",
+        named_file(payload, "alliance-bot-mydata.json"),
         caption=caption if line is None else f"{caption}\n{line}",
     )
 

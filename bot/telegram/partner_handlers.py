@@ -45,6 +45,7 @@ from bot.report import Html
 from bot.storage.base import NewReminder, User
 from bot.telegram import project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
+from bot.telegram.files import named_file
 from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.priority import take_turn
@@ -572,7 +573,7 @@ async def send_file(update: Update, context: BotContext, session: Session, fmt: 
     caption = texts.ui(
         "invitations.caption_safe" if viewer == SHARED else "invitations.caption_gaps"
     )
-    await context.bot.send_document(chat.id, data, filename=name, caption=caption)
+    await context.bot.send_document(chat.id, named_file(data, name), caption=caption)
 
 
 # Helpers -----------------------------------------------------------------------------------------
