@@ -347,8 +347,7 @@ async def open_loop(
     holds (the emulator's records, every manager; 30 to 120 ms of CPU each, longer as a run
     goes on) stop the emulator, and every reply arriving then was timed late, as if the bot
     had been slow. The quiet loop's 2.5 s seldom met one; the busy loop, which lasts as long
-    as the ends and PDFs it waits for (10 s and more), met some, each timing late the replies
-    that arrived during it: at the loop's rate, about as many as the 1% its p99 reads.
+    as the ends and PDFs it waits for (20 s and more), met some.
     """
     gc.collect()
     gc.disable()
