@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import re
 import time
 from collections import deque
@@ -342,29 +341,7 @@ async def open_loop(
 
     Returns the latencies (seconds, push to prompt) and how many pushes had to be skipped
     because no manager was ready (the bot fell behind).
-
-    The driver's garbage collector is off meanwhile: its full passes over what the driver
-    holds (the emulator's records, every manager; 30 to 120 ms of CPU each, longer as a run
-    goes on) stop the emulator, and every reply arriving then was timed late, as if the bot
-    had been slow. The quiet loop's 2.5 s seldom met one; the busy loop, which lasts as long
-    as the ends and PDFs it waits for (20 s and more), met some.
     """
-    gc.collect()
-    gc.disable()
-    try:
-        return await _open_loop(group, rate, duration, drain=drain, until=until)
-    finally:
-        gc.enable()
-
-
-async def _open_loop(
-    group: Sequence[Manager],
-    rate: float,
-    duration: float,
-    *,
-    drain: float,
-    until: asyncio.Future[Any] | None,
-) -> tuple[list[float], int]:
     ready: deque[Manager] = deque(group)
     pending: set[asyncio.Future[Prompt]] = set()
     skipped = 0
