@@ -12,7 +12,9 @@ from tests.faults.process import bot_environment
 # webhook's server and the web view; the Bot API transport and /healthz while polling are on
 # asyncio's own sockets), Alembic (a new database is created from the tables), PostgreSQL's
 # dialect and driver, what the python-telegram-bot extras the bot does without would bring
-# (webhook server, JobQueue), and python-dotenv (read only when a .env file is there).
+# (webhook server, JobQueue), python-dotenv (read only when a .env file is there), and the
+# reports: the summary's and the divergence report's text, the exports' content (read when a
+# walk ends, a report or an export is asked for).
 # aiolimiter is not listed: the development tools install it for the benchmark's
 # ConversationHandler bot as shipped, and PTB imports it whenever it is installed.
 NOT_AT_START = (
@@ -31,6 +33,10 @@ NOT_AT_START = (
     "concurrent.futures.process",
     "babel.dates",
     "dotenv",
+    "bot.report",
+    "bot.divergence_report",
+    "bot.export.content",
+    "bot.export.divergence",
 )
 
 # The bot, started as `alliance-bot run` starts it; once the test has seen its first

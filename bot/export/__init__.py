@@ -3,7 +3,8 @@
 `export(fmt, ...)` returns a file name and the bytes to send (the CLI uses it for every format,
 the bot for Markdown, JSON and the calendar). The bot draws a PDF in a worker process instead:
 `report_parts` reads its content here, bot/export/pool.py renders it. Importing this package is
-cheap: matplotlib and fpdf2 load only when a PDF is made.
+cheap: matplotlib and fpdf2 load only when a PDF is made, the report's content (content.py)
+when a report is read (the bot imports the package at start, for its render pool).
 Formats and their contents: docs/exports.md.
 """
 
@@ -14,12 +15,15 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from bot.dialogue.engine import Engine, State
 from bot.errors import AllianceBotError
-from bot.export.content import Reminder, ReportContent, build_content, uid_seed
 from bot.storage.base import User
 from bot.storage.database import Storage
+
+if TYPE_CHECKING:
+    from bot.export.content import ReportContent
 
 FORMATS = ("pdf", "md", "json", "ics")
 MIME_TYPES = {
@@ -35,7 +39,6 @@ __all__ = [
     "FORMATS",
     "MIME_TYPES",
     "ExportError",
-    "Reminder",
     "export",
     "export_name",
     "filename",
@@ -146,6 +149,8 @@ async def report_content(
     Raises:
         ExportError: the user has no active conversation.
     """
+    from bot.export.content import build_content, uid_seed
+
     conversation = await storage.active_conversation(user.id)
     if conversation is None:
         raise ExportError("this user has no active conversation to report on")

@@ -34,11 +34,12 @@ from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import AllianceBotError
-from bot.export.content import ReportContent
-from bot.export.divergence import DivergenceContent
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+
+    from bot.export.content import ReportContent
+    from bot.export.divergence import DivergenceContent
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.conversations import Session
 from bot.dialogue.engine import EDIT, RESTART, Command, Input, Pick, Text
 from bot.dialogue.views import Answered, Ask, Menu, Option, Say, ShowSummary, View
-from bot.divergence_report import render_own_answers
 from bot.errors import DuplicateUpdate, StorageError
 from bot.reminders import flow
-from bot.report import Html, render_summary
 from bot.telegram import (
     advisor_handlers,
     export_handlers,
@@ -421,6 +419,9 @@ async def show(
             )
         elif isinstance(view, ShowSummary) and session.role == "partner":
             # The partner's walk has no verdict: their own answers, then the gaps.
+            from bot.divergence_report import render_own_answers  # only at the end of a walk
+            from bot.report import Html
+
             own = render_own_answers(view.summary, texts, Html())
             for part in render.split(own):
                 await context.bot.send_message(chat.id, part, parse_mode=ParseMode.HTML)
@@ -432,6 +433,8 @@ async def show(
             # would be one more call the user never sees. The gaps with the partner, once
             # they answered, weigh in the verdict and the priorities (the project compared is
             # read once, for them and for the report below).
+            from bot.report import Html, render_summary  # only at the end of a walk
+
             compared = await partner_handlers.compared_for(update, context, session)
             summary = partner_handlers.with_gaps(context, session, view.summary, compared)
             for part in render.split(render_summary(summary, texts, Html())):

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.constants import ChatAction, ParseMode
@@ -34,14 +34,10 @@ from bot.dialogue.divergence import (
 from bot.dialogue.model import Texts
 from bot.dialogue.partner import invitation_text, partner_consent, partner_intro
 from bot.dialogue.summary import Summary
-from bot.divergence_report import comment_button, comment_prompt, render_divergence
-from bot.export.content import ReportContent
-from bot.export.divergence import divergence_content
 from bot.export.pool import RenderFailed
 from bot.projects import Comparison, Notice
 from bot.reminders import Kind, planner
 from bot.reminders.flow import Awaiting
-from bot.report import Html
 from bot.storage.base import NewReminder, User
 from bot.telegram import project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
@@ -52,6 +48,9 @@ from bot.telegram.priority import take_turn
 from bot.telegram.project_handlers import chat_of, local_date, notify
 from bot.telegram.render import choice_keyboard, escape, split
 from bot.telegram.services import BotContext
+
+if TYPE_CHECKING:
+    from bot.export.content import ReportContent
 
 logger = logging.getLogger(__name__)
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -283,6 +282,10 @@ async def send_report(
     context: BotContext, user: User, compared: Comparison, viewer: str, *, intro: bool = False
 ) -> None:
     """One side's report in their chat: the text, the radar, a comment button per flagged gap."""
+    from bot.divergence_report import comment_button, render_divergence  # only when sent
+    from bot.export.divergence import divergence_content
+    from bot.report import Html
+
     services = context.services
     chat_id = chat_of(user.key)
     if chat_id is None:
@@ -399,6 +402,8 @@ async def with_report(
 ) -> ReportContent:
     """The manager's report with the gaps with the partner: weighed in the verdict, and the
     divergence report as a section, once the partner has answered."""
+    from bot.export.divergence import divergence_content  # only when a report is made
+
     compared = await compared_for(update, context, session) if session.role == "owner" else None
     summary = with_gaps(context, session, content.summary, compared)
     if summary is content.summary:
@@ -413,6 +418,8 @@ async def with_report(
 # Comments under a flagged gap --------------------------------------------------------------------
 async def on_comment(update: Update, context: BotContext, ref: str, dimension: str) -> None:
     """A comment button: the next typed line is the comment."""
+    from bot.divergence_report import comment_prompt  # only when a gap is commented
+
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
@@ -544,6 +551,8 @@ async def export_buttons(
 async def send_file(update: Update, context: BotContext, session: Session, fmt: str) -> None:
     """The divergence report as a PDF: this side's copy ("gaps"), or the partner-safe export
     ("safe", for the manager to forward)."""
+    from bot.export.divergence import divergence_content  # only when asked for
+
     services = context.services
     texts = services.texts(session.user.lang)
     chat = update.effective_chat
