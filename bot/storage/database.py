@@ -865,13 +865,11 @@ class Storage(AdvisorStorage):
         # its statements reads what is committed when it starts, as in a READ COMMITTED
         # transaction (PostgreSQL's default, used here). Nor does a write of one statement
         # (`single`): in autocommit, PostgreSQL runs a statement as a transaction of its own.
-        self._begin: dict[tuple[bool, bool], str | None] = (
-            {(False, False): "BEGIN", (True, False): "BEGIN IMMEDIATE"}
+        self._begin: dict[bool, str | None] = (
+            {False: "BEGIN", True: "BEGIN IMMEDIATE"}
             if self._sqlite
-            else {(False, False): None, (True, False): "BEGIN", (True, True): None}
+            else {False: None, True: "BEGIN"}
         )
-        if self._sqlite:  # SQLite: a write takes the write lock up front, whatever its size
-            self._begin[True, True] = self._begin[True, False]
         self._sql = _dialect_statements(self.dialect)
         self._hot = _Hot(engine.dialect, self._sql)
         self._driver_error: Any = engine.dialect.loaded_dbapi.Error  # the driver's errors
@@ -1117,7 +1115,7 @@ class Storage(AdvisorStorage):
     def _begin_transaction(self, conn: Connection, write: bool, single: bool = False) -> None:
         """Send the BEGIN a transaction needs, if any (see __init__); engine listeners do not
         see it."""
-        begin = self._begin[write, write and single]
+        begin = None if single and not self._sqlite else self._begin[write]
         if begin is None:
             return
         cursor = _cursor(conn.connection, begin)

@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.conversations import Session
+from bot.export import FORMATS, ExportError, export, render, report_parts
 from bot.export.pool import RenderFailed
 from bot.telegram import partner_handlers, project_handlers
 from bot.telegram.callbacks import CallbackKind, encode
@@ -32,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 async def export_menu(update: Update, context: BotContext) -> None:
     """/export: the formats as buttons."""
-    from bot.export import FORMATS  # the exports load only when asked for
-
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
@@ -58,8 +57,6 @@ async def export_menu(update: Update, context: BotContext) -> None:
 
 async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     """A format was chosen: "sending a document", then the file."""
-    from bot.export import FORMATS
-
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
@@ -85,8 +82,6 @@ async def _send_export(update: Update, context: BotContext, fmt: str) -> None:
 
 
 async def _make_export(update: Update, context: BotContext, fmt: str) -> None:
-    from bot.export import ExportError, export, render, report_parts
-
     services = context.services
     session = await services.session(update)
     texts = services.texts(session.user.lang)
