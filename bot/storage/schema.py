@@ -9,14 +9,16 @@ The migrations in bot/storage/migrations/versions/ build these tables; a change 
 a new migration there. A new, empty database is created from these tables at once
 (`create_all`, then stamped at the latest migration: bot/storage/migrations/__init__.py);
 `tests/test_migrations.py` checks that both ways build the same schema, on both databases.
-Create them with `create_all` below, not with `metadata.create_all`: the rows a partial index
-covers and SQLite's exceptions are added there, for the database at hand (so a SQLite bot
-never loads SQLAlchemy's PostgreSQL dialect).
+Create them with `create_all` below, not with `metadata.create_all`: it runs the statements
+shipped in bot/storage/sql/, where the rows a partial index covers and SQLite's exceptions are
+written for each database (so a SQLite bot never loads SQLAlchemy's PostgreSQL dialect). After a
+change here, `python -m bot.storage.schema` writes those files again.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    create_mock_engine,
     func,
     literal_column,
     text,
@@ -381,23 +384,102 @@ advisor_notes = Table(
 )
 
 
+SQL_FOLDER = Path(__file__).parent / "sql"
+_HEADER = (
+    "-- The statements that create the tables of bot/storage/schema.py in a new {database}\n"
+    "-- database. Written by `python -m bot.storage.schema`: do not edit by hand.\n\n"
+)
+
+
 def create_all(connection: Connection) -> None:
     """Create every table and index in connection's empty database, in its transaction, as
     the migrations leave them at their latest revision.
 
-    The tables are copied for the database at hand: each partial index gets that database's
-    condition, and a column NOT NULL on PostgreSQL only stays nullable on SQLite.
+    The statements are the ones shipped in bot/storage/sql/ for the database at hand, written
+    from these tables by `python -m bot.storage.schema` (`creation_sql`): compiling them at
+    start-up cost more than running them. `tests/test_schema_sql.py` keeps the files true to
+    the tables.
     """
-    dialect = connection.dialect.name
+    for statement in creation_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
+def creation_statements(database: str) -> list[str]:
+    """The shipped statements that create the schema in a new `database` ("sqlite" or
+    "postgresql")."""
+    script = (SQL_FOLDER / f"{database}.sql").read_text(encoding="utf-8")
+    lines = (line for line in script.splitlines() if not line.startswith("--"))
+    return [statement.strip() for statement in "\n".join(lines).split(";\n") if statement.strip()]
+
+
+def creation_sql(database: str) -> str:
+    """The statements that create these tables in a new `database`, compiled by SQLAlchemy.
+
+    The tables are copied for the database at hand: each partial index gets that database's
+    condition, and a column NOT NULL on PostgreSQL only stays nullable on SQLite. The indexes
+    of a table come in the order of their names (SQLAlchemy keeps them in a set).
+    """
+    url = {"sqlite": "sqlite://", "postgresql": "postgresql+psycopg://"}[database]
+    statements: list[str] = []
+
+    def record(sql: Any, *_: Any, **__: Any) -> None:
+        statements.append(str(sql.compile(dialect=engine.dialect)))
+
+    engine = create_mock_engine(url, record)
     target = MetaData()
     for table in metadata.tables.values():
         copy = table.to_metadata(target)
         for column in table.columns:
-            if dialect == "sqlite" and column.info.get(_SQLITE_NULLABLE):
+            if database == "sqlite" and column.info.get(_SQLITE_NULLABLE):
                 copy.c[column.name].nullable = True
         for index in table.indexes:
             where = index.info.get(_WHERE)
             if where is not None:
                 [twin] = (found for found in copy.indexes if found.name == index.name)
-                twin.dialect_kwargs[f"{dialect}_where"] = text(where[dialect])
-    target.create_all(connection, checkfirst=False)
+                twin.dialect_kwargs[f"{database}_where"] = text(where[database])
+    target.create_all(engine, checkfirst=False)
+    ordered: list[str] = []
+    indexes: list[str] = []
+    for found in statements:  # without the spaces SQLAlchemy leaves at the ends of lines
+        statement = _in_stable_order(
+            "\n".join(line.rstrip() for line in found.strip().splitlines())
+        )
+        if statement.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")):
+            indexes.append(statement)
+            continue
+        ordered += sorted(indexes)
+        indexes = []
+        ordered.append(statement)
+    ordered += sorted(indexes)
+    name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[database]
+    return _HEADER.format(database=name) + "".join(f"{s};\n\n" for s in ordered)
+
+
+# Table constraints whose order within a CREATE TABLE changes nothing (SQLite numbers the
+# indexes of PRIMARY KEY and UNIQUE constraints in their order: those stay as compiled).
+_UNORDERED = ("FOREIGN KEY", "CHECK")
+
+
+def _in_stable_order(statement: str) -> str:
+    """A CREATE TABLE with its foreign keys and checks sorted: a copied table keeps its
+    constraints in a set, so they come in any order."""
+    if not statement.startswith("CREATE TABLE"):
+        return statement
+    head, _, rest = statement.partition("(\n")
+    body, _, tail = rest.rpartition("\n)")
+    lines = [line.rstrip(",") for line in body.split("\n")]
+    kept = [line for line in lines if not line.strip().startswith(_UNORDERED)]
+    unordered = sorted(line for line in lines if line.strip().startswith(_UNORDERED))
+    return f"{head}(\n" + ",\n".join(kept + unordered) + f"\n){tail}"
+
+
+def main() -> None:
+    """Write bot/storage/sql/ from the tables (after a change to them, with its migration)."""
+    for database in ("sqlite", "postgresql"):
+        path = SQL_FOLDER / f"{database}.sql"
+        path.write_text(creation_sql(database), encoding="utf-8")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 FOLDER = Path(__file__).parent
+# `name = value` or `name: type = value`, at the start of a line (module level).
+_ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*(?::[^=]*)?=(?P<value>[^=].*)$")
 
 # Alembic's own table, as Alembic creates it (alembic.runtime.migration), to stamp a database
 # created from the tables.
@@ -79,20 +82,17 @@ def head() -> str:
 
 
 def _assignments(script: Path) -> dict[str, Any]:
-    """The module-level `name = literal` lines of a migration script."""
+    """The module-level `name = literal` lines of a migration script (the literal on that line
+    alone: the revision lines are written so), without parsing the whole script."""
     found: dict[str, Any] = {}
-    for node in ast.parse(script.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
+    for line in script.read_text(encoding="utf-8").splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match is None:
             continue
-        if isinstance(target, ast.Name):
-            try:
-                found[target.id] = ast.literal_eval(value)
-            except ValueError:
-                continue
+        try:
+            found[match["name"]] = ast.literal_eval(match["value"].strip())
+        except (ValueError, SyntaxError):
+            continue
     return found
 
 
