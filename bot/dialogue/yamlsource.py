@@ -20,6 +20,7 @@ _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}"
     for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")
 }
+_STR = "tag:yaml.org,2002:str"
 # Aliases (`*name`) repeat a value without copying it; past this many values once repeated, the
 # file is refused rather than letting a few lines expand into billions ("billion laughs").
 _MAX_VALUES = 200_000
@@ -50,7 +51,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     result.key_lines = {}
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
-        key = loader.construct_object(key_node, deep=True)
+        key = _construct(loader, key_node)
         if not isinstance(key, str | int | bool | float):
             raise DialogueError(
                 "this key is not a plain word: write a name followed by ':'", line=line
@@ -62,13 +63,21 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
                 f"{result.key_lines[key]}); keep only one",
                 line=line,
             )
-        result[key] = loader.construct_object(value_node, deep=True)
+        result[key] = _construct(loader, value_node)
         result.key_lines[key] = line
     return result
 
 
+def _construct(loader: _LineLoader, node: yaml.Node) -> Any:
+    """The value of a node; a plain text is its own value, without the constructor's round
+    (most of a dialogue's values are texts)."""
+    if node.tag == _STR and node.__class__ is yaml.ScalarNode:
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
 def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(item, deep=True) for item in node.value)
+    result = LineList([_construct(loader, item) for item in node.value])
     result.line = node.start_mark.line + 1
     result.item_lines = [item.start_mark.line + 1 for item in node.value]
     return result
@@ -108,18 +117,25 @@ def _check_plain(root: yaml.Node) -> None:
     sizes: dict[int, int] = {}  # id(node) -> how many values it expands to
     active: set[int] = set()
 
+    def refuse_tag(node: yaml.Node) -> None:
+        raise DialogueError(
+            f"the tag '{_short_tag(node.tag)}' is not allowed: dialogue files hold only "
+            "plain text, numbers, true/false, lists and mappings; remove the tag",
+            line=node.start_mark.line + 1,
+        )
+
     def walk(node: yaml.Node) -> int:
+        if node.__class__ is yaml.ScalarNode:  # one value, holding no other
+            if node.tag not in _PLAIN_TAGS:
+                refuse_tag(node)
+            return 1
         if id(node) in sizes:
             return sizes[id(node)]
         line = node.start_mark.line + 1
         if id(node) in active:
             raise DialogueError("an alias (*name) is used inside its own anchor", line=line)
         if node.tag not in _PLAIN_TAGS:
-            raise DialogueError(
-                f"the tag '{_short_tag(node.tag)}' is not allowed: dialogue files hold only "
-                "plain text, numbers, true/false, lists and mappings; remove the tag",
-                line=line,
-            )
+            refuse_tag(node)
         active.add(id(node))
         size = 1
         if isinstance(node, yaml.SequenceNode):
