@@ -3,9 +3,13 @@
 Two habits of glibc's malloc keep the bot's resident memory above what it uses:
 
 * every thread that allocates gets an arena of its own (up to 8 per core): the storage's worker
-  threads and the render pool's reader each keep the pages they touched. `limit_arenas`, called
-  before any thread starts, shares two arenas among them all: these threads hold the GIL
-  whenever they allocate, so they seldom wait for one another there;
+  threads each keep the pages they touched. `limit_arenas`, called before any thread starts,
+  leaves the process one arena, the main thread's, for all its threads: they hold the GIL
+  whenever Python allocates; only SQLite allocates without it, in a worker thread, and may
+  then wait for the arena's lock (CPU per update did not rise in the runs below, which
+  vary by a fifth on a shared machine). One arena rather than two: the bot's RSS 0.2 MiB
+  lower once started, 0.4-0.5 MiB lower after the benchmark's walk and summaries, 0.24 MiB
+  after its PDFs (`bench.update_cost`, 4 alternated pairs);
 * freed pages stay with the process for later allocations. `release_freed_memory` gives them
   back after large buffers (a chart, a PDF: several copies pass through the bot on their way to
   Telegram) were freed, and once the garbage start-up left was collected (about 0.5 MiB,
@@ -20,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
-ARENAS = 2
+ARENAS = 1
 
 _libc: Any = None
 

@@ -212,3 +212,22 @@ def test_advisor_commands(monkeypatch, capsys, db):
     monkeypatch.setenv("WEB_PUBLIC_URL", "https://advice.example.com/")
     assert main(["advisor", "add", "Marc", "--database", db]) == 0
     assert "https://advice.example.com/login/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "webhook"), [(["run"], False), (["run", "--webhook"], True), (None, False)]
+)
+def test_run_starts_the_bot_in_the_mode_asked(monkeypatch, argv, webhook):
+    import bot.cli
+
+    started = []
+    monkeypatch.setattr(sys, "argv", ["alliance-bot", "run"])
+    monkeypatch.setattr(bot.cli, "_start", lambda *, webhook: started.append(webhook) or 0)
+    assert main(argv) == 0
+    assert started == [webhook]
+
+
+def test_run_help_still_goes_through_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--webhook" in capsys.readouterr().out

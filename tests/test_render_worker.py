@@ -33,6 +33,11 @@ def hang(*args: object) -> bytes:
     return b""
 
 
+def fail(*args: object) -> bytes:
+    """A drawing that raises (in the worker process)."""
+    raise ValueError("no such chart")
+
+
 class HangingPool(RenderPool):
     """The real pool and its processes, with drawings that never finish."""
 
@@ -105,6 +110,17 @@ async def test_workers_run_at_the_lowest_priority():
         pool.close()
 
 
+async def test_a_drawings_error_is_raised_in_the_bot_and_its_worker_draws_the_next():
+    pool = RenderPool(workers=1)
+    try:
+        before = await pool.pids()
+        with pytest.raises(ValueError, match="no such chart"):
+            await pool._run(fail)
+        assert await pool.pids() == before
+    finally:
+        pool.close()
+
+
 @pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 2), (8, 4), (64, 4)])
 def test_by_default_one_core_is_left_to_the_bot(monkeypatch, cores, workers):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
@@ -113,7 +129,8 @@ def test_by_default_one_core_is_left_to_the_bot(monkeypatch, cores, workers):
 
 def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
     """A summary with its charts and a PDF export, in a fresh interpreter: neither library
-    is in its sys.modules afterwards (they were loaded by the workers only)."""
+    is in its sys.modules afterwards (they were loaded by the workers only), nor
+    multiprocessing (the bot talks to its workers over sockets)."""
     script = textwrap.dedent(
         f"""
         import asyncio, sys
@@ -134,7 +151,8 @@ def test_the_bot_process_never_loads_matplotlib_or_fpdf(tmp_path):
                     await ana.send("/export")
                     await ana.tap("📄 PDF")
                     pdf = ana.last_document().data
-            loaded = sorted(m for m in ("matplotlib", "fpdf", "numpy", "PIL") if m in sys.modules)
+            heavy = ("matplotlib", "fpdf", "numpy", "PIL", "multiprocessing")
+            loaded = sorted(m for m in heavy if m in sys.modules)
             print(len(charts), pdf[:5], loaded)
 
         asyncio.run(main())

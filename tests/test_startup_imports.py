@@ -37,6 +37,7 @@ NOT_AT_START = (
     "bot.divergence_report",
     "bot.export.content",
     "bot.export.divergence",
+    "argparse",  # `run` is handled without the command-line parser (bot/cli.py)
 )
 
 # The bot, started as `alliance-bot run` starts it; once the test has seen its first

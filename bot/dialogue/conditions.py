@@ -12,7 +12,6 @@ An unanswered question, or one answered "not yet", fails every test but `answere
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -91,6 +90,8 @@ def _compile_key(
                 f"the condition tests '{key}', which is not asked before this question: a "
                 "condition can only use the answers to earlier questions"
             )
+        import difflib  # only for a dialogue with a mistake
+
         close = difflib.get_close_matches(key, [*known, *later], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConditionError(f"the condition tests '{key}', which is not a question id{hint}")

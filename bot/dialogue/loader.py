@@ -7,7 +7,6 @@ and what is expected.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import re
@@ -206,6 +205,8 @@ def _found(value: Any) -> str:
 
 
 def _hint(word: str, candidates: Collection[str]) -> str:
+    import difflib  # only for a dialogue with a mistake
+
     close = difflib.get_close_matches(word, list(candidates), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -9,12 +9,18 @@ gathered `ReportContent` (a plain, picklable value) to a small pool of processes
 * a worker that dies (killed, out of memory) is replaced and the render tried once more;
 * drawings wait their turn (one per worker at a time, first come first served, but the charts
   a user waits for in the chat, after their summary, go before files); one that takes
-  longer than `timeout` seconds once a worker has it is given up: the pool's processes are
-  killed (a new pool starts with the next drawing) and `RenderFailed` tells the handler, which
-  apologises to the user; the conversation goes on.
+  longer than `timeout` seconds once a worker has it is given up: its worker is killed (a new
+  one starts with the next drawing) and `RenderFailed` tells the handler, which apologises to
+  the user; the conversation goes on.
 
-Processes are started with "spawn": nothing of the bot's state (sockets, the database
-connection, threads) is copied into them. They take only the CPU the bot leaves: they run at
+Each worker is a new interpreter (`python -m bot.export.worker`, bot/export/worker.py):
+nothing of the bot's state (sockets, the database connection, threads) is copied into it. The
+bot talks to it over a socket pair from the event loop (pickled requests and answers), not
+through concurrent.futures' process pool, whose machinery (multiprocessing, a thread feeding
+the workers and one reading their answers, each allocating in a malloc arena of its own)
+stayed in the bot's memory once started: with it, the bot's RSS after the benchmark's
+summaries and PDFs was 0.85 MiB higher (`bench.update_cost`, 4 alternated pairs), and each
+worker's 10 MiB higher. The workers take only the CPU the bot leaves: they run at
 the lowest priority (nice 19, and SCHED_IDLE on Linux: see `lower_priority`), and there are
 as many as the machine has cores but one (at least one, at most four; `RENDER_WORKERS` says
 otherwise), so that a burst of drawings leaves a core to the bot's updates.
@@ -29,15 +35,17 @@ import heapq
 import itertools
 import logging
 import os
+import pickle
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import AllianceBotError
+from bot.export.worker import HEADER, RESULT
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     from bot.export.content import ReportContent
     from bot.export.divergence import DivergenceContent
 
@@ -130,7 +138,8 @@ class RenderPool:
             raise ValueError("a render pool needs a worker and a positive time-out")
         self.workers = workers
         self.timeout = timeout
-        self._executor: ProcessPoolExecutor | None = None
+        self._idle: list[_Worker] = []  # started, and drawing nothing
+        self._busy: set[_Worker] = set()
         self._turns = _Turns(workers)  # one drawing per worker at a time
 
     async def charts(self, content: ReportContent) -> list[tuple[bytes, str]]:
@@ -170,16 +179,22 @@ class RenderPool:
         return await self._run(draw_divergence_report, fmt, content, now)
 
     async def pids(self) -> set[int]:
-        """The process ids of the running workers (starting the pool if needed)."""
-        executor = self._running()
-        futures = [executor.submit(worker_pid) for _ in range(self.workers * 4)]
-        return set(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+        """The process ids of the running workers (starting them if needed), once each has
+        started (lowered its priority)."""
+
+        async def pid() -> int:
+            async with self._turns.turn(soon=True):
+                return await self._draw(worker_pid)
+
+        return set(await asyncio.gather(*(pid() for _ in range(self.workers))))
 
     def close(self) -> None:
         """Stop the workers (a render asked for later starts them again)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        workers = [*self._idle, *self._busy]
+        self._idle.clear()
+        self._busy.clear()
+        for worker in workers:
+            worker.close()
 
     async def _run(self, function: Callable[..., T], *args: Any, soon: bool = False) -> T:
         """`soon`: someone waits for it in the chat; it goes before the files waiting."""
@@ -188,48 +203,113 @@ class RenderPool:
 
     async def _draw(self, function: Callable[..., T], *args: Any) -> T:
         for attempt in (1, 2):
-            executor = self._running()
+            worker = self._idle.pop() if self._idle else _Worker()
+            self._busy.add(worker)
             try:
-                future = asyncio.wrap_future(executor.submit(function, *args))
-                return await asyncio.wait_for(future, self.timeout)
-            except BrokenExecutor:  # the pool's BrokenProcessPool: a worker died
-                self._discard(executor)
+                raised, outcome = await asyncio.wait_for(worker.call(function, args), self.timeout)
+            except _WorkerGone:
+                worker.kill()
                 logger.warning("render worker died (%s, attempt %s)", function.__name__, attempt)
+                continue
             except TimeoutError:
-                self._discard(executor, kill=True)
+                worker.kill()
                 logger.error(
-                    "render %s took longer than %.1f s: workers stopped",
+                    "render %s took longer than %.1f s: worker stopped",
                     function.__name__,
                     self.timeout,
                 )
                 raise RenderFailed(
                     f"{function.__name__} took longer than {self.timeout} s"
                 ) from None
+            except BaseException:  # cancelled mid-exchange: its answer would come unasked
+                worker.kill()
+                raise
+            finally:
+                self._busy.discard(worker)
+            self._idle.append(worker)
+            if raised:
+                raise outcome
+            result: T = outcome
+            return result
         raise RenderFailed(f"{function.__name__}: the render worker died twice")
 
-    def _running(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # multiprocessing's machinery is loaded with the first drawing (start-up and an
-            # idle bot do without it: about 0.8 MiB).
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
 
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=lower_priority,
+class _WorkerGone(Exception):
+    """The worker process ended (killed, out of memory) before it answered."""
+
+
+class _Worker:
+    """One worker process and the bot's end of its socket pair (see bot/export/worker.py)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        # The bot's import path (an installed package, or the source tree it runs from).
+        path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.export.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
             )
-        return self._executor
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.connection = ours
 
-    def _discard(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
-        """Forget a broken or stuck pool; the next render starts a new one."""
-        if self._executor is executor:
-            self._executor = None
-        if kill:
-            processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """`function(*args)` in the worker: (False, its result), or (True, the exception it
+        raised).
+
+        Raises:
+            _WorkerGone: the process ended before it answered.
+        """
+        loop = asyncio.get_running_loop()
+        request = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
+        try:
+            await loop.sock_sendall(self.connection, len(request).to_bytes(HEADER, "little"))
+            await loop.sock_sendall(self.connection, request)
+            del request
+            header = await self._read(loop, 1 + HEADER)
+            answer = await self._read(loop, int.from_bytes(header[1:], "little"))
+        except OSError as exc:  # a broken pipe, a connection reset
+            raise _WorkerGone from exc
+        outcome = pickle.loads(answer)
+        del answer
+        return header[:1] != RESULT, outcome
+
+    async def _read(self, loop: asyncio.AbstractEventLoop, size: int) -> bytearray:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            count = await loop.sock_recv_into(self.connection, view[got:])
+            if count == 0:
+                raise _WorkerGone
+            got += count
+        return buffer
+
+    def kill(self) -> None:
+        """End the process at once."""
+        self.connection.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the process end once its drawing, if any, is done (killed after `timeout`)."""
+        self.connection.close()  # it reads the end of its requests
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 class _Turns:
