@@ -6,9 +6,10 @@ Two habits of glibc's malloc keep the bot's resident memory above what it uses:
   threads each keep the pages they touched. `limit_arenas`, called before any thread starts,
   leaves the process one arena, the main thread's, for all its threads: they hold the GIL
   whenever Python allocates; only SQLite allocates without it, in a worker thread, and may
-  then wait for the arena's lock (CPU per update was 1,527 against 1,400 µs in the runs below,
-  higher in 3 pairs of 4 but within the fifth those runs varied by between identical trees: not
-  settled; BENCHMARKS.md). One arena rather than two: the bot's RSS 0.2 MiB
+  then wait for the arena's lock. Whether that costs CPU is not settled: with this and three
+  other memory changes, CPU per update was 1,527 against 1,400 µs (4 alternated pairs, 3
+  higher), within the fifth those runs varied by between identical trees (BENCHMARKS.md).
+  One arena rather than two: the bot's RSS 0.2 MiB
   lower once started, 0.4-0.5 MiB lower after the benchmark's walk and summaries, 0.24 MiB
   after its PDFs (`bench.update_cost`, 4 alternated pairs);
 * freed pages stay with the process for later allocations. `release_freed_memory` gives them
