@@ -349,6 +349,7 @@ async def open_loop(
     those due were then pushed all at once. That was the driver's pause, not the bot's.
     """
     collecting = gc.isenabled()
+    gc.collect()  # what the runs before left, collected before the clock starts
     gc.disable()
     try:
         return await _open_loop(group, rate, duration, drain=drain, until=until)

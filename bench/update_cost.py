@@ -7,7 +7,8 @@ One run = one bot process against a fresh emulator, in this order:
    question, each as soon as its prompt arrives: CPU per update, updates/s, Bot API calls;
 3. finish: a few of them answer the last question (summary, charts, reminder offers): the
    first alone (what the first completion after a start costs), then the others;
-4. latency (open loop): new managers' updates pushed at half the rate the walk reached;
+4. latency (open loop): new managers' updates pushed at half the rate the walk reached (the
+   driver's garbage collector paused meanwhile, see load.open_loop);
 5. ours on SQLite only, busy latency: the same open loop with other new managers while 20
    checklists end (summaries and charts) and 20 PDFs are exported; then the memory of the bot
    and, apart, of its render workers;

@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = tuple(sys.argv[1:] if argv is None else argv)
     if words in _PLAIN_RUNS:
         # The bot's own start: argparse and the parsers of every command would stay in the
-        # running bot's memory (its idle RSS 0.46 MiB higher, bench.update_cost's runs).
+        # running bot's memory (its idle RSS 0.44 MiB higher, bench.update_cost's runs).
         webhook = _PLAIN_RUNS[words]
         return _handled(lambda: _start(webhook=webhook))
     parser = build_parser()
