@@ -420,6 +420,27 @@ async def test_mark_processed(storage):
     assert (await storage.active_conversation(user.id)).version == conversation.version
 
 
+async def test_mark_processed_many_records_updates_together(storage):
+    user = await make_user(storage)
+    await storage.mark_processed(1)
+    begun = []
+    count = begun.append  # one object, to remove the listener with
+    sqlalchemy.event.listen(storage.engine, "begin", count)
+    try:
+        recorded = await storage.mark_processed_many([(1, None), (2, user.id), (3, None)])
+    finally:
+        sqlalchemy.event.remove(storage.engine, "begin", count)
+    assert recorded == [False, True, True]  # 1 was recorded before
+    assert len(begun) == 1
+    assert [await processed(storage, n) for n in (1, 2, 3, 4)] == [True, True, True, False]
+    # A user id of nobody fails the whole transaction: nothing of it is recorded.
+    with pytest.raises(StorageError):
+        await storage.mark_processed_many([(4, None), (5, user.id + 1000)])
+    assert not await processed(storage, 4)
+    await storage.delete_user(user.id)  # the records of the user's updates go with them
+    assert [await processed(storage, n) for n in (1, 2, 3)] == [True, False, True]
+
+
 async def test_pruning_forgets_only_the_updates_processed_before_the_limit(storage):
     user = await make_user(storage)
     conversation = await storage.start_conversation(user.id, "alliance", {})

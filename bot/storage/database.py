@@ -1616,6 +1616,20 @@ class Storage(AdvisorStorage):
         except DuplicateUpdate:
             return False
 
+    async def mark_processed_many(self, records: Sequence[tuple[int, int | None]]) -> list[bool]:
+        """Record several updates that changed nothing, in one transaction (one sync to disk
+        on SQLite); for each, False if it was already recorded. (update id, user id) pairs,
+        the user id as for mark_processed. A user id of nobody fails the whole transaction:
+        record each alone then."""
+        params = [{"b_update": u, "uid": uid, "now": _utc_now()} for u, uid in records]
+
+        def work(conn: Connection) -> list[bool]:
+            return [bool(self._execute(conn, self._hot.record_update, p)) for p in params]
+
+        # Run again on a new connection, a record committed by the first run reads False. One
+        # record is one statement: on PostgreSQL, without BEGIN and COMMIT (see _run).
+        return await self._write(work, single=len(params) == 1)
+
     def _record(self, conn: Connection, update_id: int, user_id: int | None) -> None:
         params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
         if not self._execute(conn, self._hot.record_update, params):

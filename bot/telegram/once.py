@@ -8,6 +8,9 @@ the same transaction as the answer), but a second /start, /export or language ch
 reply twice. So the application checks the processed-update record before any handler
 (`skip_handled`, group -1) and adds to it after them (`record_handled`, group 1). A crash
 between a handler's reply and that record can still repeat one reply; nothing is ever lost.
+
+The records of updates handled in the same turn of the event loop are written in one
+transaction (bot/telegram/records.py).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ async def record_handled(update: Update, context: BotContext) -> None:
         return
     try:
         user_id = loaded.user_id if loaded is not None else None
-        await services.conversations.storage.mark_processed(update.update_id, user_id)
+        await services.records.add(update.update_id, user_id)
     except StorageError as exc:
         # Handled all the same: at worst, a delivery after a crash is answered twice.
         logger.warning("update %s: could not record it as handled: %s", update.update_id, exc)

@@ -23,6 +23,7 @@ from bot.reminders.dispatcher import Dispatcher, Ticks
 from bot.reminders.service import Reminders
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.priority import Turns
+from bot.telegram.records import Records
 
 # Updates in hand whose load is kept for their handlers; beyond this, the oldest are forgotten.
 _LOADED_AT_MOST = 1024
@@ -53,7 +54,12 @@ class Services:
     ticks: Ticks | None = None
     # Heavy work (the end of a checklist, a PDF) after other users' updates (priority.py).
     turns: Turns = field(default_factory=Turns)
+    # Handled updates recorded together, one transaction per turn of the loop (records.py).
+    records: Records = field(init=False)
     _loaded: OrderedDict[int, Loaded] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self.records = Records(self.conversations.storage)
 
     def lang_for(self, update: Update) -> str:
         """A new user's language: French for fr*, English otherwise (Telegram's language_code)."""
