@@ -15,6 +15,7 @@ import pytest
 from bench import profile, report
 from bench.__main__ import build_parser, settings_from
 from bench.bots import ECHO, OURS, USUAL, BotSpec
+from bench.burst import burst
 from bench.checklist import plan, updates_per_manager
 from bench.databases import pg_available, pg_schema
 from bench.datagen import generate_postgres, generate_sqlite
@@ -102,6 +103,7 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
             database_url=f"sqlite:///{tmp_path / 'limited.sqlite3'}",
         ),
         "transport": run_transports(20),
+        "burst": burst(3),
     }
     if pg_available():
         jobs[f"{OURS}-postgres"] = ours_postgres()
@@ -130,6 +132,12 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         assert done[name]["updates"] >= 3, name
         assert done[name]["sends_per_update"] > 0, name
         assert done[name]["refused_429"] == 0, name
+    # Many new managers at once: both bursts measured, every manager answered.
+    bursts = done.pop("burst")
+    well_formed(bursts)
+    assert {key.split("_", 1)[0] for key in bursts} == {"start", "answer"}
+    assert bursts["start_last_reply_ms"] > 0
+    assert bursts["answer_cpu_us_per_update"] > 0
     transports = done.pop("transport")
     assert set(transports) == {"httpx", "aiohttp", "streams"}
     for figures in transports.values():
