@@ -33,7 +33,8 @@ class Records:
     def __init__(self, storage: _Recorder) -> None:
         self.storage = storage
         self._pending: list[tuple[int, int | None, asyncio.Future[bool]]] = []
-        self._writing: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None  # the next write, not begun yet
+        self._running: set[asyncio.Task[None]] = set()  # writes under way, kept referenced
 
     async def add(self, update_id: int, user_id: int | None) -> bool:
         """Record one update as handled, with the others of this turn of the event loop;
@@ -44,7 +45,9 @@ class Records:
         self._pending.append((update_id, user_id, done))
         if self._writing is None:
             # Runs at the next turn, with every record added until then.
-            self._writing = loop.create_task(self._write())
+            self._writing = task = loop.create_task(self._write())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         return await asyncio.shield(done)  # a cancelled update leaves the others' write alone
 
     async def _write(self) -> None:
