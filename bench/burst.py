@@ -38,7 +38,7 @@ async def burst(managers: int) -> Metrics:
             spec = BotSpec(OURS, "sqlite")
             database_url = f"sqlite:///{folder / 'bot.sqlite3'}"
             process = start_bot(spec, emulator, folder, database_url)
-            try:
+            async with process.running():
                 await wait_started(process, emulator)
                 group = load.managers(emulator, managers, FIRST_ID, spec.protocol_factory())
                 metrics: Metrics = {}
@@ -57,12 +57,6 @@ async def burst(managers: int) -> Metrics:
                     metrics[f"{name}_p50_ms"] = 1000 * statistics.median(latencies)
                     metrics[f"{name}_p99_ms"] = 1000 * _percentile(latencies, 0.99)
                     await quiet(emulator, 0.3)
-            except BaseException:
-                process.kill()
-                raise
-            code = await process.stop()
-            if code != 0:
-                raise RuntimeError(f"{spec.name} exited with {code}: {process.tail()}")
             return metrics
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -42,7 +42,7 @@ async def _measure(folder: Path, managers: int, profile: Path | None) -> tuple[f
     async with BenchEmulator() as emulator:
         database_url = f"sqlite:///{folder / 'bot.sqlite3'}"
         process = start_bot(spec, emulator, folder, database_url, profile=profile)
-        try:
+        async with process.running():
             await wait_started(process, emulator)
             walkers = load.managers(emulator, managers, WALKERS_FIRST_ID, spec.protocol_factory())
             await load.walk_all(walkers)
@@ -58,10 +58,6 @@ async def _measure(folder: Path, managers: int, profile: Path | None) -> tuple[f
                 while not os.path.exists(profile):  # noqa: ASYNC240 (a stat: microseconds)
                     process.check_alive()
                     await asyncio.sleep(0.05)
-        except BaseException:
-            process.kill()
-            raise
-        await process.stop()
     return measured["cpu_us_per_update"] / 1000, measured["calls_per_update"]
 
 

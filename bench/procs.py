@@ -7,13 +7,14 @@ without the emulator and the simulated managers that run in the driver process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +174,19 @@ class BotProcess:
             return self.popen.returncode
         finally:
             self._log.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[BotProcess]:
+        """The bot's run: killed at once if the block fails; else stopped, and an exit other
+        than a clean one raised with the end of its log."""
+        try:
+            yield self
+        except BaseException:
+            self.kill()
+            raise
+        code = await self.stop()
+        if code != 0:
+            raise RuntimeError(f"{self.name} exited with {code}: {self.tail()}")
 
     def kill(self) -> None:
         """End the process at once (on an error path)."""

@@ -115,7 +115,7 @@ async def run_reminders(
         process = start_bot(
             BotSpec(OURS, "sqlite", rate_limiter=True), emulator, workdir, database_url
         )
-        try:
+        async with process.running():
             startup = await wait_started(process, emulator)
             cpu = process.cpu_seconds()
             limit = time.monotonic() + (timeout or count / 20 + 60)
@@ -126,12 +126,6 @@ async def run_reminders(
                 delivered = {i for _, _, m in emulator.sent if (i := _reminder_id(m)) is not None}
             await quiet(emulator, 0.5)
             cpu = process.cpu_seconds() - cpu
-        except BaseException:
-            process.kill()
-            raise
-        code = await process.stop()
-        if code != 0:
-            raise RuntimeError(f"reminders: the bot exited with {code}: {process.tail()}")
     sends = [(t, chat, _reminder_id(m)) for t, chat, m in emulator.sent]
     reminder_sends = [s for s in sends if s[2] is not None]
     ids = [s[2] for s in reminder_sends]

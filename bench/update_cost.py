@@ -136,14 +136,8 @@ async def run_bot(
         if spec.rate_limiter:
             emulator.enforce_rate_limits(SHIPPED_PER_S, UNLIMITED_PER_CHAT, SHIPPED_GROUP_PER_MIN)
         process = start_bot(spec, emulator, workdir, database_url, profile=profile)
-        try:
+        async with process.running():
             metrics = await _phases(spec, size, process, emulator, active, profile, run)
-        except BaseException:
-            process.kill()
-            raise
-        code = await process.stop()
-        if code != 0:
-            raise RuntimeError(f"{spec.name} exited with {code}: {process.tail()}")
         return metrics
 
 

@@ -19,7 +19,7 @@ from bench.burst import burst
 from bench.checklist import plan, updates_per_manager
 from bench.databases import pg_available, pg_schema
 from bench.datagen import generate_postgres, generate_sqlite
-from bench.procs import ROOT
+from bench.procs import ROOT, BotProcess
 from bench.reminders import run_reminders
 from bench.suite import LIMITED, SCALE, USUAL_LIMITED, Settings, Suite, render, shipped, targets
 from bench.transport import run_transports
@@ -188,6 +188,49 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
     assert "nan" not in markdown.lower()
     assert all(row[1] not in ("nanx", "") for row in targets(suite))
     assert all("nan" not in row[1] for row in shipped(suite))
+
+
+#: A stand-in bot: says it is ready, then waits; SIGTERM makes it exit with the code given.
+STAND_IN = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *_: sys.exit({code}))\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+async def started(process):
+    while "ready" not in process.tail():
+        process.check_alive()
+        await asyncio.sleep(0.02)
+
+
+async def test_a_bot_that_ends_badly_fails_its_run(tmp_path):
+    process = BotProcess("stand-in", ["-c", STAND_IN.format(code=3)], {}, tmp_path)
+    with pytest.raises(RuntimeError, match="stand-in exited with 3"):
+        async with process.running():
+            await started(process)
+
+
+async def test_a_run_that_fails_kills_its_bot(tmp_path):
+    process = BotProcess("stand-in", ["-c", STAND_IN.format(code=0)], {}, tmp_path)
+
+    async def failing_run():
+        async with process.running():
+            await started(process)
+            raise ValueError("the load failed")
+
+    with pytest.raises(ValueError, match="the load failed"):
+        await failing_run()
+    assert not process.alive()
+    assert process.popen.returncode == -9  # killed, not asked to stop
+
+
+async def test_a_bot_that_stops_cleanly_ends_its_run(tmp_path):
+    process = BotProcess("stand-in", ["-c", STAND_IN.format(code=0)], {}, tmp_path)
+    async with process.running():
+        await started(process)
+    assert process.popen.returncode == 0
 
 
 @pytest.mark.parametrize(

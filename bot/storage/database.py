@@ -1605,35 +1605,30 @@ class Storage(AdvisorStorage):
 
         Give user_id when the update came from a known user, so delete_user erases it too.
         """
-
-        def work(conn: Connection) -> bool:
-            self._record(conn, update_id, user_id)
-            return True
-
-        try:
-            # One statement, which may run twice (see _run): the second finds the record.
-            return await self._write(work, single=True)
-        except DuplicateUpdate:
-            return False
+        (recorded,) = await self.mark_processed_many([(update_id, user_id)])
+        return recorded
 
     async def mark_processed_many(self, records: Sequence[tuple[int, int | None]]) -> list[bool]:
         """Record several updates that changed nothing, in one transaction (one sync to disk
         on SQLite); for each, False if it was already recorded. (update id, user id) pairs,
         the user id as for mark_processed. A user id of nobody fails the whole transaction:
         record each alone then."""
-        params = [{"b_update": u, "uid": uid, "now": _utc_now()} for u, uid in records]
 
         def work(conn: Connection) -> list[bool]:
-            return [bool(self._execute(conn, self._hot.record_update, p)) for p in params]
+            return [self._recorded(conn, update_id, user_id) for update_id, user_id in records]
 
         # Run again on a new connection, a record committed by the first run reads False. One
         # record is one statement: on PostgreSQL, without BEGIN and COMMIT (see _run).
-        return await self._write(work, single=len(params) == 1)
+        return await self._write(work, single=len(records) == 1)
 
     def _record(self, conn: Connection, update_id: int, user_id: int | None) -> None:
-        params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
-        if not self._execute(conn, self._hot.record_update, params):
+        if not self._recorded(conn, update_id, user_id):
             raise DuplicateUpdate(f"update {update_id} was already processed")
+
+    def _recorded(self, conn: Connection, update_id: int, user_id: int | None) -> bool:
+        """Record the update as processed; False if it already was."""
+        params = {"b_update": update_id, "uid": user_id, "now": _utc_now()}
+        return bool(self._execute(conn, self._hot.record_update, params))
 
     def _read_answers(self, conn: Connection, conversation_id: int) -> dict[str, JSON]:
         rows = self._execute(conn, self._hot.current_answers, {"cid": conversation_id})

@@ -33,8 +33,7 @@ class Records:
     def __init__(self, storage: _Recorder) -> None:
         self.storage = storage
         self._pending: list[tuple[int, int | None, asyncio.Future[bool]]] = []
-        self._writing: asyncio.Task[None] | None = None  # the next write, not begun yet
-        self._running: set[asyncio.Task[None]] = set()  # writes under way, kept referenced
+        self._writing: set[asyncio.Task[None]] = set()  # writes under way, kept referenced
 
     async def add(self, update_id: int, user_id: int | None) -> bool:
         """Record one update as handled, with the others of this turn of the event loop;
@@ -43,16 +42,16 @@ class Records:
         done: asyncio.Future[bool] = loop.create_future()
         done.add_done_callback(_retrieved)  # an update cancelled meanwhile leaves no warning
         self._pending.append((update_id, user_id, done))
-        if self._writing is None:
-            # Runs at the next turn, with every record added until then.
-            self._writing = task = loop.create_task(self._write())
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+        if len(self._pending) == 1:
+            # The first of this turn: its write runs at the next turn, with every record
+            # added until then (it takes them all before anything else).
+            task = loop.create_task(self._write())
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
         return await asyncio.shield(done)  # a cancelled update leaves the others' write alone
 
     async def _write(self) -> None:
         batch, self._pending = self._pending, []
-        self._writing = None
         try:
             results = await self.storage.mark_processed_many([(u, who) for u, who, _ in batch])
         except StorageError as exc:
