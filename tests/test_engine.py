@@ -373,3 +373,27 @@ def test_control_button_of_an_old_question_is_stale(chat):
     assert chat.state.at == "kind"
     chat._do(Command("back", at="kind"))
     assert chat.state.at == "company"
+
+
+def test_only_an_answer_to_the_walks_last_question_may_finish_the_checklist(chat):
+    """The bot lets other users' updates go first when an input may end a checklist."""
+    engine = chat.engine
+    inputs = [
+        Text("Acme"),
+        Pick("kind", "alpha"),
+        Pick("picks", "x"),
+        Pick("picks", "y"),
+        Pick("picks", CONFIRM),
+        Pick("level", "4"),
+        Command("skip", ""),
+        Text("03/15/2027"),
+        Command("why", ""),  # a command at the last question changes nothing
+        Text("3"),
+    ]
+    flags = []
+    for event in inputs:
+        flags.append(engine.may_finish(chat.state, chat.answers, event))
+        chat._do(event)
+    assert flags == [False] * 9 + [True]
+    assert chat.state.at == DONE
+    assert not engine.may_finish(chat.state, chat.answers, Text("3"))

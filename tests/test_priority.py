@@ -8,7 +8,7 @@ import asyncio
 from bot.dialogue.loader import DEFAULT_DIR
 from bot.export.pool import RenderPool
 from bot.telegram.lanes import UpdateQueue, waiting_aside
-from bot.telegram.priority import Turns, later, take_turn
+from bot.telegram.priority import Turns, later, start_on_turn, take_turn
 from tests.reminder_fixtures import nearly_done
 from tests.telegram_fixtures import running_bot
 
@@ -81,6 +81,66 @@ async def test_another_users_next_question_comes_before_the_rest_of_a_checklists
     assert any(b["callback_data"] == "p|all" for b in offers.button_objects())
 
 
+async def test_another_users_answer_fetched_with_an_export_gets_its_reply_first(
+    emulator, database_url
+):
+    """Ana's /export and Bob's answer reach the bot together, Ana's first: Bob's next question
+    is sent before Ana's menu of formats, which she gets all the same."""
+    async with running_bot(emulator, database_url, DEFAULT_DIR) as bot:
+        bot.application.bot_data["services"].turns.patience = 60
+        ana = bot.user(id=7411, language_code="fr")
+        bob = bot.user(id=7412, language_code="fr")
+        await ana.send("/start")
+        await bob.send("/start")
+        mark = emulator.mark()
+        emulator.push_message(ana.user, "/export")
+        emulator.push_message(bob.user, "Acme")  # his first question asks the company
+        await bot.settle(timeout=30)
+        assert not bot.errors, [e.error for e in bot.errors]
+        calls = emulator.calls_since(mark)
+    bob_question, ana_menu = _sent_to(calls, bob.id), _sent_to(calls, ana.id)
+    assert len(bob_question) == 1
+    assert len(ana_menu) == 1
+    assert bob_question[0] < ana_menu[0]
+    menu = ana.messages()[-1]
+    assert any(b["callback_data"] == "e|pdf" for b in menu.button_objects())
+
+
+async def test_another_users_answer_fetched_with_a_last_answer_gets_its_reply_first(
+    emulator, database_url
+):
+    """Ana's last answer and Bob's answer reach the bot together, Ana's first: Bob's next
+    question is sent before anything of Ana's end (even the answer to her tap); then she gets
+    all of her end."""
+    await nearly_done(database_url, 7421)
+    pool = GatedPool()
+    pool.release.set()  # the charts (none) are drawn at once
+    async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
+        bot.application.bot_data["services"].turns.patience = 60
+        ana = bot.user(id=7421, language_code="fr")
+        bob = bot.user(id=7422, language_code="fr")
+        await ana.send("/start")
+        await bob.send("/start")
+        last = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+        yes = next(b for b in last.button_objects() if b["text"] == "Oui")
+        mark = emulator.mark()
+        emulator.push_callback(ana.user, last.message_id, yes["callback_data"])
+        emulator.push_message(bob.user, "Acme")
+        await bot.settle(timeout=30)
+        assert not bot.errors, [e.error for e in bot.errors]
+        calls = emulator.calls_since(mark)
+    bob_question = _sent_to(calls, bob.id)
+    assert len(bob_question) == 1
+    ana_first = next(
+        i
+        for i, call in enumerate(calls)
+        if call.params.get("chat_id") == ana.id or call.method == "answerCallbackQuery"
+    )
+    assert bob_question[0] < ana_first, [c.method for c in calls]
+    offers = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+    assert any(b["callback_data"] == "p|all" for b in offers.button_objects())
+
+
 async def settled() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -126,6 +186,26 @@ async def test_a_heavy_step_does_not_wait_for_updates_waiting_aside():
     assert app.update_queue.taken == 2
     charts.set()
     await waiting
+
+
+async def test_an_update_starting_on_a_turn_waits_aside_for_the_updates_being_handled():
+    class Application:
+        update_queue = UpdateQueue(in_hand=4)
+
+    app = Application()
+    turns = Turns(app.update_queue, patience=3600)
+    await app.update_queue.put("answer")  # another user's update, being handled
+    await app.update_queue.put("export")  # this one
+    start = asyncio.ensure_future(start_on_turn(app, turns))
+    await settled()
+    assert not start.done()
+    # The poller does not wait for it: only for the other user's update.
+    poller = asyncio.ensure_future(app.update_queue.handled(linger=3600))
+    await settled()
+    assert not poller.done()
+    app.update_queue.get_nowait()
+    app.update_queue.task_done()
+    await asyncio.wait_for(asyncio.gather(start, poller), timeout=10)
 
 
 async def test_under_a_steady_flow_of_updates_heavy_steps_still_go_on_one_at_a_time():

@@ -146,6 +146,14 @@ class Engine:
     def texts(self, lang: str) -> Texts:
         return self.dialogue.texts.get(lang) or self.dialogue.texts["fr"]
 
+    def may_finish(self, state: State, answers: Mapping[str, Any], event: Input) -> bool:
+        """Whether this input may complete the checklist: an answer (not a command) to the
+        last question of the walk that the answers given so far lead to."""
+        if isinstance(event, Command) or state.at == DONE or state.confirm is not None:
+            return False
+        path = self.walker.path(answers)
+        return bool(path) and path[-1] == state.at
+
     def resume(
         self, state: State, answers: Mapping[str, Any], lang: str, today: dt.date, *, fresh: bool
     ) -> tuple[View, ...]:

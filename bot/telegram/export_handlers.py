@@ -24,7 +24,7 @@ from bot.telegram.callbacks import CallbackKind, encode
 from bot.telegram.files import named_file
 from bot.telegram.lanes import waiting_aside
 from bot.telegram.limiter import not_replying
-from bot.telegram.priority import later, take_turn
+from bot.telegram.priority import later, start_on_turn, take_turn
 from bot.telegram.render import choice_keyboard
 from bot.telegram.services import BotContext, send_later
 
@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 async def export_menu(update: Update, context: BotContext) -> None:
-    """/export: the formats as buttons."""
+    """/export: the formats as buttons (after other users' updates: priority.py)."""
     services = context.services
+    await start_on_turn(context.application, services.turns)
     session = await services.session(update)
     texts = services.texts(session.user.lang)
     # The partner's side has the report on the gaps and their data; the manager's, also their
@@ -56,8 +57,10 @@ async def export_menu(update: Update, context: BotContext) -> None:
 
 
 async def on_export(update: Update, context: BotContext, fmt: str) -> None:
-    """A format was chosen: "sending a document", then the file."""
+    """A format was chosen: "sending a document", then the file (after other users' updates:
+    priority.py)."""
     services = context.services
+    await start_on_turn(context.application, services.turns)
     session = await services.session(update)
     texts = services.texts(session.user.lang)
     chat = update.effective_chat

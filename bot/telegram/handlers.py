@@ -39,7 +39,7 @@ from bot.telegram.callbacks import (
 from bot.telegram.files import named_file
 from bot.telegram.keyboards import strip_keyboard
 from bot.telegram.leanbot import read_reply
-from bot.telegram.priority import later
+from bot.telegram.priority import later, start_on_turn
 from bot.telegram.retry import at_least_once
 from bot.telegram.services import BotContext
 
@@ -223,6 +223,10 @@ async def apply(
     # The partner gets no nudges: only the session reminders they accept.
     nudge = _chat_data(context).get(NUDGED) != today and session.role == "owner"
     extra = services.reminders.nudges if nudge else None
+    engine = services.conversations.engine_for(session)
+    if engine.may_finish(session.state, session.answers, event):
+        # The end of a checklist follows: the answer too waits for other users' updates.
+        await start_on_turn(context.application, services.turns)
     try:
         views = await services.conversations.handle(
             session, event, update_id=update.update_id, extra=extra

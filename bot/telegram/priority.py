@@ -14,6 +14,12 @@ other users the heavy work still moves on. One step at a time takes its turn, in
 asked. Each user's replies keep their order (a user's next update is still handled after the
 previous one, its end included); only when the heavy ones go out changes, when others wait.
 
+An update that starts such work (the last answer of a checklist, /export and a format chosen)
+starts on a turn too (`start_on_turn`), before its first step: twenty of them arriving together
+are a few dozen milliseconds of the event loop, which the other users' updates fetched with them
+or just after would otherwise wait for. Meanwhile it waits aside (lanes.py): the poller goes on
+fetching, and the turns do not wait for it.
+
 The end of a checklist is the rest of an update whose answer is committed: from then on it no
 longer counts among the updates in hand (`replies_only`, lanes.py), so that the poller takes
 other users' updates in its place, however long the end waits for its turns. Outside polling
@@ -79,6 +85,15 @@ async def later(application: Any, turns: Turns, *, in_hand: bool = True) -> Asyn
             yield
     finally:
         _TURNS.reset(token)
+
+
+async def start_on_turn(application: Any, turns: Turns) -> None:
+    """At the start of an update that starts heavy work: return once it may go on (a turn),
+    waiting aside meanwhile (see the module docstring)."""
+    from bot.telegram.lanes import waiting_aside  # see the imports above
+
+    with waiting_aside(application):
+        await turns.take()
 
 
 async def take_turn() -> None:
