@@ -3,7 +3,7 @@ as before; what Telegram answers is turned into a Message only where the handler
 
 from __future__ import annotations
 
-from telegram import Message
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.telegram.leanbot import read_reply
 
@@ -38,3 +38,34 @@ async def test_a_question_answered_after_other_messages_is_still_the_one_edited(
     answered = ana.emulator.message(ana.chat_id, question.message_id)
     assert "Name? (en)\n✅ Acme" in answered.readable
     assert answered.buttons() == []
+
+
+async def test_a_tapped_messages_buttons_are_not_parsed_but_still_removed(bot):
+    """A tap reaches the handlers with its message's keyboard empty (present or not, no
+    buttons): a stale button's message still loses its buttons, and a tap on a message
+    without any costs no call."""
+    ana = bot.user(language_code="en")
+    await ana.send("/start")
+    await ana.send("Acme")
+    await ana.tap("Alpha-en")
+    app_bot = bot.application.bot
+    old_buttons = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Beta", callback_data="a|kind|beta")]]
+    )
+    with read_reply():
+        old = await app_bot.send_message(ana.chat_id, "old", reply_markup=old_buttons)
+        bare = await app_bot.send_message(ana.chat_id, "bare")
+    emulator = ana.emulator
+
+    mark = emulator.mark()
+    await ana.tap_data("a|kind|beta", message_id=old.message_id)
+    removed = [c for c in emulator.calls_since(mark) if c.method == "editMessageReplyMarkup"]
+    assert [c.params.get("message_id") for c in removed] == [old.message_id]
+    assert emulator.message(ana.chat_id, old.message_id).buttons() == []
+    assert "already dealt with" in ana.last_callback().answer_text
+
+    mark = emulator.mark()
+    await ana.tap_data("a|kind|beta", message_id=bare.message_id)
+    calls = [c.method for c in emulator.calls_since(mark)]
+    assert "editMessageReplyMarkup" not in calls
+    assert "answerCallbackQuery" in calls

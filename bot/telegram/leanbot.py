@@ -12,6 +12,12 @@ then only the message's id, date and chat (the fields a `Message` requires):
         sent = await context.bot.send_message(...)
 
 What is sent, and when, does not change; only what the call returns.
+
+The same goes for the updates fetched: a tap carries the message tapped, with every button of
+its keyboard (a tenth of a millisecond to parse, about as much as the rest of the update). The
+handlers only ask whether it had buttons (`keyboards.strip_keyboard`), so a tapped message's
+keyboard is handed to python-telegram-bot empty: present when it had one, absent when not
+(`without_tapped_buttons`; the webhook does the same, bot/telegram/web.py).
 """
 
 from __future__ import annotations
@@ -57,8 +63,20 @@ class LeanBot(ExtBot[None]):
 
     async def _post(self, endpoint: str, data: Any = None, *args: Any, **kwargs: Any) -> Any:
         result = await super()._post(endpoint, data, *args, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            for update in result:
+                without_tapped_buttons(update)
+            return result
         if endpoint in MESSAGE_REPLIES and isinstance(result, dict):
             if not _READ.get():
                 return True  # the caller returns it as is: no Message is built
             return {name: result[name] for name in READ_FIELDS if name in result}
         return result
+
+
+def without_tapped_buttons(update: Any) -> None:
+    """Empty the keyboard of the message a tap carries (see the module docstring)."""
+    query = update.get("callback_query") if isinstance(update, dict) else None
+    message = query.get("message") if isinstance(query, dict) else None
+    if isinstance(message, dict) and message.get("reply_markup"):
+        message["reply_markup"] = {"inline_keyboard": []}

@@ -22,6 +22,7 @@ from telegram.ext import Application
 from bot.storage.database import Storage
 from bot.telegram.health import health
 from bot.telegram.lanes import Lanes, lane_of
+from bot.telegram.leanbot import without_tapped_buttons
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -81,6 +82,7 @@ class WebServer:
             return web.Response(status=403, text="forbidden")
         try:
             data = await request.json()
+            without_tapped_buttons(data)  # only whether it had any is read (leanbot.py)
             update = Update.de_json(data, self.application.bot)
             message = update.effective_message
             chatless = message is not None and message.chat is None  # PTB lets it through
