@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.telegram.leanbot import read_reply
+from bot.telegram.leanbot import read_reply, without_tapped_buttons
 
 
 async def test_sent_and_edited_messages_reach_the_chat_and_return_true_unless_read(bot):
@@ -69,3 +69,22 @@ async def test_a_tapped_messages_buttons_are_not_parsed_but_still_removed(bot):
     calls = [c.method for c in emulator.calls_since(mark)]
     assert "editMessageReplyMarkup" not in calls
     assert "answerCallbackQuery" in calls
+
+
+def test_only_a_taps_message_loses_its_buttons_and_keeps_a_keyboard():
+    """What polling and the webhook hand to python-telegram-bot."""
+    buttons = {"inline_keyboard": [[{"text": "Beta", "callback_data": "a|kind|beta"}]]}
+    tap = {"update_id": 1, "callback_query": {"id": "1", "message": {"reply_markup": buttons}}}
+    without_tapped_buttons(tap)
+    assert tap["callback_query"]["message"]["reply_markup"] == {"inline_keyboard": []}
+
+    bare = {"update_id": 2, "callback_query": {"id": "2", "message": {"text": "bare"}}}
+    without_tapped_buttons(bare)
+    assert "reply_markup" not in bare["callback_query"]["message"]
+
+    sent = {"update_id": 3, "message": {"text": "hi", "reply_markup": buttons}}
+    without_tapped_buttons(sent)
+    assert sent["message"]["reply_markup"] is buttons  # not a tap: as it came
+
+    for odd in ([], "text", {"callback_query": "x"}, {"callback_query": {"message": None}}):
+        without_tapped_buttons(odd)  # not an update as Telegram sends them: left alone

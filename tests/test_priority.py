@@ -27,6 +27,18 @@ class GatedPool(RenderPool):
         return []
 
 
+def _with_buttons(user):
+    """The user's latest message that has buttons."""
+    return next(m for m in reversed(user.messages()) if m.has_inline_keyboard)
+
+
+def _tap_yes(emulator, user):
+    """Tap "Oui" under the user's latest question (the last one of the checklist here)."""
+    last = _with_buttons(user)
+    yes = next(b for b in last.button_objects() if b["text"] == "Oui")
+    emulator.push_callback(user.user, last.message_id, yes["callback_data"])
+
+
 def _sent_to(calls, chat_id):
     """Positions, in the order Telegram received them, of the messages sent to one chat."""
     return [
@@ -53,10 +65,8 @@ async def test_another_users_next_question_comes_before_the_rest_of_a_checklists
         bob = bot.user(id=7402, language_code="fr")
         await ana.send("/start")
         await bob.send("/start")
-        last = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
-        yes = next(b for b in last.button_objects() if b["text"] == "Oui")
         try:
-            emulator.push_callback(ana.user, last.message_id, yes["callback_data"])
+            _tap_yes(emulator, ana)
             await asyncio.wait_for(pool.drawing.wait(), timeout=10)  # her summary is sent
             mark = emulator.mark()
             emulator.slow_next("editMessageText", 1.0)
@@ -77,7 +87,7 @@ async def test_another_users_next_question_comes_before_the_rest_of_a_checklists
     assert len(rest_of_end) >= 2, [calls[i].method for i in rest_of_end]
     assert bob_question[0] < rest_of_end[0]
     # Her end is whole all the same: the reminder offers close it.
-    offers = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+    offers = _with_buttons(ana)
     assert any(b["callback_data"] == "p|all" for b in offers.button_objects())
 
 
@@ -121,10 +131,8 @@ async def test_another_users_answer_fetched_with_a_last_answer_gets_its_reply_fi
         bob = bot.user(id=7422, language_code="fr")
         await ana.send("/start")
         await bob.send("/start")
-        last = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
-        yes = next(b for b in last.button_objects() if b["text"] == "Oui")
         mark = emulator.mark()
-        emulator.push_callback(ana.user, last.message_id, yes["callback_data"])
+        _tap_yes(emulator, ana)
         emulator.push_message(bob.user, "Acme")
         await bot.settle(timeout=30)
         assert not bot.errors, [e.error for e in bot.errors]
@@ -137,7 +145,7 @@ async def test_another_users_answer_fetched_with_a_last_answer_gets_its_reply_fi
         if call.params.get("chat_id") == ana.id or call.method == "answerCallbackQuery"
     )
     assert bob_question[0] < ana_first, [c.method for c in calls]
-    offers = next(m for m in reversed(ana.messages()) if m.has_inline_keyboard)
+    offers = _with_buttons(ana)
     assert any(b["callback_data"] == "p|all" for b in offers.button_objects())
 
 

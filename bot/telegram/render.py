@@ -35,12 +35,13 @@ class Keyboard(InlineKeyboardMarkup):
     __slots__ = ("_wire",)
 
     def to_dict(self, recursive: bool = True) -> dict[str, Any]:
+        if not recursive:
+            return super().to_dict(recursive)
         wire: dict[str, Any] | None = getattr(self, "_wire", None)
-        if wire is None or not recursive:
-            wire = super().to_dict(recursive)
-            if recursive:
-                with self._unfrozen():
-                    self._wire = wire
+        if wire is None:
+            wire = super().to_dict()
+            with self._unfrozen():
+                self._wire = wire
         return wire
 
 
