@@ -59,10 +59,12 @@ def start_bot(
     database_url: str = "",
     *,
     profile: Path | None = None,
+    timeline: Path | None = None,
 ) -> BotProcess:
     """Spawn the bot; it polls the emulator. Ours needs ``database_url``. With ``profile``,
     the bot runs under bench.profiled: SIGUSR1 starts cProfile, SIGUSR2 writes the statistics
-    to that file."""
+    to that file. With ``timeline`` (ours), under bench.timeline: its event loop's timeline is
+    written to that file when it stops."""
     env = {
         "TELEGRAM_BOT_TOKEN": emulator.token,
         "TELEGRAM_API_BASE_URL": emulator.base_url,
@@ -87,6 +89,10 @@ def start_bot(
             env["BENCH_RATE_LIMITER"] = "0"
     if profile is not None:
         command = ["-m", "bench.profiled", str(profile), *command[1:]]
+    elif timeline is not None:
+        if spec.kind != OURS:
+            raise ValueError("only our bot has a timeline")
+        command = ["-m", "bench.timeline", str(timeline), *command[1:]]
     return BotProcess(spec.name, command, env, workdir)
 
 

@@ -212,6 +212,7 @@ class Manager:
     prompt: Prompt | None = None
     updates: int = 0
     latencies: list[float] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)  # when each of `latencies` was pushed
     done: bool = False  # the bot sent its last message (after the checklist was finished)
     _waiter: asyncio.Future[Prompt] | None = None
     _sent_at: float = 0.0
@@ -232,6 +233,7 @@ class Manager:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self.latencies.append(arrived - self._sent_at)
+            self.sent.append(self._sent_at)
             waiter.set_result(prompt)
 
     def push(self, action: Action) -> asyncio.Future[Prompt]:

@@ -126,21 +126,26 @@ async def run_bot(
     active: tuple[ActiveUser, ...] = (),
     profile: Path | None = None,
     run: int = 0,
+    timeline: Path | None = None,
+    samples: dict[str, list[tuple[float, float]]] | None = None,
 ) -> Metrics:
     """One run of one bot; the bot process is stopped before this returns.
 
     ``run`` numbers the runs that share a database (the scale runs): each gets its own
     managers and update ids above the earlier runs', as Telegram's keep growing (the bot
-    ignores an update id it has already handled).
+    ignores an update id it has already handled). ``timeline``: see bench.bots.start_bot.
+    ``samples``: filled with the quiet and busy open loops' samples, as (pushed at, latency).
     """
     os.makedirs(workdir, exist_ok=True)
     async with BenchEmulator() as emulator:
         emulator.last_update_id = run * UPDATE_IDS_PER_RUN
         if spec.rate_limiter:
             emulator.enforce_rate_limits(SHIPPED_PER_S, UNLIMITED_PER_CHAT, SHIPPED_GROUP_PER_MIN)
-        process = start_bot(spec, emulator, workdir, database_url, profile=profile)
+        process = start_bot(
+            spec, emulator, workdir, database_url, profile=profile, timeline=timeline
+        )
         async with process.running():
-            metrics = await _phases(spec, size, process, emulator, active, profile, run)
+            metrics = await _phases(spec, size, process, emulator, active, profile, run, samples)
         return metrics
 
 
@@ -152,7 +157,9 @@ async def _phases(
     active: tuple[ActiveUser, ...],
     profile: Path | None = None,
     run: int = 0,
+    samples: dict[str, list[tuple[float, float]]] | None = None,
 ) -> Metrics:
+    samples = {} if samples is None else samples
     factory = spec.protocol_factory()
     metrics: Metrics = {"startup_s": await wait_started(process, emulator)}
     metrics["rss_idle_mb"] = process.rss_mb()
@@ -203,6 +210,7 @@ async def _phases(
         first = LATENCY_FIRST_ID + run * MANAGERS_PER_RUN
         group = load.managers(emulator, size.latency_managers, first, factory)
         latencies, skipped = await load.open_loop(group, rate, size.latency_seconds)
+        samples["quiet"] = _samples(group)
         latencies.sort()
         metrics["latency_rate"] = rate
         metrics["latency_p50_ms"] = 1000 * statistics.median(latencies)
@@ -216,7 +224,7 @@ async def _phases(
     # On SQLite only: the drawing is the same on PostgreSQL, and this phase is the longest.
     busy = size.busy_enders + size.busy_exports
     if spec.kind == OURS and spec.database == "sqlite" and size.latency_seconds > 0 and busy:
-        metrics |= await _busy_latency(emulator, walkers, size, factory, metrics, run)
+        metrics |= await _busy_latency(emulator, walkers, size, factory, metrics, run, samples)
         metrics["rss_busy_mb"] = process.rss_mb()
         metrics["rss_workers_mb"] = process.descendants_rss_mb()
         metrics["heavy_libraries_after"] = len(process.heavy_libraries())
@@ -236,6 +244,7 @@ async def _busy_latency(
     factory: Any,
     metrics: Metrics,
     run: int,
+    samples: dict[str, list[tuple[float, float]]],
 ) -> Metrics:
     """Open-loop latency of other users while checklists end and PDFs are exported."""
     enders = load.managers(
@@ -256,6 +265,7 @@ async def _busy_latency(
     rate = metrics["updates_per_s"] / 2
     latencies, skipped = await load.open_loop(group, rate, size.latency_seconds, until=work)
     await work
+    samples["busy"] = _samples(group)
     latencies.sort()
     await quiet(emulator, 0.2)
     return {
@@ -286,6 +296,11 @@ async def _active_users(
     metrics = meter.read(len(group), "active_")
     metrics["rss_active_mb"] = process.rss_mb()
     return metrics
+
+
+def _samples(group: list[load.Manager]) -> list[tuple[float, float]]:
+    """(pushed at, latency) of every sample of the group, in the order pushed."""
+    return sorted(pair for m in group for pair in zip(m.sent, m.latencies, strict=True))
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from bench import profile, report
+from bench import busy_timeline, profile, report
 from bench.__main__ import build_parser, settings_from
 from bench.bots import ECHO, OURS, USUAL, BotSpec
 from bench.burst import burst
@@ -104,6 +104,7 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
         ),
         "transport": run_transports(20),
         "burst": burst(3),
+        "timeline": busy_timeline.measure(TINY, tmp_path / "timeline"),
     }
     if pg_available():
         jobs[f"{OURS}-postgres"] = ours_postgres()
@@ -138,6 +139,14 @@ async def test_every_entry_point_on_a_tiny_load(tmp_path):
     assert {key.split("_", 1)[0] for key in bursts} == {"start", "answer"}
     assert bursts["start_last_reply_ms"] > 0
     assert bursts["answer_cpu_us_per_update"] > 0
+    # The busy phase in slices, beside the bot's own timeline: every busy sample in a slice,
+    # the end of the checklist and the PDF among the low-priority work, the polls counted.
+    timed, cut = done.pop("timeline")
+    well_formed(timed)
+    assert sum(part.samples for part in cut) == timed["busy_samples"]
+    assert sum(part.low_priority_ms for part in cut) > 0
+    assert sum(part.polled_updates for part in cut) >= timed["busy_samples"]
+    assert len(busy_timeline.table(timed, cut).splitlines()) == 3 + len(cut)
     transports = done.pop("transport")
     assert set(transports) == {"httpx", "aiohttp", "streams"}
     for figures in transports.values():
