@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bots import OURS, BotSpec
-from bench.update_cost import Load, _percentile, run_bot
+from bench.update_cost import Load, run_bot
 
 SLICE = 0.25  # seconds
 #: A sample is slow above this many times the quiet loop's p99 (the target's bound).
@@ -49,18 +49,18 @@ class Slice:
 async def measure(load: Load, folder: Path) -> tuple[dict[str, float], list[Slice]]:
     """One run: its figures, and the busy phase in slices."""
     timeline = folder / "timeline.json"
-    samples: dict[str, list[tuple[float, float]]] = {}
+    busy: list[tuple[float, float]] = []
     metrics = await run_bot(
         BotSpec(OURS, "sqlite"),
         load,
         folder,
         database_url=f"sqlite:///{folder}/bot.sqlite3",
         timeline=timeline,
-        samples=samples,
+        busy_samples=busy,
     )
     recorded = json.loads(timeline.read_text())
-    quiet = sorted(latency for _, latency in samples["quiet"])
-    return metrics, slices(samples["busy"], recorded, SLOW_FACTOR * _percentile(quiet, 0.99))
+    slow = SLOW_FACTOR * metrics["latency_p99_ms"] / 1000
+    return metrics, slices(busy, recorded, slow)
 
 
 def slices(busy: list[tuple[float, float]], recorded: dict[str, Any], slow: float) -> list[Slice]:

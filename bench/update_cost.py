@@ -127,14 +127,14 @@ async def run_bot(
     profile: Path | None = None,
     run: int = 0,
     timeline: Path | None = None,
-    samples: dict[str, list[tuple[float, float]]] | None = None,
+    busy_samples: list[tuple[float, float]] | None = None,
 ) -> Metrics:
     """One run of one bot; the bot process is stopped before this returns.
 
     ``run`` numbers the runs that share a database (the scale runs): each gets its own
     managers and update ids above the earlier runs', as Telegram's keep growing (the bot
     ignores an update id it has already handled). ``timeline``: see bench.bots.start_bot.
-    ``samples``: filled with the quiet and busy open loops' samples, as (pushed at, latency).
+    ``busy_samples``: filled with the busy open loop's samples, as (pushed at, latency).
     """
     os.makedirs(workdir, exist_ok=True)
     async with BenchEmulator() as emulator:
@@ -145,7 +145,9 @@ async def run_bot(
             spec, emulator, workdir, database_url, profile=profile, timeline=timeline
         )
         async with process.running():
-            metrics = await _phases(spec, size, process, emulator, active, profile, run, samples)
+            metrics = await _phases(
+                spec, size, process, emulator, active, profile, run, busy_samples
+            )
         return metrics
 
 
@@ -157,9 +159,8 @@ async def _phases(
     active: tuple[ActiveUser, ...],
     profile: Path | None = None,
     run: int = 0,
-    samples: dict[str, list[tuple[float, float]]] | None = None,
+    busy_samples: list[tuple[float, float]] | None = None,
 ) -> Metrics:
-    samples = {} if samples is None else samples
     factory = spec.protocol_factory()
     metrics: Metrics = {"startup_s": await wait_started(process, emulator)}
     metrics["rss_idle_mb"] = process.rss_mb()
@@ -210,7 +211,6 @@ async def _phases(
         first = LATENCY_FIRST_ID + run * MANAGERS_PER_RUN
         group = load.managers(emulator, size.latency_managers, first, factory)
         latencies, skipped = await load.open_loop(group, rate, size.latency_seconds)
-        samples["quiet"] = _samples(group)
         latencies.sort()
         metrics["latency_rate"] = rate
         metrics["latency_p50_ms"] = 1000 * statistics.median(latencies)
@@ -224,7 +224,9 @@ async def _phases(
     # On SQLite only: the drawing is the same on PostgreSQL, and this phase is the longest.
     busy = size.busy_enders + size.busy_exports
     if spec.kind == OURS and spec.database == "sqlite" and size.latency_seconds > 0 and busy:
-        metrics |= await _busy_latency(emulator, walkers, size, factory, metrics, run, samples)
+        metrics |= await _busy_latency(
+            emulator, walkers, size, factory, metrics, run, busy_samples
+        )
         metrics["rss_busy_mb"] = process.rss_mb()
         metrics["rss_workers_mb"] = process.descendants_rss_mb()
         metrics["heavy_libraries_after"] = len(process.heavy_libraries())
@@ -244,7 +246,7 @@ async def _busy_latency(
     factory: Any,
     metrics: Metrics,
     run: int,
-    samples: dict[str, list[tuple[float, float]]],
+    samples: list[tuple[float, float]] | None,
 ) -> Metrics:
     """Open-loop latency of other users while checklists end and PDFs are exported."""
     enders = load.managers(
@@ -265,7 +267,8 @@ async def _busy_latency(
     rate = metrics["updates_per_s"] / 2
     latencies, skipped = await load.open_loop(group, rate, size.latency_seconds, until=work)
     await work
-    samples["busy"] = _samples(group)
+    if samples is not None:
+        samples += _samples(group)
     latencies.sort()
     await quiet(emulator, 0.2)
     return {

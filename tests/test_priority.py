@@ -39,6 +39,17 @@ def _tap_yes(emulator, user):
     emulator.push_callback(user.user, last.message_id, yes["callback_data"])
 
 
+async def _ana_and_bob(bot, ana_id):
+    """Ana (ana_id) and Bob (the next id), each past /start; the end of a checklist waits as
+    long as another user's update runs."""
+    bot.application.bot_data["services"].turns.patience = 60
+    ana = bot.user(id=ana_id, language_code="fr")
+    bob = bot.user(id=ana_id + 1, language_code="fr")
+    await ana.send("/start")
+    await bob.send("/start")
+    return ana, bob
+
+
 def _sent_to(calls, chat_id):
     """Positions, in the order Telegram received them, of the messages sent to one chat."""
     return [
@@ -97,11 +108,7 @@ async def test_another_users_answer_fetched_with_an_export_gets_its_reply_first(
     """Ana's /export and Bob's answer reach the bot together, Ana's first: Bob's next question
     is sent before Ana's menu of formats, which she gets all the same."""
     async with running_bot(emulator, database_url, DEFAULT_DIR) as bot:
-        bot.application.bot_data["services"].turns.patience = 60
-        ana = bot.user(id=7411, language_code="fr")
-        bob = bot.user(id=7412, language_code="fr")
-        await ana.send("/start")
-        await bob.send("/start")
+        ana, bob = await _ana_and_bob(bot, 7411)
         mark = emulator.mark()
         emulator.push_message(ana.user, "/export")
         emulator.push_message(bob.user, "Acme")  # his first question asks the company
@@ -126,11 +133,7 @@ async def test_another_users_answer_fetched_with_a_last_answer_gets_its_reply_fi
     pool = GatedPool()
     pool.release.set()  # the charts (none) are drawn at once
     async with running_bot(emulator, database_url, DEFAULT_DIR, renders=pool) as bot:
-        bot.application.bot_data["services"].turns.patience = 60
-        ana = bot.user(id=7421, language_code="fr")
-        bob = bot.user(id=7422, language_code="fr")
-        await ana.send("/start")
-        await bob.send("/start")
+        ana, bob = await _ana_and_bob(bot, 7421)
         mark = emulator.mark()
         _tap_yes(emulator, ana)
         emulator.push_message(bob.user, "Acme")
