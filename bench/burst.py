@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import load
+from bench import arguments, load
 from bench.bots import OURS, BotSpec, start_bot, wait_started
 from bench.emulator import BenchEmulator, quiet
 from bench.update_cost import _percentile
@@ -70,8 +70,15 @@ def _action(manager: load.Manager, name: str) -> load.Action:
 
 
 def main(argv: list[str]) -> int:
-    managers = int(argv[0]) if argv else 200
-    rounds = int(argv[1]) if len(argv) > 1 else 1
+    parser = arguments.parser("bench.burst", __doc__)
+    parser.add_argument(
+        "managers", nargs="?", type=arguments.count, default=200, help="new managers (200)"
+    )
+    parser.add_argument(
+        "rounds", nargs="?", type=arguments.count, default=1, help="new bots in a row (1)"
+    )
+    args = parser.parse_args(argv)
+    managers, rounds = args.managers, args.rounds
     runs = [asyncio.run(burst(managers)) for _ in range(rounds)]
     for name, title in (("start", "/start"), ("answer", "first answer")):
         figure = {

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import arguments
 from bench.bots import OURS, BotSpec
 from bench.update_cost import Load, run_bot
 
@@ -118,7 +119,7 @@ def table(metrics: dict[str, float], cut: list[Slice]) -> str:
     return "\n".join(lines)
 
 
-async def main(runs: int) -> None:
+async def report(runs: int) -> None:
     for run in range(runs):
         folder = Path(tempfile.mkdtemp(prefix="alliance-busy-"))
         try:
@@ -128,5 +129,18 @@ async def main(runs: int) -> None:
         print(f"run {run + 1}/{runs}: " + table(metrics, cut) + "\n", flush=True)
 
 
+def main(argv: list[str]) -> int:
+    parser = arguments.parser("bench.busy_timeline", __doc__)
+    parser.add_argument(
+        "runs",
+        nargs="?",
+        type=arguments.count,
+        default=1,
+        help="new bots, one after the other (1)",
+    )
+    asyncio.run(report(parser.parse_args(argv).runs))
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
+    sys.exit(main(sys.argv[1:]))

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import load
+from bench import arguments, load
 from bench.bots import OURS, BotSpec, start_bot, wait_started
 from bench.emulator import BenchEmulator
 from bench.update_cost import WALKERS_FIRST_ID, _Meter
@@ -62,8 +62,16 @@ async def _measure(folder: Path, managers: int, profile: Path | None) -> tuple[f
 
 
 def main(argv: list[str]) -> int:
-    managers = int(argv[0]) if argv else 16
-    profile = Path(argv[1]).resolve() if len(argv) > 1 else None
+    parser = arguments.parser("bench.end_cost", __doc__)
+    parser.add_argument(
+        "managers", nargs="?", type=arguments.count, default=16, help="checklists that end (16)"
+    )
+    parser.add_argument(
+        "profile_out", nargs="?", type=Path, help="profile the ends into this file (cProfile)"
+    )
+    args = parser.parse_args(argv)
+    managers = args.managers
+    profile = None if args.profile_out is None else args.profile_out.resolve()
     cpu_ms, calls = asyncio.run(end_cost(managers, profile))
     profiled = " (profiled)" if profile is not None else ""
     print(f"the checklist's end: {cpu_ms:.2f} ms CPU{profiled}, {calls:.1f} Bot API calls")

@@ -17,6 +17,7 @@ import time
 
 import sqlalchemy
 
+from bench import arguments
 from bench.checklist import button_value, is_typed, plan, real_dialogue, typed_answer
 from bot.conversations import Conversations
 from bot.dialogue.engine import Engine, Input, Pick, Text
@@ -72,8 +73,15 @@ async def walk(database_url: str, rounds: int) -> tuple[int, float, float, int]:
 
 
 def main(argv: list[str]) -> int:
-    database_url = argv[0]
-    rounds = int(argv[1]) if len(argv) > 1 else 4
+    parser = arguments.parser("bench.storage_walk", __doc__)
+    parser.add_argument(
+        "database_url", help="sqlite:///FILE or a PostgreSQL URL, its schema empty"
+    )
+    parser.add_argument(
+        "rounds", nargs="?", type=arguments.count, default=4, help="whole checklists walked (4)"
+    )
+    args = parser.parse_args(argv)
+    database_url, rounds = args.database_url, args.rounds
     updates, cpu, wall, transactions = asyncio.run(walk(database_url, rounds))
     print(
         f"{updates} updates: CPU {1000 * cpu / updates:.2f} ms per update,"

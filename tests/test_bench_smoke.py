@@ -8,6 +8,7 @@ non-negative number in the tables. The runs go in parallel to keep the test shor
 import asyncio
 import json
 import math
+import subprocess
 import sys
 
 import pytest
@@ -257,3 +258,23 @@ def test_command_line_settings():
     assert full.runs >= 3
     assert full.load.managers == 300
     assert not full.postgres
+
+
+@pytest.mark.parametrize(
+    ("tool", "argv", "error"),
+    [
+        ("bench.busy_timeline", ["abc"], "argument runs: not a whole number: 'abc'"),
+        ("bench.burst", ["200", "0"], "argument rounds: must be at least 1, not 0"),
+        ("bench.end_cost", ["many"], "argument managers: not a whole number: 'many'"),
+        ("bench.storage_walk", [], "the following arguments are required: database_url"),
+    ],
+)
+def test_a_mistyped_tool_argument_gets_usage_not_a_traceback(tool, argv, error):
+    done = subprocess.run(
+        [sys.executable, "-m", tool, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"usage: python -m {tool} [-h]")
+    assert done.stderr.rstrip().endswith(f"python -m {tool}: error: {error}")
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
