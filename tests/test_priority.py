@@ -250,3 +250,79 @@ async def test_outside_heavy_work_a_turn_is_given_at_once():
         await asyncio.wait_for(step, timeout=10)
     await queue.put("another")
     await asyncio.wait_for(take_turn(), timeout=10)  # ordinary work: nothing to wait for
+
+
+def _spin(seconds: float) -> None:
+    """Hold the event loop (a heavy step's CPU)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        pass
+
+
+async def test_heavy_steps_keep_to_their_share_of_the_event_loop():
+    # Half the loop, 4 ms at once: five steps of 4 ms each (20 ms) cannot all have run
+    # before (20 - 4) / 0.5 = 32 ms; from the third on, each waits about as long as it runs.
+    turns = Turns(share=0.5, burst=0.004)
+    loop = asyncio.get_running_loop()
+    began: list[float] = []
+    for _ in range(5):
+        await turns.take()
+        began.append(loop.time())
+        _spin(0.004)
+        await asyncio.sleep(0)  # the step's first pause: a Bot API call, say
+    assert began[-1] - began[0] >= 0.027  # four steps and the waits between them
+    assert began[2] - began[1] >= 0.004 + 0.003  # the second step's 4 ms and a wait
+
+
+async def test_heavy_work_does_not_keep_to_its_share_while_every_place_in_hand_is_taken():
+    queue = UpdateQueue(in_hand=1)
+    # A share so small that keeping to it would take hours after a step of a millisecond.
+    turns = Turns(queue, patience=0.01, share=1e-7, burst=0.0)
+    await turns.take()
+    _spin(0.001)
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(turns.take())
+    await settled()
+    assert not waiting.done()  # a place is free: the next step keeps to its share
+    await queue.put("an update that takes long")  # the poller now waits for a place
+    await asyncio.wait_for(waiting, timeout=60)
+
+
+async def test_export_and_a_format_chosen_wait_for_their_turn_out_of_the_updates_in_hand():
+    class Application:
+        update_queue = UpdateQueue(in_hand=2)
+
+    app = Application()
+    queue = app.update_queue
+    turns = Turns(queue, patience=3600)
+    await queue.put("answer")  # another user's update, being handled
+    await queue.put("export")  # this one: it carries no answer
+    start = asyncio.ensure_future(start_on_turn(app, turns, answer=False))
+    await settled()
+    assert not start.done()
+    assert queue.taken == 1  # the poller takes another update meanwhile
+    assert not queue.full()
+    queue.get_nowait()
+    queue.task_done()  # the other user's update is handled: the export's turn
+    await asyncio.wait_for(start, timeout=10)
+    assert queue.taken == 1  # the export counts again while it runs
+
+
+async def test_a_last_answer_keeps_its_place_in_hand_while_it_waits_for_its_turn():
+    class Application:
+        update_queue = UpdateQueue(in_hand=2)
+
+    app = Application()
+    queue = app.update_queue
+    turns = Turns(queue, patience=3600)
+    await queue.put("answer")  # another user's update, being handled
+    await queue.put("last answer")  # this one: a crash must not lose more answers than in hand
+    start = asyncio.ensure_future(start_on_turn(app, turns))
+    await settled()
+    assert not start.done()
+    assert queue.taken == 2
+    assert queue.full()
+    queue.get_nowait()
+    queue.task_done()
+    await asyncio.wait_for(start, timeout=10)

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 async def export_menu(update: Update, context: BotContext) -> None:
     """/export: the formats as buttons (after other users' updates: priority.py)."""
     services = context.services
-    await start_on_turn(context.application, services.turns)
+    await start_on_turn(context.application, services.turns, answer=False)
     session = await services.session(update)
     texts = services.texts(session.user.lang)
     # The partner's side has the report on the gaps and their data; the manager's, also their
@@ -60,7 +60,7 @@ async def on_export(update: Update, context: BotContext, fmt: str) -> None:
     """A format was chosen: "sending a document", then the file (after other users' updates:
     priority.py)."""
     services = context.services
-    await start_on_turn(context.application, services.turns)
+    await start_on_turn(context.application, services.turns, answer=False)
     session = await services.session(update)
     texts = services.texts(session.user.lang)
     chat = update.effective_chat

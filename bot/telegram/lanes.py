@@ -135,8 +135,12 @@ class UpdateQueue(asyncio.Queue[object]):
         """Updates queued or being handled."""
         return self._taken
 
+    def full(self) -> bool:
+        """Every place is taken: the poller waits for one (asyncio.Queue's own test too)."""
+        return self._taken >= self.in_hand
+
     async def put(self, item: object) -> None:
-        while self._taken >= self.in_hand:
+        while self.full():
             if self._room is None:
                 self._room = asyncio.Event()
             self._room.clear()
@@ -144,7 +148,7 @@ class UpdateQueue(asyncio.Queue[object]):
         self.put_nowait(item)
 
     def put_nowait(self, item: object) -> None:
-        if self._taken >= self.in_hand:
+        if self.full():
             raise asyncio.QueueFull
         super().put_nowait(item)
         self._taken += 1
