@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.dialogue.loader import DEFAULT_DIR
 from bot.export.pool import RenderPool
 from bot.telegram.lanes import UpdateQueue, waiting_aside
@@ -289,7 +291,24 @@ async def test_heavy_work_does_not_keep_to_its_share_while_every_place_in_hand_i
     await asyncio.wait_for(waiting, timeout=60)
 
 
-async def test_export_and_a_format_chosen_wait_for_their_turn_out_of_the_updates_in_hand():
+def test_a_share_of_nothing_or_more_than_the_whole_loop_is_refused():
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="share"):
+            Turns(share=share)
+
+
+@pytest.mark.parametrize(
+    ("update", "answer", "taken_while_waiting"),
+    [
+        # /export or a format chosen carries no answer: the poller takes another update meanwhile.
+        ("export", False, 1),
+        # A last answer keeps its place: a crash must not lose more answers than are in hand.
+        ("last answer", True, 2),
+    ],
+)
+async def test_an_update_waiting_for_its_first_turn_keeps_its_place_in_hand_if_an_answer(
+    update, answer, taken_while_waiting
+):
     class Application:
         update_queue = UpdateQueue(in_hand=2)
 
@@ -297,32 +316,13 @@ async def test_export_and_a_format_chosen_wait_for_their_turn_out_of_the_updates
     queue = app.update_queue
     turns = Turns(queue, patience=3600)
     await queue.put("answer")  # another user's update, being handled
-    await queue.put("export")  # this one: it carries no answer
-    start = asyncio.ensure_future(start_on_turn(app, turns, answer=False))
+    await queue.put(update)  # this one
+    start = asyncio.ensure_future(start_on_turn(app, turns, answer=answer))
     await settled()
     assert not start.done()
-    assert queue.taken == 1  # the poller takes another update meanwhile
-    assert not queue.full()
+    assert queue.taken == taken_while_waiting
+    assert queue.full() == (taken_while_waiting == 2)
     queue.get_nowait()
-    queue.task_done()  # the other user's update is handled: the export's turn
+    queue.task_done()  # the other user's update is handled: this one's turn
     await asyncio.wait_for(start, timeout=10)
-    assert queue.taken == 1  # the export counts again while it runs
-
-
-async def test_a_last_answer_keeps_its_place_in_hand_while_it_waits_for_its_turn():
-    class Application:
-        update_queue = UpdateQueue(in_hand=2)
-
-    app = Application()
-    queue = app.update_queue
-    turns = Turns(queue, patience=3600)
-    await queue.put("answer")  # another user's update, being handled
-    await queue.put("last answer")  # this one: a crash must not lose more answers than in hand
-    start = asyncio.ensure_future(start_on_turn(app, turns))
-    await settled()
-    assert not start.done()
-    assert queue.taken == 2
-    assert queue.full()
-    queue.get_nowait()
-    queue.task_done()
-    await asyncio.wait_for(start, timeout=10)
+    assert queue.taken == 1  # it counts while it runs
