@@ -179,6 +179,33 @@ def test_characters_missed_by_the_content_walk_are_still_drawn(export_engine, mo
     assert any("LastResort" in name for name in fonts(reader))
 
 
+@pytest.mark.parametrize("walk_misses_them", [False, True])
+def test_latin_and_cyrillic_letters_are_drawn_by_dejavu_never_as_boxes(
+    export_engine, monkeypatch, walk_misses_them
+):
+    if walk_misses_them:  # the layout meets them first: the report is laid out again
+        monkeypatch.setattr(pdf, "_characters", lambda content: set())
+    for name in ("readiness_chart", "shares_chart", "grid_chart"):  # not the subject: faster
+        monkeypatch.setattr(charts, name, lambda *args, **kwargs: None)
+    for company in (ACCENTS, CURLY, CYRILLIC):
+        content = content_for(export_engine, answers_for(export_engine, {"company": company}))
+        reader = PdfReader(io.BytesIO(render_pdf(content, now=NOW)))
+        assert flat(company) in flat("".join(page.extract_text() for page in reader.pages))
+        embedded = fonts(reader)
+        assert any("DejaVuSans" in name for name in embedded)
+        assert not any("LastResort" in name for name in embedded), company
+
+
+def test_the_faces_chosen_draw_every_character_of_the_report():
+    from fontTools.ttLib import TTFont
+
+    for sample in (ACCENTS + CURLY + "€ → ≤ ■ ✓", CYRILLIC, ARABIC):
+        wanted = set(sample)
+        for face in pdf.text_faces(wanted):
+            drawn = set(TTFont(face).getBestCmap())
+            assert {ord(char) for char in wanted} <= drawn, (sample, face)
+
+
 def test_interim_report_without_plan_shares_or_grid(export_engine):
     content = content_for(export_engine, {"company": "Acme"}, lang="en", done=False)
     reader = PdfReader(io.BytesIO(render_pdf(content, now=NOW)))
@@ -233,8 +260,22 @@ def test_grid_chart():
     assert charts.grid_chart(4, None, **kwargs) is None
 
 
+def test_the_everyday_faces_are_dejavu_cut_to_the_everyday_characters():
+    from fontTools.ttLib import TTFont
+
+    for kind in ("regular", "bold"):
+        whole, cut = (TTFont(pdf.font_path(k)) for k in (kind, f"everyday {kind}"))
+        whole_map, cut_map = whole.getBestCmap(), cut.getBestCmap()
+        assert set(cut_map) == {code for code in whole_map if code in pdf.EVERYDAY}
+        for code, glyph in cut_map.items():  # the same advance, the same outline
+            original = whole_map[code]
+            assert cut["hmtx"][glyph] == whole["hmtx"][original]
+            outline = cut["glyf"][glyph].getCoordinates(cut["glyf"])[0]
+            assert outline == whole["glyf"][original].getCoordinates(whole["glyf"])[0]
+
+
 def test_fonts_ship_with_their_licences():
-    for kind in ("regular", "bold", "fallback"):
+    for kind in ("regular", "bold", "fallback", "everyday regular", "everyday bold"):
         assert pdf.font_path(kind).parent == pdf.FONTS_DIR
     assert (pdf.FONTS_DIR / "LICENSE_DEJAVU").is_file()
     assert "Open Font License" in (pdf.FONTS_DIR / "LICENSE_LASTRESORT").read_text()

@@ -39,6 +39,8 @@ FONT_FILES = {
     "regular": "DejaVuSans.ttf",
     "bold": "DejaVuSans-Bold.ttf",
     "fallback": "LastResortHE-Regular.ttf",
+    "everyday regular": "DejaVuSans-Everyday.ttf",  # DejaVu cut to EVERYDAY (fonts/README.md)
+    "everyday bold": "DejaVuSans-Bold-Everyday.ttf",
 }
 FAMILY, FALLBACK = "DejaVu", "LastResort"
 
@@ -73,6 +75,41 @@ def font_path(kind: str) -> Path:
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+
+
+#: The code points of everyday reports (French, English, the other languages written in Latin
+#: letters) that the everyday faces keep of DejaVu: control characters, Basic Latin, Latin-1 to
+#: Latin Extended-B, general punctuation, currencies, letterlike symbols, arrows, mathematical
+#: operators, geometric shapes, dingbats (the ranges of bot/export/fonts/README.md's command).
+EVERYDAY_RANGES = (
+    (0x00, 0x7E),
+    (0xA0, 0x24F),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2100, 0x214F),
+    (0x2190, 0x21FF),
+    (0x2200, 0x22FF),
+    (0x25A0, 0x25FF),
+    (0x2700, 0x27BF),
+)
+EVERYDAY = frozenset(
+    itertools.chain.from_iterable(range(first, last + 1) for first, last in EVERYDAY_RANGES)
+)
+
+
+def text_faces(wanted: set[str]) -> tuple[Path, Path]:
+    """The regular and bold DejaVu files for a report that shows `wanted`: the everyday faces
+    (DejaVu cut to `EVERYDAY`) when every character is one of them, else the whole ones.
+
+    Each PDF reads the map of its fonts again: for the whole faces (some 5,900 glyphs each),
+    about 40 ms of CPU apiece, a sixth of a warm PDF; for the everyday ones (1,373), about 12.
+    Their glyphs, metrics and tables are DejaVu's own, so a report looks the same with either; a
+    character outside them (Greek, Cyrillic, Arabic...) takes the whole faces, and one the
+    content walk missed lays the report out again with it (`render_pdf`)."""
+    everyday = [FONTS_DIR / FONT_FILES[f"everyday {kind}"] for kind in ("regular", "bold")]
+    if all(ord(char) in EVERYDAY for char in wanted) and all(f.is_file() for f in everyday):
+        return everyday[0], everyday[1]
+    return font_path("regular"), font_path("bold")
 
 
 def fallback_font(codepoints: frozenset[int]) -> Path:
@@ -240,8 +277,9 @@ class _Layout:
     def setup(self, title: str, subject: str, author: str, lang: str) -> None:
         """Fonts (with the fallback for what DejaVu cannot draw), margins and metadata."""
         pdf = self.pdf
-        pdf.add_font(FAMILY, "", str(font_path("regular")))
-        pdf.add_font(FAMILY, "B", str(font_path("bold")))
+        regular_file, bold_file = text_faces(self.wanted)
+        pdf.add_font(FAMILY, "", str(regular_file))
+        pdf.add_font(FAMILY, "B", str(bold_file))
         regular, bold = (pdf.fonts[key] for key in (FAMILY.lower(), FAMILY.lower() + "B"))
         drawable = set(getattr(regular, "cmap", {})) & set(getattr(bold, "cmap", {}))
         lacking = {ord(ch) for ch in self.wanted} - drawable - {ord("\n")}
