@@ -20,7 +20,7 @@ import gc
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,9 +291,12 @@ async def finish_all(
     group: Sequence[Manager],
     emulator: BenchEmulator,
     timeout: float,  # noqa: ASYNC109 (a run that hangs must fail, with what is missing)
+    *,
+    settle: bool = True,
 ) -> None:
     """Every manager answers its last question; return once the bot sent each its last message
-    and then stayed quiet a moment."""
+    and then (`settle`) stayed quiet a moment: not under other users' load, which never lets
+    it be quiet."""
     for manager in group:
         manager.finish()
     deadline = time.monotonic() + timeout
@@ -302,7 +305,8 @@ async def finish_all(
             left = sum(not m.done for m in group)
             raise BenchError(f"{left} managers never got the end of their checklist")
         await asyncio.sleep(0.02)
-    await quiet(emulator, 0.3)
+    if settle:
+        await quiet(emulator, 0.3)
 
 
 async def export_pdfs(
@@ -331,19 +335,22 @@ async def export_pdfs(
 
 
 async def open_loop(
-    group: Sequence[Manager],
+    group: list[Manager],
     rate: float,
     duration: float,
     *,
     drain: float = 10.0,
     until: asyncio.Future[Any] | None = None,
+    newcomer: Callable[[], Manager] | None = None,
 ) -> tuple[list[float], int]:
     """Push updates at ``rate`` per second for ``duration`` seconds (and, given ``until``, as
     long as it is not done), each from a manager whose previous reply has arrived (managers
-    start at /start and stop before their last question).
+    start at /start and stop before their last question). Given ``newcomer``, a manager who
+    stops is replaced by a new one (appended to ``group``), so that the group never runs out,
+    however long ``until`` takes.
 
     Returns the latencies (seconds, push to prompt) and how many pushes had to be skipped
-    because no manager was ready (the bot fell behind).
+    because no manager was ready (the bot fell behind, or the group ran out).
 
     The driver's garbage collector is paused meanwhile: a full collection of this process
     (the emulator, every manager) stopped it for 90 to 125 ms, during which no update was
@@ -354,19 +361,20 @@ async def open_loop(
     gc.collect()  # what the runs before left, collected before the clock starts
     gc.disable()
     try:
-        return await _open_loop(group, rate, duration, drain=drain, until=until)
+        return await _open_loop(group, rate, duration, drain=drain, until=until, newcomer=newcomer)
     finally:
         if collecting:
             gc.enable()
 
 
 async def _open_loop(
-    group: Sequence[Manager],
+    group: list[Manager],
     rate: float,
     duration: float,
     *,
     drain: float,
     until: asyncio.Future[Any] | None,
+    newcomer: Callable[[], Manager] | None,
 ) -> tuple[list[float], int]:
     ready: deque[Manager] = deque(group)
     pending: set[asyncio.Future[Prompt]] = set()
@@ -375,8 +383,14 @@ async def _open_loop(
 
     def ready_again(manager: Manager, future: asyncio.Future[Prompt]) -> None:
         pending.discard(future)
-        if not future.cancelled() and not manager.protocol.is_last(future.result()):
+        if future.cancelled():
+            return
+        if not manager.protocol.is_last(future.result()):
             ready.append(manager)
+        elif newcomer is not None:
+            fresh = newcomer()
+            group.append(fresh)
+            ready.append(fresh)
 
     start = loop.time()
     sent = 0

@@ -31,6 +31,7 @@ import resource
 import signal
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,9 @@ async def _phases(
         rate = metrics["updates_per_s"] / 2
         first = LATENCY_FIRST_ID + run * MANAGERS_PER_RUN
         group = load.managers(emulator, size.latency_managers, first, factory)
-        latencies, skipped = await load.open_loop(group, rate, size.latency_seconds)
+        latencies, skipped = await load.open_loop(
+            group, rate, size.latency_seconds, newcomer=_newcomers(emulator, group, first, factory)
+        )
         latencies.sort()
         metrics["latency_rate"] = rate
         metrics["latency_p50_ms"] = 1000 * statistics.median(latencies)
@@ -254,18 +257,25 @@ async def _busy_latency(
     )
     await load.walk_all(enders)  # to their last question, unmeasured
     await quiet(emulator, 0.2)
-    group = load.managers(
-        emulator, size.latency_managers, BUSY_FIRST_ID + run * MANAGERS_PER_RUN, factory
-    )
+    first = BUSY_FIRST_ID + run * MANAGERS_PER_RUN
+    group = load.managers(emulator, size.latency_managers, first, factory)
     started = time.perf_counter()
     work = asyncio.ensure_future(
         asyncio.gather(
-            load.finish_all(enders, emulator, timeout=300),
+            load.finish_all(enders, emulator, timeout=300, settle=False),
             load.export_pdfs(walkers[: size.busy_exports], emulator, timeout=300),
         )
     )
     rate = metrics["updates_per_s"] / 2
-    latencies, skipped = await load.open_loop(group, rate, size.latency_seconds, until=work)
+    # Until every summary and PDF has arrived: a manager who reaches the last question makes
+    # way for a new one, so that the loop never runs out of managers before the end.
+    latencies, skipped = await load.open_loop(
+        group,
+        rate,
+        size.latency_seconds,
+        until=work,
+        newcomer=_newcomers(emulator, group, first, factory),
+    )
     await work
     if samples is not None:
         samples += _samples(group)
@@ -299,6 +309,19 @@ async def _active_users(
     metrics = meter.read(len(group), "active_")
     metrics["rss_active_mb"] = process.rss_mb()
     return metrics
+
+
+def _newcomers(
+    emulator: BenchEmulator, group: list[load.Manager], first: int, factory: Any
+) -> Callable[[], load.Manager]:
+    """New managers for an open loop, with ids after the group's (which grows with them)."""
+
+    def newcomer() -> load.Manager:
+        if len(group) >= MANAGERS_PER_RUN:
+            raise load.BenchError("an open loop used up the ids of its run's managers")
+        return load.managers(emulator, 1, first + len(group), factory)[0]
+
+    return newcomer
 
 
 def _samples(group: list[load.Manager]) -> list[tuple[float, float]]:
