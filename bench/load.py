@@ -379,6 +379,7 @@ async def _open_loop(
     ready: deque[Manager] = deque(group)
     pending: set[asyncio.Future[Prompt]] = set()
     skipped = 0
+    failed: list[BaseException] = []  # raised in a callback: raised again by the loop below
     loop = asyncio.get_running_loop()
 
     def ready_again(manager: Manager, future: asyncio.Future[Prompt]) -> None:
@@ -388,13 +389,19 @@ async def _open_loop(
         if not manager.protocol.is_last(future.result()):
             ready.append(manager)
         elif newcomer is not None:
-            fresh = newcomer()
+            try:
+                fresh = newcomer()
+            except BenchError as exc:
+                failed.append(exc)
+                return
             group.append(fresh)
             ready.append(fresh)
 
     start = loop.time()
     sent = 0
     while (now := loop.time()) - start < duration or (until is not None and not until.done()):
+        if failed:
+            raise failed[0]
         due = int((now - start) * rate) + 1
         while sent < due:
             sent += 1

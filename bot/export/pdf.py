@@ -102,13 +102,15 @@ def text_faces(wanted: set[str]) -> tuple[Path, Path]:
     (DejaVu cut to `EVERYDAY`) when every character is one of them, else the whole ones.
 
     Each PDF reads the map of its fonts again: for the whole faces (some 5,900 glyphs each),
-    about 40 ms of CPU apiece, a sixth of a warm PDF; for the everyday ones (1,373), about 12.
+    about 40 ms of CPU apiece, a sixth of a warm PDF for the two; for the everyday ones (1,373),
+    about 12 apiece.
     Their glyphs, metrics and tables are DejaVu's own, so a report looks the same with either; a
     character outside them (Greek, Cyrillic, Arabic...) takes the whole faces, and one the
     content walk missed lays the report out again with it (`render_pdf`)."""
-    everyday = [FONTS_DIR / FONT_FILES[f"everyday {kind}"] for kind in ("regular", "bold")]
-    if all(ord(char) in EVERYDAY for char in wanted) and all(f.is_file() for f in everyday):
-        return everyday[0], everyday[1]
+    regular, bold = (font_path(f"everyday {kind}") for kind in ("regular", "bold"))
+    # Outside the bundled files (font_path's second choice), there is no everyday cut.
+    if all(ord(char) in EVERYDAY for char in wanted) and regular.is_file() and bold.is_file():
+        return regular, bold
     return font_path("regular"), font_path("bold")
 
 
